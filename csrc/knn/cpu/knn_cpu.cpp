@@ -1,0 +1,2 @@
+// Placeholder: see knn/knn.h.
+#include "knn/knn.h"

@@ -1,0 +1,2 @@
+// Placeholder: see lda/lda.h.
+#include "lda/lda.h"

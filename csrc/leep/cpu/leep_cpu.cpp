@@ -1,0 +1,2 @@
+// Placeholder: see leep/leep.h.
+#include "leep/leep.h"
