@@ -39,6 +39,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/tl_common.h"
 
@@ -50,6 +51,15 @@ void knn_loo_cpu(const MatrixView& x, const int32_t* labels, int64_t k, int64_t*
 // The exact scalar twin of the tile distance: bitwise equal to the distance knn_loo_cpu uses
 // for the pair (i, j) at the SIMD level currently selected. Used by tie-rule rescans and tests.
 float knn_pair_dist_cpu(const MatrixView& x, int64_t i, int64_t j);
+
+// Exact rescan for the k > 1 tie rule: for each requested row i = rows[r], the label histogram
+// of the rows j != i whose distance (the same float32 value knn_loo_cpu computes) equals
+// boundary[r] exactly. Output in CSR form: entries offsets[r] .. offsets[r + 1] hold (label, count)
+// pairs sorted by label. Cost O(len(rows) * n * d).
+void knn_boundary_labels_cpu(const MatrixView& x, const int32_t* labels, const int64_t* rows,
+                             const float* boundary, int64_t nrows, std::vector<int64_t>& offsets,
+                             std::vector<int32_t>& out_labels, std::vector<int64_t>& out_counts,
+                             int num_threads);
 
 // CUDA variant: same contract; all pointers are device pointers; `stream` is a cudaStream_t.
 // The CUDA distance uses its own fixed accumulation order, so it is deterministic run to run
