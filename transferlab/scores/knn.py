@@ -94,17 +94,20 @@ def knn_loo(
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     k = int(k)
     m = as_matrix(features, "features")
-    lab = as_labels(labels, m.n, "labels")
+    # Classes are checked after the sample count, so that N = 1 says what the minimum is.
+    lab = as_labels(labels, m.n, "labels", min_classes=1)
     keep = check_finite(m, nan_policy)
     if keep is not None:
         m = m.take(keep)
-        lab = check_labels_omit(lab, keep)
+        lab = check_labels_omit(lab, keep, min_classes=1)
     n = m.n
     if not 1 <= k <= n - 1:
         raise ValueError(
             f"k must be in [1, n_samples-1]: got k={k} with n_samples={n} "
             f"(leave-one-out {k}-NN needs at least {max(k, 1) + 1} samples)"
         )
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
     singles = int(np.sum(lab.counts == 1))
     if singles:
         warnings.warn(
