@@ -237,9 +237,6 @@ def test_row_permutation_invariance_expected():
         b = knn_loo(X[perm], y[perm], k=k, return_details=True)
         np.testing.assert_allclose(b.correct, a.correct[perm], rtol=0, atol=1e-15)
         assert b.score == pytest.approx(a.score, rel=1e-12)
-    # lowest_index does depend on the order on this data (that is why "expected" is the default)
-    s = {knn_loo(X[p], y[p], ties="lowest_index") for p in [perm, np.arange(len(y)), perm[::-1]]}
-    assert len(s) >= 1
 
 
 def test_bijective_relabelling_including_strings():
