@@ -449,3 +449,32 @@ def test_cuda_requested_without_cuda_is_actionable():
     X, y = class_data(n=30, d=4, c=2, seed=3)
     with pytest.raises(RuntimeError, match="CUDA|cuda"):
         knn_loo(X, y, device="cuda")
+
+
+def test_boundary_labels_rescan_matches_pair_dist():
+    # The k > 1 "expected" rule rescans rows with the kernel's own distances: check that helper
+    # against the scalar twin on a multi-tile bank with d > KC and duplicates.
+    rng = np.random.default_rng(17)
+    base = rng.normal(size=(40, 270)).astype(np.float32)
+    X = base[rng.integers(0, 40, size=520)]
+    y = rng.integers(0, 4, size=520).astype(np.int32)
+    idx, dist, tc, ts = _C.knn_loo(X, y, 3, False, 2)
+    rows = np.array([0, 1, 250, 519], dtype=np.int64)
+    bd = np.ascontiguousarray(dist[rows, -1])
+    off, labs, cnts = _C.knn_boundary_labels(X, y, rows, bd, False, 2)
+    for r, i in enumerate(rows):
+        want = {}
+        for j in range(520):
+            if j != i and _C.knn_pair_dist(X, int(i), j, False) == bd[r]:
+                want[int(y[j])] = want.get(int(y[j]), 0) + 1
+        got = {int(a): int(b) for a, b in zip(labs[off[r]:off[r + 1]], cnts[off[r]:off[r + 1]])}
+        assert got == want
+        assert sum(got.values()) == tc[i]
+
+
+def test_duplicates_multi_tile_k3_matches_oracle():
+    X, y = _duplicate_bank(seed=23, n=700, uniq=60, d=5, c=4)
+    got = knn_loo(X, y, k=3, return_details=True)
+    want = ref.knn_loo(X, y, k=3)
+    np.testing.assert_array_equal(got.neighbors, want[1])
+    np.testing.assert_allclose(got.correct, want[3], rtol=0, atol=1e-12)

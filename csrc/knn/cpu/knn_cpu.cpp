@@ -99,8 +99,9 @@ FloatBuf alloc_floats(int64_t count) {
 // Packs rows [row0, row0 + valid) of x (padded with zero rows up to `rows`, a multiple of R) into
 // R-row panels per K block: block at offset pc * rows, panel q at + q * R * kc, element (p, r) at
 // + p * R + r. The input dtype is converted to float32 here, one block at a time.
+// With `index` non-null, panel row rr is x's row index[row0 + rr] (a gathered block).
 void pack_block(const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, int R, float* dst,
-                float* tmp_rows) {
+                float* tmp_rows, const int64_t* index = nullptr) {
   const int64_t d = x.cols;
   for (int64_t q0 = 0; q0 < rows; q0 += R) {
     // Source pointers of the R rows of this panel (converted to float32 when needed).
@@ -108,10 +109,11 @@ void pack_block(const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, 
     for (int r = 0; r < R; ++r) {
       const int64_t rr = q0 + r;
       if (rr < valid) {
+        const int64_t row = index ? index[row0 + rr] : row0 + rr;
         if (x.dtype == DType::f32) {
-          src[r] = reinterpret_cast<const float*>(x.row_ptr(row0 + rr));
+          src[r] = reinterpret_cast<const float*>(x.row_ptr(row));
         } else {
-          load_row_f32(x, row0 + rr, 0, d, tmp_rows + r * d);
+          load_row_f32(x, row, 0, d, tmp_rows + r * d);
           src[r] = tmp_rows + r * d;
         }
       } else {
@@ -396,35 +398,50 @@ void knn_boundary_labels_cpu(const MatrixView& x, const int32_t* labels, const i
     TL_CHECK_ARG(rows[r] >= 0 && rows[r] < n, "knn_boundary_labels: row index out of range");
   const KnnIsa* isa = select_isa();
   const int threads = resolve_threads(num_threads);
+  const int64_t T = tile_rows(isa);
+  const int64_t nt = (n + T - 1) / T;
   const std::vector<float> norms = row_norms(x, isa, threads);
-  std::vector<std::vector<std::pair<int32_t, int64_t>>> per(nrows);
-  parallel_for(nrows, threads, 1, [&](int64_t r, int) {
-    const int64_t i = rows[r];
-    std::vector<float> a(d), b(d);
-    load_row_f32(x, i, 0, d, a.data());
-    std::vector<int32_t> labs;
-    for (int64_t j = 0; j < n; ++j) {
-      if (j == i) continue;
-      load_row_f32(x, j, 0, d, b.data());
-      const float dist = clamp_dist(norms[i], norms[j], isa->dot(a.data(), b.data(), d));
-      if (dist == boundary[r]) labs.push_back(labels[j]);
-    }
-    std::sort(labs.begin(), labs.end());
-    auto& out = per[r];
-    for (size_t p = 0; p < labs.size();) {
-      size_t q = p;
-      while (q < labs.size() && labs[q] == labs[p]) ++q;
-      out.push_back({labs[p], (int64_t)(q - p)});
-      p = q;
+  std::vector<std::vector<int32_t>> labs(nrows);
+  // The same packed micro-kernel tiles as knn_loo_cpu (so the same float32 distances), on the
+  // rectangle (requested rows) x (all rows): one task per block of T requested rows.
+  const int64_t tmp_rows = (x.dtype == DType::f32) ? 1 : std::max(isa->mr, isa->nr);
+  parallel_for((nrows + T - 1) / T, threads, 1, [&](int64_t I, int) {
+    FloatBuf a = alloc_floats(T * d), b = alloc_floats(T * d), c = alloc_floats(T * T);
+    FloatBuf tmp = alloc_floats(tmp_rows * d);
+    const int64_t r0 = I * T, na = std::min(T, nrows - r0);
+    pack_block(x, r0, na, T, isa->mr, a.get(), tmp.get(), rows);
+    for (int64_t J = 0; J < nt; ++J) {
+      const int64_t j0 = J * T, nb = std::min(T, n - j0);
+      pack_block(x, j0, nb, T, isa->nr, b.get(), tmp.get());
+      for (int64_t pc = 0; pc < d; pc += KC) {
+        const int64_t kc = std::min<int64_t>(KC, d - pc);
+        for (int64_t jr = 0; jr < (nb + isa->nr - 1) / isa->nr; ++jr)
+          for (int64_t ir = 0; ir < (na + isa->mr - 1) / isa->mr; ++ir)
+            isa->micro(kc, a.get() + pc * T + ir * isa->mr * kc, b.get() + pc * T + jr * isa->nr * kc,
+                       c.get() + ir * isa->mr * T + jr * isa->nr, T, pc == 0);
+      }
+      for (int64_t r = 0; r < na; ++r) {
+        const int64_t i = rows[r0 + r];
+        const float bd = boundary[r0 + r];
+        for (int64_t q = 0; q < nb; ++q) {
+          const int64_t j = j0 + q;
+          if (j != i && clamp_dist(norms[i], norms[j], c[r * T + q]) == bd) labs[r0 + r].push_back(labels[j]);
+        }
+      }
     }
   });
   offsets.assign(nrows + 1, 0);
   out_labels.clear();
   out_counts.clear();
   for (int64_t r = 0; r < nrows; ++r) {
-    for (const auto& e : per[r]) {
-      out_labels.push_back(e.first);
-      out_counts.push_back(e.second);
+    auto& v = labs[r];
+    std::sort(v.begin(), v.end());
+    for (size_t p = 0; p < v.size();) {
+      size_t q = p;
+      while (q < v.size() && v[q] == v[p]) ++q;
+      out_labels.push_back(v[p]);
+      out_counts.push_back((int64_t)(q - p));
+      p = q;
     }
     offsets[r + 1] = (int64_t)out_labels.size();
   }
