@@ -478,3 +478,30 @@ def test_duplicates_multi_tile_k3_matches_oracle():
     want = ref.knn_loo(X, y, k=3)
     np.testing.assert_array_equal(got.neighbors, want[1])
     np.testing.assert_allclose(got.correct, want[3], rtol=0, atol=1e-12)
+
+
+def test_property_random_duplicate_banks_match_oracle():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=30, deadline=None, derandomize=True)
+    @given(seed=st.integers(0, 10_000), n=st.integers(8, 60), uniq=st.integers(2, 12), k=st.integers(1, 6),
+           ties=st.sampled_from(["expected", "lowest_index"]))
+    def check(seed, n, uniq, k, ties):
+        rng = np.random.default_rng(seed)
+        base = rng.integers(-3, 4, size=(uniq, 3)).astype(np.float32)  # small integers: exact distances
+        X = base[rng.integers(0, uniq, size=n)]
+        y = rng.integers(0, 3, size=n)
+        y[:2] = [0, 1]
+        if k > n - 1:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            got = knn_loo(X, y, k=k, ties=ties, return_details=True)
+        want = ref.knn_loo(X, np.unique(y, return_inverse=True)[1], k=k, ties=ties)
+        np.testing.assert_array_equal(got.neighbors, want[1])
+        np.testing.assert_array_equal(got.tie_count, want[4])
+        np.testing.assert_allclose(got.correct, want[3], rtol=0, atol=1e-12)
+
+    check()

@@ -233,7 +233,20 @@ def _credit(m: Matrix, y: np.ndarray, k: int, ties: str, idx, dist, tie_count, t
         host.data, y.astype(np.int32), ambiguous.astype(np.int64), np.ascontiguousarray(boundary[ambiguous]),
         host.is_bf16, _backend.num_threads()
     )
-    for r, i in enumerate(ambiguous):
+    found = np.array([hc[offsets[r] : offsets[r + 1]].sum() for r in range(ambiguous.size)], dtype=np.int64)
+    if m.device == "cuda" and np.any(found != tie_count[ambiguous]):
+        # The rescan uses the CPU distances, which may differ from the GPU's in the last bit: for
+        # a consistent boundary group, take the whole answer of those rows from the CPU kernel.
+        cidx, cdist, ctc, cts = _backend.cpu_module().knn_loo(host.data, y.astype(np.int32), k, host.is_bf16,
+                                                             _backend.num_threads())
+        cpu_credit = _credit(host, y, k, ties, cidx, cdist, ctc, cts)
+        bad = ambiguous[found != tie_count[ambiguous]]
+        correct[bad] = cpu_credit[bad]
+        keep = found == tie_count[ambiguous]
+        ambiguous, offsets_rows = ambiguous[keep], np.flatnonzero(keep)
+    else:
+        offsets_rows = np.arange(ambiguous.size)
+    for r, i in zip(offsets_rows, ambiguous):
         hist = {int(c): int(v) for c, v in zip(hl[offsets[r] : offsets[r + 1]], hc[offsets[r] : offsets[r + 1]])}
         closer = dist[i] < boundary[i]
         correct[i] = _expected_vote_credit(

@@ -58,7 +58,7 @@ void scan_avx512(const ScanArgs& s) {
       const __m512 dot = _mm512_loadu_ps(crow + c0);
       const __m512 sum = _mm512_add_ps(ni, _mm512_loadu_ps(s.norm_j + c0));
       __m512 d = _mm512_sub_ps(sum, _mm512_add_ps(dot, dot));
-      d = _mm512_max_ps(d, zero);
+      d = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, zero, _CMP_GT_OQ), d);  // d > 0 ? d : 0, the twin's clamp
       const __m512 ti = _mm512_set1_ps(s.thr[i]);
       const __m512 tj = _mm512_loadu_ps(s.thr + s.j0 + c0);
       const __m512i colv = _mm512_add_epi32(lane, _mm512_set1_epi32((int)c0));
