@@ -73,7 +73,17 @@ float dot_generic(const float* a, const float* b, int64_t d) {
   return acc;
 }
 
-const KnnIsa kGeneric = {"generic", GMR, GNR, false, micro_generic, scan_generic, dot_generic};
+void to_f32_generic(const void* src, int dtype, int64_t len, float* dst) {
+  MatrixView v;
+  v.data = src;
+  v.dtype = static_cast<DType>(dtype);
+  v.rows = 1;
+  v.cols = len;
+  v.row_stride = len;
+  load_row_f32(v, 0, 0, len, dst);
+}
+
+const KnnIsa kGeneric = {"generic", GMR, GNR, false, micro_generic, scan_generic, dot_generic, to_f32_generic};
 
 const KnnIsa* select_isa() {
   switch (simd_level()) {
@@ -100,8 +110,8 @@ FloatBuf alloc_floats(int64_t count) {
 // R-row panels per K block: block at offset pc * rows, panel q at + q * R * kc, element (p, r) at
 // + p * R + r. The input dtype is converted to float32 here, one block at a time.
 // With `index` non-null, panel row rr is x's row index[row0 + rr] (a gathered block).
-void pack_block(const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, int R, float* dst,
-                float* tmp_rows, const int64_t* index = nullptr) {
+void pack_block(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, int R,
+                float* dst, float* tmp_rows, const int64_t* index = nullptr) {
   const int64_t d = x.cols;
   for (int64_t q0 = 0; q0 < rows; q0 += R) {
     // Source pointers of the R rows of this panel (converted to float32 when needed).
@@ -113,7 +123,7 @@ void pack_block(const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, 
         if (x.dtype == DType::f32) {
           src[r] = reinterpret_cast<const float*>(x.row_ptr(row));
         } else {
-          load_row_f32(x, row, 0, d, tmp_rows + r * d);
+          isa->to_f32(x.row_ptr(row), static_cast<int>(x.dtype), d, tmp_rows + r * d);
           src[r] = tmp_rows + r * d;
         }
       } else {
@@ -239,7 +249,7 @@ std::vector<float> row_norms(const MatrixView& x, const KnnIsa* isa, int threads
       if (x.dtype == DType::f32) {
         r = reinterpret_cast<const float*>(x.row_ptr(i));
       } else {
-        load_row_f32(x, i, 0, d, tmp.data());
+        isa->to_f32(x.row_ptr(i), static_cast<int>(x.dtype), d, tmp.data());
         r = tmp.data();
       }
       norms[i] = isa->dot(r, r, d);
@@ -293,11 +303,11 @@ void knn_loo_cpu(const MatrixView& x, const int32_t* labels, int64_t k, int64_t*
     OfferCtx ctx{&states[tid]};
     const int64_t i0 = I * T;
     const int64_t na = std::min(T, n - i0);
-    pack_block(x, i0, na, T, isa->mr, sc.a.get(), sc.tmp.get());
+    pack_block(isa, x, i0, na, T, isa->mr, sc.a.get(), sc.tmp.get());
     for (int64_t J = I; J < nt; ++J) {
       const int64_t j0 = J * T;
       const int64_t nb = std::min(T, n - j0);
-      pack_block(x, j0, nb, T, isa->nr, sc.b.get(), sc.tmp.get());
+      pack_block(isa, x, j0, nb, T, isa->nr, sc.b.get(), sc.tmp.get());
       const bool diag = (J == I);
       const int64_t mpan = (na + isa->mr - 1) / isa->mr;
       const int64_t npan = (nb + isa->nr - 1) / isa->nr;
@@ -409,10 +419,10 @@ void knn_boundary_labels_cpu(const MatrixView& x, const int32_t* labels, const i
     FloatBuf a = alloc_floats(T * d), b = alloc_floats(T * d), c = alloc_floats(T * T);
     FloatBuf tmp = alloc_floats(tmp_rows * d);
     const int64_t r0 = I * T, na = std::min(T, nrows - r0);
-    pack_block(x, r0, na, T, isa->mr, a.get(), tmp.get(), rows);
+    pack_block(isa, x, r0, na, T, isa->mr, a.get(), tmp.get(), rows);
     for (int64_t J = 0; J < nt; ++J) {
       const int64_t j0 = J * T, nb = std::min(T, n - j0);
-      pack_block(x, j0, nb, T, isa->nr, b.get(), tmp.get());
+      pack_block(isa, x, j0, nb, T, isa->nr, b.get(), tmp.get());
       for (int64_t pc = 0; pc < d; pc += KC) {
         const int64_t kc = std::min<int64_t>(KC, d - pc);
         for (int64_t jr = 0; jr < (nb + isa->nr - 1) / isa->nr; ++jr)

@@ -47,6 +47,9 @@ struct KnnIsa {
   void (*scan)(const ScanArgs& s);
   // The same chain as micro for one pair: acc = 0; acc = acc + a[p] * b[p] (fused or not).
   float (*dot)(const float* a, const float* b, int64_t d);
+  // dst[0 .. len) = src[0 .. len) converted to float32; dtype is int(tl::DType) of f64/f16/bf16
+  // (exact conversions, or round-to-nearest for float64: the same values as tl::load_as_float).
+  void (*to_f32)(const void* src, int dtype, int64_t len, float* dst);
 };
 
 const KnnIsa* isa_generic();

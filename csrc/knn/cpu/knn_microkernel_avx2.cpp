@@ -94,7 +94,33 @@ float dot_avx2(const float* a, const float* b, int64_t d) {
   return _mm_cvtss_f32(acc);
 }
 
-const KnnIsa kIsa = {"avx2", MR, NR, true, micro_avx2, scan_avx2, dot_avx2};
+// F16C / AVX conversions for the packing of half, bfloat16 and float64 banks (dtype codes of
+// tl::DType: 1 = f64, 2 = f16, 3 = bf16). Tails go through the same instructions on a padded copy.
+void to_f32_avx2(const void* src, int dtype, int64_t len, float* dst) {
+  int64_t p = 0;
+  if (dtype == 1) {
+    const double* s = static_cast<const double*>(src);
+    for (; p + 4 <= len; p += 4) _mm_storeu_ps(dst + p, _mm256_cvtpd_ps(_mm256_loadu_pd(s + p)));
+    for (; p < len; ++p) _mm_store_ss(dst + p, _mm_cvtsd_ss(_mm_setzero_ps(), _mm_load_sd(s + p)));
+  } else if (dtype == 2) {
+    const uint16_t* s = static_cast<const uint16_t*>(src);
+    for (; p + 8 <= len; p += 8)
+      _mm256_storeu_ps(dst + p, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + p))));
+    for (; p < len; ++p) _mm_store_ss(dst + p, _mm_cvtph_ps(_mm_cvtsi32_si128(s[p])));
+  } else {
+    const uint16_t* s = static_cast<const uint16_t*>(src);
+    for (; p + 8 <= len; p += 8) {
+      const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + p)));
+      _mm256_storeu_ps(dst + p, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)));
+    }
+    for (; p < len; ++p) {
+      const uint32_t bits = (uint32_t)s[p] << 16;
+      __builtin_memcpy(dst + p, &bits, 4);
+    }
+  }
+}
+
+const KnnIsa kIsa = {"avx2", MR, NR, true, micro_avx2, scan_avx2, dot_avx2, to_f32_avx2};
 
 }  // namespace
 

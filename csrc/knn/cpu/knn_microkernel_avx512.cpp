@@ -3,6 +3,10 @@
 // (27 of 32 registers; the BLIS SkylakeX shape transposed to our row-panel packing).
 #include <immintrin.h>
 
+// GCC 12 reports the _mm512_undefined_*() pass-through operand of unmasked AVX-512 intrinsics as
+// "may be used uninitialized" (a known false positive); nothing here reads an undefined value.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "knn/cpu/knn_internal.h"
 
 namespace tl {
@@ -84,7 +88,32 @@ float dot_avx512(const float* a, const float* b, int64_t d) {
   return _mm_cvtss_f32(acc);
 }
 
-const KnnIsa kIsa = {"avx512", MR, NR, true, micro_avx512, scan_avx512, dot_avx512};
+// Conversions for packing (dtype codes of tl::DType: 1 = f64, 2 = f16, 3 = bf16).
+void to_f32_avx512(const void* src, int dtype, int64_t len, float* dst) {
+  int64_t p = 0;
+  if (dtype == 1) {
+    const double* s = static_cast<const double*>(src);
+    for (; p + 8 <= len; p += 8) _mm256_storeu_ps(dst + p, _mm512_cvtpd_ps(_mm512_loadu_pd(s + p)));
+    for (; p < len; ++p) _mm_store_ss(dst + p, _mm_cvtsd_ss(_mm_setzero_ps(), _mm_load_sd(s + p)));
+  } else if (dtype == 2) {
+    const uint16_t* s = static_cast<const uint16_t*>(src);
+    for (; p + 16 <= len; p += 16)
+      _mm512_storeu_ps(dst + p, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + p))));
+    for (; p < len; ++p) _mm_store_ss(dst + p, _mm_cvtph_ps(_mm_cvtsi32_si128(s[p])));
+  } else {
+    const uint16_t* s = static_cast<const uint16_t*>(src);
+    for (; p + 16 <= len; p += 16) {
+      const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + p)));
+      _mm512_storeu_ps(dst + p, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
+    }
+    for (; p < len; ++p) {
+      const uint32_t bits = (uint32_t)s[p] << 16;
+      __builtin_memcpy(dst + p, &bits, 4);
+    }
+  }
+}
+
+const KnnIsa kIsa = {"avx512", MR, NR, true, micro_avx512, scan_avx512, dot_avx512, to_f32_avx512};
 
 }  // namespace
 
