@@ -1,0 +1,39 @@
+"""Evaluating transferability scores and selection strategies against fine-tune accuracies.
+
+    from transferlab import evaluate as ev
+    ev.regret(["resnet50"], finetune_on_pets)               # relative regret of fine-tuning resnet50 only
+    ev.top_k_regret(logme_on_pets, finetune_on_pets, k=3)   # regret of the 3 highest-scored models
+    ev.weighted_tau(logme_on_pets, finetune_on_pets)        # scipy.stats.weightedtau semantics
+    report = ev.Report.from_tables("scores.csv", "finetune.csv", budgets=(1, 2, 3))
+    print(report.to_markdown())
+
+Definitions: Renggli et al. 2022, "Which model to transfer? Finding the needle in the growing haystack"
+(regret, hybrid strategy, budget to zero regret in Appendix G, success rate in Figure 7); ``SCORES.md``.
+"""
+from ._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
+from ._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero,
+                      expected_random_regret, random_success_rate, regret, relative_delta, success_rate,
+                      top_k_regret)
+from ._report import Report
+from ._tables import normalize_dataset, read_finetune, read_scores
+
+__all__ = [
+    "REGRET_KINDS",
+    "Report",
+    "budget_to_zero_regret",
+    "expected_random_budget_to_zero",
+    "expected_random_regret",
+    "kendall_tau",
+    "normalize_dataset",
+    "pearson",
+    "random_success_rate",
+    "read_finetune",
+    "read_scores",
+    "regret",
+    "relative_delta",
+    "spearman",
+    "success_rate",
+    "top_k_recall",
+    "top_k_regret",
+    "weighted_tau",
+]

@@ -1,0 +1,426 @@
+"""``Report``: every correlation, regret, budget and success figure of a score table against fine-tune
+accuracies, per dataset and averaged."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..pool import ModelPool
+from ..select import Selection, agnostic_oracle, hybrid, task_agnostic, task_aware
+from ._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
+from ._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero,
+                      expected_random_regret, random_success_rate, regret)
+from ._tables import read_finetune, read_scores
+
+__all__ = ["Report"]
+
+MEAN = "mean"
+AGNOSTIC, ORACLE, RANDOM = "task-agnostic", "oracle", "random"
+
+#: Correlation statistics: (key, column title, function).
+CORRELATIONS = (
+    ("weighted_tau", "wτ", lambda s, t: weighted_tau(s, t, rank=True)),
+    ("weighted_tau_gt", "wτ (gt rank)", lambda s, t: weighted_tau(s, t, rank=None)),
+    ("kendall_tau", "Kendall τ", kendall_tau),
+    ("pearson", "Pearson", pearson),
+    ("spearman", "Spearman", spearman),
+)
+_TITLES = {
+    "weighted_tau": "weighted τ (rank=True: mean of both importance rankings)",
+    "weighted_tau_gt": "weighted τ (rank=None: importance by fine-tune accuracy)",
+    "kendall_tau": "Kendall τ-b",
+    "pearson": "Pearson r",
+    "spearman": "Spearman ρ",
+}
+
+
+class Report:
+    """Evaluation of scores and selection strategies against fine-tune accuracies.
+
+    Build it with :meth:`from_tables`. ``rows`` holds every figure as ``(dataset, subject, statistic, value)``
+    where dataset is a dataset name or ``"mean"`` (the mean over datasets); subject is a score name (its
+    correlations and its task-aware ranking), ``"task-agnostic"``, ``"oracle"``, ``"random"`` (closed-form
+    expectations) or ``"hybrid:<score>"``; statistic is one of ``weighted_tau``, ``weighted_tau_gt``,
+    ``kendall_tau``, ``pearson``, ``spearman``, ``recall@B``, ``regret@B``, ``budget_to_zero``, ``success@B``
+    (1 when the top-B contains a best model; its mean is the success rate of Renggli et al.'s Figure 7).
+    ``selections[(dataset, subject)]`` holds each strategy's full ranking.
+    """
+
+    def __init__(self, rows, *, datasets, subjects, kinds, budgets, meta, scores, finetune, selections):
+        self.rows: List[Tuple[str, str, str, float]] = rows
+        self.datasets: List[str] = datasets
+        self.subjects: List[str] = subjects
+        self.kinds: Dict[str, str] = kinds
+        self.budgets: Tuple[int, ...] = budgets
+        self.meta: Dict[str, object] = meta
+        self.scores = scores
+        self.finetune = finetune
+        self.selections: Dict[Tuple[str, str], Selection] = selections
+        self._index = {(d, s, st): v for d, s, st, v in rows}
+
+    # --- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_tables(cls, scores, finetune, budgets: Sequence[int] = (1, 2, 3), *,
+                    pool: Union[str, ModelPool, None] = "auto", kind: str = "relative",
+                    on_mismatch: str = "raise", nan_policy: str = "raise",
+                    percent: Optional[bool] = None) -> "Report":
+        """Evaluate a long score table against a fine-tune table.
+
+        scores: a CSV path (long ``dataset,model,score,value`` or wide ``dataset,model,<score>...``), a mapping
+        ``{score: {dataset: {model: value}}}`` or long rows. finetune: a CSV path (wide ``model,<dataset>...``
+        or long ``dataset,model,accuracy``) or ``{dataset: {model: accuracy}}``. Dataset names match
+        case-insensitively. Every scored dataset must have fine-tune accuracies; fine-tune datasets without
+        scores only inform the oracle (mean accuracy over the other datasets).
+        budgets: the budgets B of regret@B and recall@B (success@B is reported for every B up to the pool size).
+        pool: ``"auto"`` uses the shipped ImageNet CNN cards when they cover every model (else the task-agnostic
+        and hybrid strategies are left out, with a note); a :class:`ModelPool` or a card file path must cover
+        every model; ``None`` leaves them out.
+        kind: regret kind (``"relative"``, ``"absolute"``, ``"log_odds"``).
+        on_mismatch: ``"raise"`` (a score and the fine-tune table covering different models on a dataset raises,
+        naming the missing ids) or ``"intersect"`` (evaluate on the common models; dropped ones noted).
+        nan_policy: NaN scores raise, or with ``"omit"`` the model is unranked by that score (noted).
+        """
+        if kind not in REGRET_KINDS:
+            raise ValueError(f"kind must be one of {REGRET_KINDS}, got {kind!r}")
+        if on_mismatch not in ("raise", "intersect"):
+            raise ValueError(f"on_mismatch must be 'raise' or 'intersect', got {on_mismatch!r}")
+        if nan_policy not in ("raise", "omit"):
+            raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
+        b = sorted({int(x) for x in np.atleast_1d(np.asarray(budgets))}) if budgets is not None else []
+        if not b or any(x < 1 for x in b) or np.asarray(budgets).dtype.kind not in "iu":
+            raise ValueError(f"budgets must be positive integers, got {budgets!r}")
+        budgets = tuple(b)
+
+        stab = read_scores(scores)
+        ftab = read_finetune(finetune)
+        if not stab:
+            raise ValueError("scores: the table is empty")
+        notes: List[str] = []
+        score_names = list(stab)
+        datasets: List[str] = []
+        for s in score_names:
+            for d in stab[s]:
+                if d not in datasets:
+                    datasets.append(d)
+        missing_ds = [d for d in datasets if d not in ftab]
+        if missing_ds:
+            if on_mismatch == "raise" or len(missing_ds) == len(datasets):
+                raise ValueError(f"datasets with scores but no fine-tune accuracies: {missing_ds} "
+                                 f"(fine-tune table has {sorted(ftab)})")
+            notes.append(f"datasets without fine-tune accuracies skipped: {missing_ds}")
+            datasets = [d for d in datasets if d in ftab]
+        extra_ds = sorted(set(ftab) - set(datasets))
+        if extra_ds:
+            notes.append(f"fine-tune datasets without scores (used by the oracle only): {extra_ds}")
+
+        # Model sets per dataset: every score must cover exactly the fine-tune models (or intersect).
+        models: Dict[str, List[str]] = {}
+        problems: List[str] = []
+        for d in datasets:
+            ft_models = set(ftab[d])
+            common = set(ft_models)
+            for s in score_names:
+                sm = set(stab[s].get(d, {}))
+                if sm != ft_models:
+                    parts = []
+                    if ft_models - sm:
+                        parts.append(f"no {s} score for {sorted(ft_models - sm)}")
+                    if sm - ft_models:
+                        parts.append(f"no fine-tune accuracy for {sorted(sm - ft_models)}")
+                    problems.append(f"{d}: " + "; ".join(parts))
+                common &= sm
+            models[d] = sorted(common)
+        if problems:
+            if on_mismatch == "raise":
+                raise ValueError("model sets do not match (pass on_mismatch='intersect' to evaluate on the "
+                                 "common models):\n  " + "\n  ".join(problems))
+            notes.append("evaluated on the common models only: " + " | ".join(problems))
+        for d in datasets:
+            if len(models[d]) < 2:
+                raise ValueError(f"dataset {d!r}: need at least 2 models with scores and fine-tune "
+                                 f"accuracies, got {models[d]}")
+
+        all_models = sorted({m for d in datasets for m in models[d]})
+        pool_obj, pool_src = cls._resolve_pool(pool, all_models, notes)
+
+        subjects: List[str] = []
+        kinds: Dict[str, str] = {}
+        if pool_obj is not None:
+            subjects.append(AGNOSTIC)
+            kinds[AGNOSTIC] = "strategy"
+        if len(ftab) >= 2:
+            subjects.append(ORACLE)
+            kinds[ORACLE] = "strategy"
+        subjects.append(RANDOM)
+        kinds[RANDOM] = "strategy"
+        for s in score_names:
+            subjects.append(s)
+            kinds[s] = "score"
+        if pool_obj is not None:
+            for s in score_names:
+                subjects.append(f"hybrid:{s}")
+                kinds[f"hybrid:{s}"] = "strategy"
+
+        rows: List[Tuple[str, str, str, float]] = []
+        selections: Dict[Tuple[str, str], Selection] = {}
+        n_max = max(len(models[d]) for d in datasets)
+        for d in datasets:
+            ms = models[d]
+            ft = {m: ftab[d][m] for m in ms}
+            n = len(ms)
+
+            def add(subject: str, sel: Optional[Selection]) -> None:
+                selections[(d, subject)] = sel
+                for bb in budgets:
+                    rows.append((d, subject, f"regret@{bb}",
+                                 regret(sel.models[:min(bb, len(sel))], ft, kind=kind, percent=percent)))
+                b0 = budget_to_zero_regret(sel, ft) if _reaches_best(sel, ft) else math.inf
+                rows.append((d, subject, "budget_to_zero", float(b0)))
+                for bb in range(1, n_max + 1):
+                    rows.append((d, subject, f"success@{bb}", float(b0 <= bb)))
+
+            if pool_obj is not None:
+                add(AGNOSTIC, task_agnostic(pool_obj.subset(ms)))
+            if ORACLE in kinds:
+                sel = cls._oracle(ftab, d, ms, notes)
+                if sel is not None:
+                    add(ORACLE, sel)
+            for bb in budgets:
+                rows.append((d, RANDOM, f"regret@{bb}",
+                             expected_random_regret(ft, min(bb, n), kind=kind, percent=percent)))
+            rows.append((d, RANDOM, "budget_to_zero", expected_random_budget_to_zero(ft)))
+            for bb in range(1, n_max + 1):
+                rows.append((d, RANDOM, f"success@{bb}", random_success_rate(ft, min(bb, n))))
+
+            for s in score_names:
+                sc = {m: stab[s][d][m] for m in ms}
+                sel = task_aware(sc, name=s, nan_policy=nan_policy)
+                if sel.omitted:
+                    notes.append(f"{d}: {s} is NaN/inf for {list(sel.omitted)} (omitted from its ranking)")
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    for key, _, fn in CORRELATIONS:
+                        rows.append((d, s, key, fn(_omit(sc, sel.omitted), _omit(ft, sel.omitted))))
+                    for bb in budgets:
+                        kk = min(bb, n - len(sel.omitted))
+                        rows.append((d, s, f"recall@{bb}",
+                                     top_k_recall(_omit(sc, sel.omitted), _omit(ft, sel.omitted), kk)))
+                for w in caught:
+                    notes.append(f"{d}: {s}: {w.message}")
+                add(s, sel)
+                if pool_obj is not None:
+                    add(f"hybrid:{s}", hybrid(pool_obj.subset(ms), sc, name=s, nan_policy=nan_policy))
+
+        # Means over datasets (NaN propagates: an undefined figure on one dataset leaves the mean undefined).
+        per: Dict[Tuple[str, str], List[float]] = {}
+        for d, s, st, v in rows:
+            per.setdefault((s, st), []).append(v)
+        for (s, st), vals in per.items():
+            rows.append((MEAN, s, st, float(np.mean(vals)) if len(vals) == len(datasets) else math.nan))
+
+        meta = {
+            "n_datasets": len(datasets),
+            "models": {d: models[d] for d in datasets},
+            "scores": score_names,
+            "budgets": list(budgets),
+            "regret_kind": kind,
+            "pool": pool_src,
+            "nan_policy": nan_policy,
+            "on_mismatch": on_mismatch,
+            "notes": notes,
+        }
+        return cls(rows, datasets=datasets, subjects=subjects, kinds=kinds, budgets=budgets, meta=meta,
+                   scores={s: {d: {m: stab[s][d][m] for m in models[d]} for d in datasets} for s in score_names},
+                   finetune={d: {m: ftab[d][m] for m in models[d]} for d in datasets}, selections=selections)
+
+    @staticmethod
+    def _resolve_pool(pool, all_models: List[str], notes: List[str]):
+        if pool is None or pool is False:
+            notes.append("no model pool: task-agnostic and hybrid strategies left out")
+            return None, None
+        if isinstance(pool, str) and pool == "auto":
+            shipped = ModelPool.imagenet_cnns()
+            missing = sorted(set(all_models) - set(shipped.names))
+            if missing:
+                notes.append(f"no model cards for {missing}: task-agnostic and hybrid strategies left out "
+                             f"(pass a pool with upstream accuracies)")
+                return None, None
+            return shipped, "shipped ImageNet CNN cards (torchvision top-1)"
+        src = None
+        if isinstance(pool, (str, os.PathLike)):
+            src = os.fspath(pool)
+            pool = ModelPool.load(pool)
+        if not isinstance(pool, ModelPool):
+            raise TypeError(f"pool must be 'auto', None, a ModelPool or a card file path, got {type(pool).__name__}")
+        missing = sorted(set(all_models) - set(pool.names))
+        if missing:
+            raise ValueError(f"pool: no model cards for {missing}")
+        return pool, src or "user pool"
+
+    @staticmethod
+    def _oracle(ftab, d: str, ms: List[str], notes: List[str]) -> Optional[Selection]:
+        others = [o for o in ftab if o != d and set(ms) <= set(ftab[o])]
+        skipped = sorted(o for o in ftab if o != d and o not in others)
+        if skipped:
+            notes.append(f"{d}: oracle averages without {skipped} (models missing there)")
+        if not others:
+            notes.append(f"{d}: no other dataset covers its models: oracle left out")
+            return None
+        table = {d: {m: ftab[d][m] for m in ms}}
+        table.update({o: {m: ftab[o][m] for m in ms} for o in others})
+        return agnostic_oracle(table, d)
+
+    # --- access -------------------------------------------------------------------------------------------
+    def value(self, dataset: str, subject: str, statistic: str) -> float:
+        """One figure (dataset ``"mean"`` for the mean over datasets); KeyError if absent."""
+        key = (dataset if dataset == MEAN else dataset.lower(), subject, statistic)
+        if key not in self._index:
+            raise KeyError(f"no {statistic!r} for {subject!r} on {dataset!r}")
+        return self._index[key]
+
+    def matrix(self, statistic: str, subjects: Optional[Sequence[str]] = None, *, mean: bool = False):
+        """``(subjects, datasets, values)`` for one statistic; values has shape (subjects, datasets) with NaN
+        where a subject has no such figure; ``mean=True`` appends the mean column."""
+        subs = [s for s in (subjects or self.subjects)
+                if any((d, s, statistic) in self._index for d in self.datasets)]
+        cols = self.datasets + ([MEAN] if mean else [])
+        vals = np.array([[self._index.get((d, s, statistic), math.nan) for d in cols] for s in subs],
+                        dtype=np.float64).reshape(len(subs), len(cols))
+        return subs, cols, vals
+
+    def success_curve(self, subject: str) -> Tuple[np.ndarray, np.ndarray]:
+        """``(budgets 1..n, success rate)`` of one strategy over the datasets (Renggli et al., Figure 7)."""
+        n = max(len(v) for v in self.meta["models"].values())
+        bud = np.arange(1, n + 1)
+        return bud, np.array([self._index.get((MEAN, subject, f"success@{b}"), math.nan) for b in bud])
+
+    # --- output -------------------------------------------------------------------------------------------
+    def _fmt(self, statistic: str, v: float, mean: bool = False) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "n/a"
+        if math.isinf(v):
+            return "never"
+        if statistic.startswith("regret@"):
+            return f"{100 * v:.2f}" if self.meta["regret_kind"] == "relative" else f"{v:.3f}"
+        if statistic == "budget_to_zero":
+            return f"{v:.0f}" if float(v).is_integer() and not mean else f"{v:.2f}"
+        if statistic.startswith("success@") or statistic.startswith("recall@"):
+            return f"{v:.2f}"
+        return f"{v:+.3f}"
+
+    def _regret_unit(self) -> str:
+        return {"relative": "relative regret, % of the best fine-tune accuracy",
+                "absolute": "absolute regret, in the fine-tune table's unit",
+                "log_odds": "log-odds regret"}[self.meta["regret_kind"]]
+
+    def to_markdown(self, *, summary_only: bool = False) -> str:
+        """Readable tables: a summary (mean over datasets) of every score and strategy, then per-dataset tables
+        of each correlation, regret@B and budget to zero regret, and success rate against budget."""
+        m = self.meta
+        scores = m["scores"]
+        n_models = sorted({len(v) for v in m["models"].values()})
+        out = [f"# transferlab evaluate: {len(scores)} scores, "
+               f"{'/'.join(map(str, n_models))} models, {len(self.datasets)} datasets",
+               "",
+               f"regret@B: {self._regret_unit()} when the top B models are fine-tuned; "
+               f"budget→0: smallest B with zero regret; random: closed-form expectation; "
+               f"task-agnostic ranking: {m['pool'] or 'not available'}.",
+               ""]
+        corr_keys = [k for k, _, _ in CORRELATIONS]
+        head = ["subject"] + [t for _, t, _ in CORRELATIONS] + [f"regret@{b}" for b in self.budgets] + ["budget→0"]
+        stats = corr_keys + [f"regret@{b}" for b in self.budgets] + ["budget_to_zero"]
+        rows = []
+        for s in self.subjects:
+            rows.append([s] + [self._fmt(st, self._index[(MEAN, s, st)], True) if (MEAN, s, st) in self._index else ""
+                               for st in stats])
+        out += [f"## Summary: mean over {len(self.datasets)} datasets", "", _md(head, rows), ""]
+        if summary_only:
+            return "\n".join(out + self._notes())
+        for key in corr_keys:
+            out += [f"## {_TITLES[key]}", "", self._md_stat(key, [s for s in self.subjects
+                                                                  if self.kinds[s] == "score"]), ""]
+        for b in self.budgets:
+            out += [f"## regret@{b} ({self._regret_unit()})", "", self._md_stat(f"regret@{b}"), ""]
+        out += ["## budget to zero regret (smallest B whose top-B contains a best model)", "",
+                self._md_stat("budget_to_zero"), ""]
+        n = max(len(v) for v in m["models"].values())
+        head = ["subject"] + [f"B={b}" for b in range(1, n + 1)]
+        rows = [[s] + [self._fmt("success@", v) for v in self.success_curve(s)[1]] for s in self.subjects]
+        out += ["## success rate vs budget (fraction of datasets whose best model is in the top B)", "",
+                _md(head, rows), ""]
+        return "\n".join(out + self._notes())
+
+    def _notes(self) -> List[str]:
+        notes = self.meta["notes"]
+        return (["Notes:"] + [f"- {n}" for n in notes] + [""]) if notes else []
+
+    def _md_stat(self, statistic: str, subjects=None) -> str:
+        subs, cols, vals = self.matrix(statistic, subjects, mean=True)
+        rows = [[s] + [self._fmt(statistic, v, c == MEAN) for c, v in zip(cols, row)] for s, row in zip(subs, vals)]
+        return _md(["subject"] + cols, rows)
+
+    def to_csv(self, path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
+        """Every figure as long CSV ``dataset,subject,statistic,value`` (empty value = undefined)."""
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["dataset", "subject", "statistic", "value"])
+        for d, s, st, v in self.rows:
+            w.writerow([d, s, st, "" if math.isnan(v) else repr(float(v))])
+        text = buf.getvalue()
+        if path is not None:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        return text
+
+    def to_json(self, path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
+        """``{"meta": ..., "results": {dataset or "mean": {subject: {statistic: value}}}}`` (undefined figures
+        are null; a budget to zero regret never reached is the string "inf")."""
+        res: Dict[str, Dict[str, Dict[str, object]]] = {}
+        for d, s, st, v in self.rows:
+            v = None if math.isnan(v) else ("inf" if math.isinf(v) else v)
+            res.setdefault(d, {}).setdefault(s, {})[st] = v
+        doc = {"meta": dict(self.meta, datasets=self.datasets, subjects=self.subjects, kinds=self.kinds),
+               "results": res}
+        text = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return text
+
+    def plot(self, out_dir: Union[str, "os.PathLike[str]"]) -> List[str]:
+        """Write the figures (regret per dataset per strategy, success rate vs budget, score vs fine-tune
+        accuracy) as PNG files into ``out_dir``; returns their paths. Needs matplotlib."""
+        from ..plot import save_report_plots
+
+        return save_report_plots(self, out_dir)
+
+    def __repr__(self) -> str:
+        return (f"Report({len(self.meta['scores'])} scores, {len(self.datasets)} datasets, "
+                f"subjects={self.subjects})")
+
+
+def _omit(d: Mapping[str, float], omitted) -> Dict[str, float]:
+    return {k: v for k, v in d.items() if k not in omitted}
+
+
+def _reaches_best(sel: Selection, ft: Mapping[str, float]) -> bool:
+    best = max(ft.values())
+    return any(ft[m] == best for m in sel.models)
+
+
+def _md(header: List[str], rows: List[List[str]]) -> str:
+    """A pipe table padded so it also reads as plain text (first column left, others right aligned)."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    def line(cells):
+        return "| " + " | ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    sep = "|" + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(header), sep] + [line(r) for r in rows])

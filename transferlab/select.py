@@ -1,0 +1,421 @@
+"""Model-selection strategies (Renggli et al. 2022, "Which model to transfer?"; Puigcerver et al. 2021,
+"Scalable transfer learning with expert models").
+
+Every strategy returns a :class:`Selection`: the models in the order the strategy would fine-tune them, and for
+each model the rule that placed it there. A budget ``B`` keeps the first ``B`` (``budget=None`` keeps the whole
+ranking, so ``sel.top(B)`` gives every budget from one call).
+
+- :func:`task_agnostic`: by upstream accuracy; models without it after those with it, by upstream dataset size;
+  (approximate) ties broken by parameter count (fewer first), then by name.
+- :func:`task_aware`: by a task-aware score (kNN, linear probe, LEEP, ...), highest first.
+- :func:`hybrid`: the top-1 task-agnostic model, then the top ``B-1`` task-aware models not already chosen
+  (so ``hybrid(..., budget=1)`` is the task-agnostic pick).
+- :func:`agnostic_oracle`: by mean fine-tune accuracy over the *other* datasets (an impractical reference).
+- :func:`random_selection`: a uniformly random ordering (seeded).
+- :func:`select_expert`: Puigcerver et al.'s expert selection: ``"knn"``, ``"label_matching"``, ``"random"``.
+
+Tie rule (BAD_INPUTS row 18): models with exactly equal keys are ordered by model name, ascending (Python ``str``
+order), so no result depends on the order of the input. Scores must be finite: NaN or ±inf raise ``ValueError``
+naming the models unless ``nan_policy="omit"``, which drops them (listed in ``Selection.omitted``). Rankings need
+at least 2 models.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .pool import ModelCard, ModelPool
+
+__all__ = [
+    "Selection",
+    "agnostic_oracle",
+    "hybrid",
+    "random_selection",
+    "select_expert",
+    "task_agnostic",
+    "task_aware",
+]
+
+NAN_POLICIES = ("raise", "omit")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """An ordered selection of models.
+
+    models: model names, first = first to fine-tune. rules: for each model, the rule that placed it
+    (``"task-agnostic:upstream_accuracy"``, ``"task-aware:LogME"``, ``"oracle"``, ``"random"``,
+    ``"expert:knn"``, ...). values: the ranking key of each model (score, accuracy, KL divergence; ``None`` where
+    there is none). strategy: the strategy's name. omitted: models dropped by ``nan_policy="omit"``.
+    Iterating yields the model names, so a Selection can be passed wherever a list of names is expected.
+    """
+
+    models: Tuple[str, ...]
+    rules: Tuple[str, ...]
+    strategy: str
+    values: Tuple[Optional[float], ...] = ()
+    omitted: Tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if len(self.rules) != len(self.models):
+            raise ValueError("a Selection needs one rule per model")
+        if self.values and len(self.values) != len(self.models):
+            raise ValueError("a Selection needs one value per model (or none)")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("a Selection cannot contain a model twice")
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __iter__(self):
+        return iter(self.models)
+
+    def __getitem__(self, i):
+        return self.models[i]
+
+    def top(self, budget: int) -> "Selection":
+        """The first ``budget`` models (``1 <= budget <= len(self)``)."""
+        budget = _check_budget(budget, len(self))
+        return Selection(self.models[:budget], self.rules[:budget], self.strategy,
+                         self.values[:budget] if self.values else (), self.omitted)
+
+    def rule(self, model: str) -> str:
+        """The rule that placed ``model``."""
+        try:
+            return self.rules[self.models.index(model)]
+        except ValueError:
+            raise KeyError(f"model {model!r} is not in this selection") from None
+
+    def to_list(self) -> List[str]:
+        return list(self.models)
+
+    def as_rows(self) -> List[Tuple[int, str, str, Optional[float]]]:
+        """``(position (1-based), model, rule, value)`` per model."""
+        vals = self.values or (None,) * len(self)
+        return [(i + 1, m, r, v) for i, (m, r, v) in enumerate(zip(self.models, self.rules, vals))]
+
+
+# --- validation helpers (shared with transferlab.evaluate) --------------------------------------------------
+
+def _check_budget(budget, n: int, name: str = "budget") -> int:
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(budget).__name__}")
+    if not 1 <= int(budget) <= n:
+        raise ValueError(f"{name} must be in [1, n_models={n}], got {budget}")
+    return int(budget)
+
+
+def _check_nan_policy(nan_policy: str) -> None:
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+
+
+def _score_map(scores, name: str = "scores", *, nan_policy: str = "raise",
+               min_models: int = 2) -> Tuple[Dict[str, float], Tuple[str, ...]]:
+    """Validate a ``{model: value}`` mapping: string keys, real finite values, >= ``min_models`` models.
+    Returns the cleaned dict and the models omitted under ``nan_policy="omit"``."""
+    _check_nan_policy(nan_policy)
+    if isinstance(scores, Selection) or not isinstance(scores, Mapping):
+        raise TypeError(f"{name} must be a mapping {{model name: value}}, got {type(scores).__name__}")
+    out: Dict[str, float] = {}
+    bad: List[str] = []
+    for model, value in scores.items():
+        if not isinstance(model, str):
+            raise TypeError(f"{name}: model names must be strings, got {model!r}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name}: value of model {model!r} must be a real number, got {value!r}")
+        v = float(value)
+        if not math.isfinite(v):
+            bad.append(model)
+            continue
+        out[model] = v
+    omitted: Tuple[str, ...] = ()
+    if bad:
+        if nan_policy == "raise":
+            raise ValueError(f"{name}: NaN or infinite values for {len(bad)} model(s): {sorted(bad)}; "
+                             f"pass nan_policy='omit' to drop them")
+        omitted = tuple(sorted(bad))
+    if len(out) < min_models:
+        raise ValueError(f"{name}: need at least {min_models} models to rank, got {len(out)}"
+                         + (f" after omitting {list(omitted)}" if omitted else ""))
+    return out, omitted
+
+
+def _check_same_models(a: Iterable[str], b: Iterable[str], a_name: str, b_name: str) -> None:
+    """Raise ValueError naming the model ids present in one set and missing from the other."""
+    sa, sb = set(a), set(b)
+    if sa == sb:
+        return
+    parts = []
+    if sa - sb:
+        parts.append(f"missing from {b_name}: {sorted(sa - sb)}")
+    if sb - sa:
+        parts.append(f"missing from {a_name}: {sorted(sb - sa)}")
+    raise ValueError(f"model sets of {a_name} and {b_name} do not match ({'; '.join(parts)})")
+
+
+def _rank_desc(values: Mapping[str, float]) -> List[str]:
+    """Names by decreasing value; exact ties by name ascending."""
+    return sorted(values, key=lambda m: (-values[m], m))
+
+
+def _as_cards(pool) -> List[ModelCard]:
+    if isinstance(pool, ModelPool):
+        return list(pool)
+    if isinstance(pool, Selection) or isinstance(pool, (str, bytes)):
+        raise TypeError(f"pool must be a ModelPool (or a list of ModelCard), got {type(pool).__name__}")
+    cards = [c if isinstance(c, ModelCard) else ModelCard.from_dict(c) for c in pool]
+    return list(ModelPool(cards))
+
+
+# --- strategies ---------------------------------------------------------------------------------------------
+
+def task_agnostic(pool, budget: Optional[int] = None, *, tol: float = 0.0) -> Selection:
+    """Rank a pool without looking at the target data (Renggli et al., Sec. 2).
+
+    Models with an upstream accuracy come first, by decreasing accuracy; accuracies within ``tol`` of the
+    first accuracy of their group count as tied (``tol=0``: exact ties only). Then models with only an upstream
+    dataset size, by decreasing size (exact ties). Then models with neither. Inside a tie, fewer parameters
+    first (unknown counts last), then by name.
+
+    Rules: ``"task-agnostic:upstream_accuracy"``, ``"task-agnostic:upstream_size"``, ``"task-agnostic:none"``.
+    """
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    cards = _as_cards(pool)
+    if len(cards) < 2:
+        raise ValueError(f"pool: need at least 2 models to rank, got {len(cards)}")
+
+    def tie_key(c: ModelCard):
+        return (c.n_params is None, c.n_params or 0, c.name)
+
+    def grouped(cs: List[ModelCard], key, t: float) -> List[ModelCard]:
+        cs = sorted(cs, key=lambda c: (-key(c), c.name))
+        out: List[ModelCard] = []
+        group: List[ModelCard] = []
+        head = None
+        for c in cs:
+            if head is None or head - key(c) > t:
+                out.extend(sorted(group, key=tie_key))
+                group, head = [], key(c)
+            group.append(c)
+        out.extend(sorted(group, key=tie_key))
+        return out
+
+    with_acc = [c for c in cards if c.upstream_accuracy is not None]
+    with_size = [c for c in cards if c.upstream_accuracy is None and c.upstream_size is not None]
+    rest = [c for c in cards if c.upstream_accuracy is None and c.upstream_size is None]
+    order = (
+        [(c, "task-agnostic:upstream_accuracy", c.upstream_accuracy)
+         for c in grouped(with_acc, lambda c: c.upstream_accuracy, float(tol))]
+        + [(c, "task-agnostic:upstream_size", float(c.upstream_size))
+           for c in grouped(with_size, lambda c: c.upstream_size, 0.0)]
+        + [(c, "task-agnostic:none", None) for c in sorted(rest, key=tie_key)]
+    )
+    sel = Selection(tuple(c.name for c, _, _ in order), tuple(r for _, r, _ in order), "task-agnostic",
+                    tuple(v for _, _, v in order))
+    return sel if budget is None else sel.top(budget)
+
+
+def task_aware(scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
+               nan_policy: str = "raise") -> Selection:
+    """Rank models by a task-aware score ``{model: score}`` (higher = better), ties by model name.
+
+    Rules: ``"task-aware:<name>"``.
+    """
+    vals, omitted = _score_map(scores, "scores", nan_policy=nan_policy)
+    order = _rank_desc(vals)
+    sel = Selection(tuple(order), (f"task-aware:{name}",) * len(order), f"task-aware:{name}",
+                    tuple(vals[m] for m in order), omitted)
+    return sel if budget is None else sel.top(budget)
+
+
+def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
+           tol: float = 0.0, nan_policy: str = "raise") -> Selection:
+    """Renggli et al.'s hybrid strategy: the top-1 task-agnostic model, then the task-aware ranking without it.
+
+    pool: a :class:`ModelPool` (ranked by :func:`task_agnostic`) or a ready task-agnostic :class:`Selection`
+    (e.g. :func:`agnostic_oracle`). Its models must be exactly the scored models (a mismatch raises, naming
+    the missing ids); models omitted under ``nan_policy="omit"`` are removed from the pool too.
+    With budget ``B`` the selection is the agnostic pick plus the top ``B-1`` task-aware models not already
+    chosen; ``budget=None`` gives the full order, whose prefixes are every budget.
+    """
+    vals, omitted = _score_map(scores, "scores", nan_policy=nan_policy)
+    if isinstance(pool, Selection):
+        agn_models = [m for m in pool.models if m not in omitted]
+        _check_same_models(agn_models, vals, "pool", "scores")
+        first, first_rule, first_val = agn_models[0], pool.rule(agn_models[0]), None
+        if pool.values:
+            first_val = pool.values[pool.models.index(first)]
+    else:
+        cards = [c for c in _as_cards(pool) if c.name not in omitted]
+        _check_same_models((c.name for c in cards), vals, "pool", "scores")
+        agn = task_agnostic(cards, tol=tol)
+        first, first_rule, first_val = agn.models[0], agn.rules[0], agn.values[0]
+    rest = [m for m in _rank_desc(vals) if m != first]
+    sel = Selection((first, *rest), (first_rule,) + (f"task-aware:{name}",) * len(rest), f"hybrid:{name}",
+                    (first_val,) + tuple(vals[m] for m in rest), omitted)
+    return sel if budget is None else sel.top(budget)
+
+
+def _dataset_key(table: Mapping, dataset: str, what: str) -> str:
+    """The key of ``dataset`` in ``table``, matched case-insensitively (``Pet`` == ``pet``)."""
+    if dataset in table:
+        return dataset
+    hits = [k for k in table if str(k).lower() == str(dataset).lower()]
+    if not hits:
+        raise ValueError(f"dataset {dataset!r} not in {what}; it has {sorted(map(str, table))}")
+    if len(hits) > 1:
+        raise ValueError(f"{what} has datasets differing only in case: {hits}")
+    return hits[0]
+
+
+def agnostic_oracle(finetune: Mapping[str, Mapping[str, float]], dataset: str,
+                    budget: Optional[int] = None) -> Selection:
+    """Renggli et al.'s impractical task-agnostic oracle: models of ``dataset`` ranked by their mean fine-tune
+    accuracy over all *other* datasets of ``finetune`` (``{dataset: {model: accuracy}}``; dataset names match
+    case-insensitively). Every model of ``dataset`` must have an accuracy on every other dataset.
+    Rules: ``"oracle"``; values: the mean accuracy over the other datasets.
+    """
+    if not isinstance(finetune, Mapping):
+        raise TypeError(f"finetune must be a mapping {{dataset: {{model: accuracy}}}}, got "
+                        f"{type(finetune).__name__}")
+    key = _dataset_key(finetune, dataset, "finetune")
+    target, _ = _score_map(finetune[key], f"finetune[{key!r}]")
+    others = [d for d in finetune if d != key]
+    if not others:
+        raise ValueError("agnostic_oracle needs fine-tune accuracies on at least one other dataset")
+    means: Dict[str, float] = {}
+    for d in others:
+        accs, _ = _score_map(finetune[d], f"finetune[{d!r}]", min_models=1)
+        missing = sorted(set(target) - set(accs))
+        if missing:
+            raise ValueError(f"agnostic_oracle: models {missing} have no fine-tune accuracy on dataset {d!r}")
+        for m in target:
+            means[m] = means.get(m, 0.0) + accs[m]
+    means = {m: s / len(others) for m, s in means.items()}
+    order = _rank_desc(means)
+    sel = Selection(tuple(order), ("oracle",) * len(order), "oracle", tuple(means[m] for m in order))
+    return sel if budget is None else sel.top(budget)
+
+
+def _names(pool, what: str = "pool") -> List[str]:
+    if isinstance(pool, ModelPool):
+        names = pool.names
+    elif isinstance(pool, Mapping):
+        names = list(pool)
+    elif isinstance(pool, (str, bytes)):
+        raise TypeError(f"{what} must be a ModelPool or a list of model names, got a string")
+    else:
+        names = [c.name if isinstance(c, ModelCard) else c for c in pool]
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what}: model names must be strings")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}: duplicate model names")
+    if len(names) < 2:
+        raise ValueError(f"{what}: need at least 2 models to rank, got {len(names)}")
+    return names
+
+
+def random_selection(pool, budget: Optional[int] = None, seed=None) -> Selection:
+    """A uniformly random ordering of the pool's models (``numpy.random.default_rng(seed)`` permutation of the
+    names sorted by name, so the result depends on the seed only, not on the pool's order). Rules: ``"random"``.
+    Its expected regret has a closed form: :func:`transferlab.evaluate.expected_random_regret`.
+    """
+    names = sorted(_names(pool))
+    if budget is not None:
+        _check_budget(budget, len(names))
+    perm = np.random.default_rng(seed).permutation(len(names))
+    order = [names[i] for i in perm]
+    sel = Selection(tuple(order), ("random",) * len(order), "random")
+    return sel if budget is None else sel.top(budget)
+
+
+# --- expert selection (Puigcerver et al., Sec. 5) ----------------------------------------------------------
+
+EXPERT_METHODS = ("knn", "label_matching", "random")
+
+
+def _label_matching_kl(target_probs, priors: Mapping[str, object], from_logits: bool,
+                       smoothing: float) -> Dict[str, float]:
+    p = np.asarray(target_probs)
+    if p.dtype == object or np.iscomplexobj(p) or not (np.issubdtype(p.dtype, np.number) or p.dtype == bool):
+        raise TypeError(f"target_probs must be a real numeric array, got dtype {p.dtype}")
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
+        raise ValueError(f"target_probs must be 2-D (n_target_images, n_upstream_labels) with n >= 1 and at "
+                         f"least 2 labels, got shape {p.shape}")
+    p = p.astype(np.float64)
+    if not np.isfinite(p).all():
+        bad = np.argwhere(~np.isfinite(p))
+        raise ValueError(f"target_probs has {len(bad)} NaN/inf entries (first at row {bad[0][0]})")
+    if from_logits:
+        p = np.exp(p - p.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+    elif (p < 0).any() or np.abs(p.sum(axis=1) - 1.0).max() > 1e-3:
+        raise ValueError("target_probs rows must be probabilities (non-negative, summing to 1); "
+                         "pass from_logits=True for logits")
+    q = p.mean(axis=0)
+    z = q.shape[0]
+    if not (isinstance(smoothing, (int, float)) and math.isfinite(smoothing) and smoothing >= 0):
+        raise ValueError(f"smoothing must be a finite number >= 0, got {smoothing!r}")
+    kl: Dict[str, float] = {}
+    for name, prior in priors.items():
+        pe = np.asarray(prior, dtype=np.float64)
+        if pe.shape != (z,):
+            raise ValueError(f"priors[{name!r}] must have shape ({z},) like the target predictions, "
+                             f"got {pe.shape}")
+        if not np.isfinite(pe).all() or (pe < 0).any():
+            raise ValueError(f"priors[{name!r}] must be finite and non-negative")
+        pe = pe + smoothing
+        if pe.sum() <= 0:
+            raise ValueError(f"priors[{name!r}] has zero mass")
+        pe = pe / pe.sum()
+        nz = q > 0
+        if (pe[nz] == 0).any():
+            kl[name] = math.inf
+        else:
+            kl[name] = float(np.sum(q[nz] * (np.log(q[nz]) - np.log(pe[nz]))))
+    return kl
+
+
+def select_expert(method: str = "knn", *, knn: Optional[Mapping[str, float]] = None, target_probs=None,
+                  priors: Optional[Mapping[str, object]] = None, experts: Optional[Sequence[str]] = None,
+                  seed=None, from_logits: bool = False, smoothing: float = 0.0,
+                  nan_policy: str = "raise") -> Selection:
+    """Choose the expert to fine-tune (Puigcerver et al., Sec. 5); ``sel.models[0]`` is the chosen expert and
+    the rest of the ranking follows.
+
+    method="knn": highest kNN leave-one-out accuracy on the target (``knn={expert: knn_loo}``); ties by name.
+    method="label_matching": a generic model trained on all upstream labels predicts upstream labels on the
+        target images (``target_probs``, shape (n, Z)); with ``q`` the mean prediction and ``p_e`` expert e's
+        upstream-label prior (``priors={expert: (Z,) array}``; counts are normalised, ``smoothing`` is added to
+        every entry first), the expert with the smallest ``KL(q || p_e) = sum_z q_z log(q_z / p_{e,z})`` is
+        chosen (terms with ``q_z = 0`` are 0; ``p_{e,z} = 0 < q_z`` gives +inf). Values: the KL divergences.
+    method="random": a uniformly random expert of ``experts`` (or of the keys of ``knn``/``priors``), seeded.
+    Rules: ``"expert:<method>"``.
+    """
+    if method not in EXPERT_METHODS:
+        raise ValueError(f"method must be one of {EXPERT_METHODS}, got {method!r}")
+    rule = f"expert:{method}"
+    if method == "knn":
+        if knn is None:
+            raise ValueError("method='knn' needs knn={expert: knn_loo accuracy on the target}")
+        sel = task_aware(knn, name="knn", nan_policy=nan_policy)
+        return Selection(sel.models, (rule,) * len(sel), rule, sel.values, sel.omitted)
+    if method == "label_matching":
+        if target_probs is None or priors is None:
+            raise ValueError("method='label_matching' needs target_probs (n, Z) and priors {expert: (Z,)}")
+        if not isinstance(priors, Mapping):
+            raise TypeError(f"priors must be a mapping {{expert: (Z,) prior}}, got {type(priors).__name__}")
+        _names(list(priors), "priors")
+        kl = _label_matching_kl(target_probs, priors, from_logits, smoothing)
+        order = sorted(kl, key=lambda m: (kl[m], m))
+        return Selection(tuple(order), (rule,) * len(order), rule, tuple(kl[m] for m in order))
+    pool = experts if experts is not None else (knn if knn is not None else priors)
+    if pool is None:
+        raise ValueError("method='random' needs experts=[names] (or knn/priors to take the names from)")
+    sel = random_selection(pool, seed=seed)
+    return Selection(sel.models, (rule,) * len(sel), rule)
