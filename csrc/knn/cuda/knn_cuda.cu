@@ -1,3 +1,228 @@
-// CUDA kernels of csrc/knn (contract: knn/knn.h). Placeholder until the CUDA work lands.
+// CUDA leave-one-out k-NN (contract: knn/knn.h; decomposition: knn/cuda/knn_tiles.h).
+//
+// Launches, all on the caller's stream:
+//   1. init: running top-k state of every row (thr = +inf, m = 0, counts 0). The lists live in the
+//      outputs themselves (nbr_dist / nbr_index, tie_count, tie_same): O(n) scratch beyond them.
+//   2. diagonal tiles (I, I), one CTA each: their diagonal gives the squared norms.
+//   3. rounds of the circle-method schedule: one CTA per off-diagonal tile (I, J), which owns the
+//      rows of I and J during that launch and updates both from its tile.
+// A CTA computes its T x T dot products with a register-blocked SIMT float32 GEMM (K slabs of 16
+// through shared memory, a TM x TM micro-tile per thread), one fused multiply-add chain per pair
+// in increasing feature order (tensor cores would change that chain), turns them into distances
+// in shared memory, then 2T threads scan the tile's rows (row side) and columns (column side)
+// against the rows' running top-k. The n x n matrix never exists.
+// T = 128 for large n; T = 64 when the rounds would otherwise leave SMs idle.
+#include <algorithm>
+#include <string>
+
 #include "common/cuda_check.cuh"
+#include "common/cuda_load.cuh"
+#include "knn/cuda/knn_tiles.h"
 #include "knn/knn.h"
+
+namespace tl {
+namespace {
+
+using namespace knn_tiles;
+
+constexpr int KS = 16;   // feature slab per shared-memory stage
+constexpr int NT = 256;  // threads per CTA: a 16 x 16 grid of TM x TM micro-tiles
+
+struct KnnArgs {
+  const void* x;
+  int64_t n, d, stride, k;
+  const int32_t* labels;
+  float* norms;
+  float* td;  // = nbr_dist, n x k
+  int64_t* ti;  // = nbr_index, n x k
+  int32_t* m;
+  float* thr;
+  int64_t* cnt;   // = tie_count
+  int64_t* same;  // = tie_same, or scratch without labels
+};
+
+template <int T>
+constexpr size_t smem_bytes() {
+  return (2 * KS * (T + 1) + T * (T + 1) + 2 * T) * sizeof(float);
+}
+
+__global__ void init_state(KnnArgs a) {
+  const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (i >= a.n) return;
+  const TopkState s = topk_empty();
+  a.thr[i] = s.thr;
+  a.m[i] = s.m;
+  a.cnt[i] = s.cnt;
+  a.same[i] = s.same;
+}
+
+// Rows [r0, r0 + T) x features [p0, p0 + KS) into s[kk * (T + 1) + r] (zero outside the matrix:
+// a zero term leaves every chain unchanged).
+template <DType DT, int T>
+__device__ __forceinline__ void load_slab(const KnnArgs& a, int64_t r0, int64_t p0, float* s) {
+  for (int e = threadIdx.x; e < T * KS; e += NT) {
+    const int r = e / KS, kk = e % KS;
+    const int64_t i = r0 + r, p = p0 + kk;
+    s[kk * (T + 1) + r] = (i < a.n && p < a.d) ? load_f32<DT>(a.x, i * a.stride + p) : 0.f;
+  }
+}
+
+// c[r * (T + 1) + q] = x_{i0 + r} . x_{j0 + q}, one fma chain per element, p increasing.
+template <DType DT, int T>
+__device__ __forceinline__ void dot_tile(const KnnArgs& a, int64_t i0, int64_t j0, float* As, float* Bs,
+                                         float* c) {
+  constexpr int TM = T / 16;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const bool diag = (i0 == j0);
+  const float* B = diag ? As : Bs;
+  float acc[TM][TM];
+#pragma unroll
+  for (int u = 0; u < TM; ++u)
+#pragma unroll
+    for (int v = 0; v < TM; ++v) acc[u][v] = 0.f;
+  for (int64_t p0 = 0; p0 < a.d; p0 += KS) {
+    load_slab<DT, T>(a, i0, p0, As);
+    if (!diag) load_slab<DT, T>(a, j0, p0, Bs);
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < KS; ++kk) {
+      float av[TM], bv[TM];
+#pragma unroll
+      for (int u = 0; u < TM; ++u) av[u] = As[kk * (T + 1) + ty + 16 * u];
+#pragma unroll
+      for (int v = 0; v < TM; ++v) bv[v] = B[kk * (T + 1) + tx + 16 * v];
+#pragma unroll
+      for (int u = 0; u < TM; ++u)
+#pragma unroll
+        for (int v = 0; v < TM; ++v) acc[u][v] = fma_f32(av[u], bv[v], acc[u][v]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int u = 0; u < TM; ++u)
+#pragma unroll
+    for (int v = 0; v < TM; ++v) c[(ty + 16 * u) * (T + 1) + tx + 16 * v] = acc[u][v];
+}
+
+// Offers a tile line to row g's running top-k (state round-tripped through registers).
+__device__ __forceinline__ void scan_line(const KnnArgs& a, int64_t g, const float* line, int64_t step,
+                                          int64_t len, int64_t idx0) {
+  TopkState s{a.thr[g], a.m[g], a.cnt[g], a.same[g]};
+  const int32_t yi = a.labels ? a.labels[g] : 0;
+  topk_scan(s, a.td + g * a.k, a.ti + g * a.k, a.k, line, step, len, idx0, g, a.labels, yi);
+  a.thr[g] = s.thr;
+  a.m[g] = s.m;
+  a.cnt[g] = s.cnt;
+  a.same[g] = s.same;
+}
+
+// round < 0: diagonal tile blockIdx.x; else pair blockIdx.x of that round.
+template <DType DT, int T>
+__global__ void __launch_bounds__(NT) knn_tile_kernel(KnnArgs a, int64_t nb, int64_t round) {
+  extern __shared__ float smem[];
+  float* As = smem;
+  float* Bs = As + KS * (T + 1);
+  float* c = Bs + KS * (T + 1);
+  float* ni = c + T * (T + 1);
+  float* nj = ni + T;
+  int64_t I, J;
+  if (round < 0) {
+    I = J = blockIdx.x;
+  } else if (!rr_pair(nb, round, blockIdx.x, &I, &J)) {
+    return;  // the dummy slot of an odd block count (uniform over the CTA)
+  }
+  const int64_t i0 = I * T, j0 = J * T;
+  const int64_t na = a.n - i0 < T ? a.n - i0 : T, nbv = a.n - j0 < T ? a.n - j0 : T;
+  dot_tile<DT, T>(a, i0, j0, As, Bs, c);
+  __syncthreads();
+  for (int t = threadIdx.x; t < T; t += NT) {
+    if (round < 0) {
+      const float v = t < na ? c[t * (T + 1) + t] : 0.f;
+      if (t < na) a.norms[i0 + t] = v;
+      ni[t] = nj[t] = v;
+    } else {
+      ni[t] = t < na ? a.norms[i0 + t] : 0.f;
+      nj[t] = t < nbv ? a.norms[j0 + t] : 0.f;
+    }
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < T * T; e += NT) {
+    const int r = e / T, q = e % T;
+    c[r * (T + 1) + q] = pair_dist(ni[r], nj[q], c[r * (T + 1) + q]);
+  }
+  __syncthreads();
+  // Row side (t < T): row i0 + t against J's columns. Column side: row j0 + q against I's rows.
+  // A diagonal tile has only the row side (it holds both orders of every pair).
+  const int sides = round < 0 ? 1 : 2;
+  for (int t = threadIdx.x; t < sides * T; t += NT) {
+    if (t < T) {
+      if (t < na) scan_line(a, i0 + t, c + t * (T + 1), 1, nbv, j0);
+    } else {
+      const int q = t - T;
+      if (q < nbv) scan_line(a, j0 + q, c + q, T + 1, na, i0);
+    }
+  }
+}
+
+template <DType DT, int T>
+void run_tiles(const KnnArgs& a, cudaStream_t stream) {
+  const int64_t nb = (a.n + T - 1) / T;
+  constexpr size_t smem = smem_bytes<T>();
+  TL_CUDA_CHECK(cudaFuncSetAttribute(knn_tile_kernel<DT, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)smem));
+  knn_tile_kernel<DT, T><<<(unsigned)nb, NT, smem, stream>>>(a, nb, -1);
+  TL_CUDA_CHECK_LAUNCH();
+  const int64_t rounds = rr_rounds(nb), pairs = rr_pairs(nb);
+  for (int64_t r = 0; r < rounds; ++r) {
+    knn_tile_kernel<DT, T><<<(unsigned)pairs, NT, smem, stream>>>(a, nb, r);
+    TL_CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace
+
+void knn_loo_cuda(const MatrixView& x, const int32_t* labels, int64_t k, int64_t* nbr_index,
+                  float* nbr_dist, int64_t* tie_count, int64_t* tie_same, void* stream_ptr) {
+  const int64_t n = x.rows, d = x.cols;
+  TL_CHECK_ARG(n >= 2 && k >= 1 && k <= n - 1, "k must be in [1, n_samples-1]");
+  TL_CHECK_ARG(d >= 1, "empty feature bank: n_features=0");
+  TL_CHECK_ARG(x.data != nullptr && nbr_index != nullptr && nbr_dist != nullptr && tie_count != nullptr &&
+                   (labels == nullptr || tie_same != nullptr),
+               "knn_loo_cuda: null device pointer");
+  const cudaStream_t stream = as_stream(stream_ptr);
+  int dev = 0, sms = 0;
+  TL_CUDA_CHECK(cudaGetDevice(&dev));
+  TL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+
+  DeviceBuffer<float> norms(n, stream), thr(n, stream);
+  DeviceBuffer<int32_t> m(n, stream);
+  DeviceBuffer<int64_t> same_scratch(labels ? 0 : n, stream);
+  KnnArgs a;
+  a.x = x.data;
+  a.n = n;
+  a.d = d;
+  a.stride = x.row_stride;
+  a.k = k;
+  a.labels = labels;
+  a.norms = norms.get();
+  a.td = nbr_dist;
+  a.ti = nbr_index;
+  a.m = m.get();
+  a.thr = thr.get();
+  a.cnt = tie_count;
+  a.same = labels ? tie_same : same_scratch.get();
+
+  init_state<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(a);
+  TL_CUDA_CHECK_LAUNCH();
+  // Big tiles reuse each loaded slab more; small ones keep every SM busy when a round has few pairs.
+  const bool big = (n / 128) / 2 >= sms;
+  dispatch_dtype(x.dtype, [&](auto tag) {
+    constexpr DType DT = decltype(tag)::value;
+    if (big)
+      run_tiles<DT, 128>(a, stream);
+    else
+      run_tiles<DT, 64>(a, stream);
+  });
+}
+
+}  // namespace tl
