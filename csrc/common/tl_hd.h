@@ -31,4 +31,30 @@ TL_HD double fma_f64(double a, double b, double c) {
 #endif
 }
 
+// Transcendentals and classification: CUDA's double-precision functions on the device, libm on
+// the host (both correctly rounded or within 1 ulp; not bitwise equal to each other).
+TL_HD double exp_f64(double v) {
+#if defined(__CUDA_ARCH__)
+  return exp(v);
+#else
+  return std::exp(v);
+#endif
+}
+
+TL_HD double log_f64(double v) {
+#if defined(__CUDA_ARCH__)
+  return log(v);
+#else
+  return std::log(v);
+#endif
+}
+
+TL_HD bool finite_f64(double v) {
+#if defined(__CUDA_ARCH__)
+  return isfinite(v);
+#else
+  return std::isfinite(v);
+#endif
+}
+
 }  // namespace tl
