@@ -118,3 +118,154 @@ def test_knn_bad_arguments():
         _C._cuda_logic_knn(X, None, 5, 4)
     with pytest.raises(ValueError, match="tile"):
         _C._cuda_logic_knn(X, None, 1, 0)
+
+
+# ------------------------------------------------------------------ class CSR (leep joint, lda class sums)
+@pytest.mark.parametrize("chunks", [0, 1, 2, 7, 1000])
+def test_class_rows_is_the_stable_sort_for_any_chunking(chunks):
+    rng = np.random.default_rng(chunks)
+    y = rng.integers(0, 6, size=777).astype(np.int32)
+    y[y == 4] = 5  # an empty class
+    order, starts, totals = _C._cuda_logic_class_rows(y, 7, chunks)
+    np.testing.assert_array_equal(order, np.argsort(y, kind="stable"))
+    np.testing.assert_array_equal(totals, np.bincount(y, minlength=7))
+    np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(totals)[:-1]]))
+
+
+def test_class_rows_rejects_out_of_range_labels():
+    with pytest.raises(ValueError, match="labels must be in"):
+        _C._cuda_logic_class_rows(np.array([0, 3], dtype=np.int32), 3)
+
+
+# ------------------------------------------------------------------ LEEP
+def _probs(n=300, z=45, c=5, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, size=n).astype(np.int32)
+    alpha = np.ones(z) * 0.3
+    P = rng.dirichlet(alpha, size=n)
+    P[np.arange(n), y * (z // c)] += 2.0  # class structure
+    P /= P.sum(axis=1, keepdims=True)
+    return P, y
+
+
+def _joint_row_order(P, y, c):
+    """J[c] += P[i] row by row, in row order: the exact float64 order the kernel promises."""
+    J = np.zeros((c, P.shape[1]))
+    for i in range(P.shape[0]):
+        J[y[i]] += P[i]
+    return J
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_leep_joint_equals_row_order_sum_bitwise(dtype):
+    P, y = _probs(seed=1)
+    P = P.astype(dtype)
+    h = digest(P, y)
+    want = _joint_row_order(P.astype(np.float64), y, 5)
+    for chunks in (0, 1, 3, 64):
+        got = _C._cuda_logic_leep_joint(P, y, 5, False, None, None, chunks)
+        np.testing.assert_array_equal(got, want)
+    assert digest(P, y) == h
+
+
+def test_leep_joint_chunk_accumulation_equals_one_shot_bitwise():
+    P, y = _probs(n=257, seed=2)
+    one = _C._cuda_logic_leep_joint(P, y, 5, False, None)
+    acc = None
+    for s in range(0, 257, 50):
+        acc = _C._cuda_logic_leep_joint(P[s : s + 50], y[s : s + 50], 5, False, None, acc)
+    np.testing.assert_array_equal(acc, one)
+
+
+def test_leep_row_stats_flags_and_sums():
+    P, _ = _probs(n=100, seed=3)
+    P[7, 0] = np.nan
+    P[9, 2] += 0.5 + P[9, 1]
+    P[9, 1] = -0.5  # still sums to 1, but negative
+    P[20] *= 1.01
+    P[21] *= 0.5
+    stats, lse = _C._cuda_logic_leep_row_stats(P, False, 1e-3)
+    assert lse is None
+    assert (stats["nonfinite_rows"], stats["first_nonfinite_row"]) == (1, 7)
+    assert (stats["negative_rows"], stats["first_negative_row"]) == (1, 9)
+    assert (stats["bad_sum_rows"], stats["first_bad_sum_row"]) == (2, 20)
+    finite = np.delete(P, 7, axis=0).sum(axis=1)
+    assert stats["min_row_sum"] == pytest.approx(finite.min(), rel=1e-15)
+    assert stats["max_row_sum"] == pytest.approx(finite.max(), rel=1e-15)
+
+
+def test_leep_logits_lse_joint_eep_match_numpy():
+    rng = np.random.default_rng(4)
+    n, z, c = 200, 70, 4
+    L = (rng.normal(size=(n, z)) * 4).astype(np.float32)
+    y = rng.integers(0, c, size=n).astype(np.int32)
+    stats, lse = _C._cuda_logic_leep_row_stats(L, True, 1e-3)
+    assert stats["nonfinite_rows"] == 0 and stats["negative_rows"] == 0 and stats["bad_sum_rows"] == 0
+    L64 = L.astype(np.float64)
+    m = L64.max(axis=1, keepdims=True)
+    want_lse = (m + np.log(np.exp(L64 - m).sum(axis=1, keepdims=True)))[:, 0]
+    np.testing.assert_allclose(lse, want_lse, rtol=1e-14)
+    P = np.exp(L64 - lse[:, None])
+    J = _C._cuda_logic_leep_joint(L, y, c, True, lse)
+    np.testing.assert_allclose(J, _joint_row_order(P, y, c), rtol=1e-13)
+    cond = J / J.sum(axis=0, keepdims=True)
+    eep = _C._cuda_logic_leep_eep(L, y, c, True, lse, np.ascontiguousarray(cond))
+    np.testing.assert_allclose(eep, (P * cond[y]).sum(axis=1), rtol=1e-13)
+    with pytest.raises(ValueError, match="row_lse"):
+        _C._cuda_logic_leep_joint(L, y, c, True, None)
+
+
+def test_leep_eep_probs_and_score_matches_classic_formula():
+    P, y = _probs(n=333, z=33, c=3, seed=5)
+    J = _C._cuda_logic_leep_joint(P, y, 3, False, None) / P.shape[0]
+    cond = J / J.sum(axis=0, keepdims=True)
+    eep = _C._cuda_logic_leep_eep(P, y, 3, False, None, np.ascontiguousarray(cond))
+    # classic LEEP (Nguyen et al.): one-hot GEMM, conditional, log of the gathered expectation
+    onehot = np.eye(3)[y]
+    Jc = onehot.T @ P / P.shape[0]
+    want = np.mean(np.log((P @ (Jc / Jc.sum(axis=0, keepdims=True)).T)[np.arange(333), y]))
+    assert np.mean(np.log(eep)) == pytest.approx(want, rel=1e-12)
+
+
+# ------------------------------------------------------------------ LDA
+@pytest.mark.parametrize("tile", [1, 2, 5, 16, 64])
+def test_lda_gram_tiles_equal_each_other_and_numpy(tile):
+    X, _ = class_data(n=150, d=23, c=3, seed=6)
+    h = digest(X)
+    rng = np.random.default_rng(6)
+    shift = X.astype(np.float64).mean(axis=0)
+    s = rng.uniform(0.5, 2.0, size=150)
+    got = _C._cuda_logic_lda_gram(X, shift, s, tile)
+    ref = _C._cuda_logic_lda_gram(X, shift, s, 64)  # one tile: the plain per-element chain
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got, got.T)  # the mirror is exact
+    U = (X.astype(np.float64) - shift) * s[:, None]
+    np.testing.assert_allclose(got, U.T @ U, rtol=1e-12, atol=1e-12)
+    assert digest(X) == h
+
+
+def test_lda_gram_accumulates_and_defaults():
+    X, _ = class_data(n=90, d=10, c=3, seed=7, dtype=np.float64)
+    one = _C._cuda_logic_lda_gram(X, None, None, 4)
+    np.testing.assert_allclose(one, X.T @ X, rtol=1e-13)
+    acc = _C._cuda_logic_lda_gram(X[:40], None, None, 3)
+    acc = _C._cuda_logic_lda_gram(X[40:], None, None, 3, acc)
+    np.testing.assert_array_equal(acc, one)  # chunk after chunk == one shot, bitwise
+
+
+@pytest.mark.parametrize("chunks", [0, 1, 5])
+def test_lda_class_sums_match_numpy(chunks):
+    X, y = class_data(n=210, d=17, c=4, seed=8)
+    y = y.astype(np.int32)
+    rng = np.random.default_rng(8)
+    shift = rng.normal(size=17)
+    w = rng.uniform(0, 1, size=210)
+    counts, sums = _C._cuda_logic_lda_class_sums(X, y, 5, shift, w, chunks)
+    np.testing.assert_array_equal(counts, np.bincount(y, minlength=5))
+    V = (X.astype(np.float64) - shift) * w[:, None]
+    want = np.stack([V[y == c].sum(axis=0) for c in range(5)])
+    np.testing.assert_allclose(sums, want, rtol=1e-12, atol=1e-12)
+    assert np.all(sums[4] == 0)
+    c2, s2 = _C._cuda_logic_lda_class_sums(X, y, 5, None, None, chunks)
+    np.testing.assert_allclose(s2[:4], np.stack([X[y == c].astype(np.float64).sum(axis=0) for c in range(4)]),
+                               rtol=1e-12)
