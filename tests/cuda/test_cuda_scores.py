@@ -187,9 +187,11 @@ def test_leep_cuda_kernels_equal_twins(from_logits):
     if from_logits:
         np.testing.assert_allclose(lse_k, want_lse[keep], rtol=1e-14)
     J = torch.zeros((c, z), dtype=torch.float64, device="cuda")
+    # Every device input is bound to a name: a temporary's memory could be reused before the kernel runs.
     lse_dev = _dev(lse_k) if from_logits else None
-    mod.leep_joint(*_view(tk), _dev(yk).data_ptr(), c, from_logits, lse_dev.data_ptr() if from_logits else 0,
-                   J.data_ptr(), _stream())
+    lse_ptr = lse_dev.data_ptr() if from_logits else 0
+    yk_dev = _dev(yk)
+    mod.leep_joint(*_view(tk), yk_dev.data_ptr(), c, from_logits, lse_ptr, J.data_ptr(), _stream())
     _sync()
     J = J.cpu().numpy()
     want_J = _C._cuda_logic_leep_joint(Pk, yk, c, from_logits, lse_k)
@@ -198,9 +200,10 @@ def test_leep_cuda_kernels_equal_twins(from_logits):
     else:
         np.testing.assert_array_equal(J, want_J)
     cond = np.ascontiguousarray(J / J.sum(axis=0, keepdims=True))
+    cond_dev = _dev(cond)
     eep = torch.empty(Pk.shape[0], dtype=torch.float64, device="cuda")
-    mod.leep_eep(*_view(tk), _dev(yk).data_ptr(), c, from_logits, lse_dev.data_ptr() if from_logits else 0,
-                 _dev(cond).data_ptr(), eep.data_ptr(), _stream())
+    mod.leep_eep(*_view(tk), yk_dev.data_ptr(), c, from_logits, lse_ptr, cond_dev.data_ptr(), eep.data_ptr(),
+                 _stream())
     _sync()
     want_eep = _C._cuda_logic_leep_eep(Pk, yk, c, from_logits, lse_k, cond)
     if from_logits:
@@ -223,16 +226,18 @@ def test_lda_cuda_kernels_equal_twins(dtype):
     rng = np.random.default_rng(4)
     shift = host.astype(np.float64).mean(axis=0) if not bf16 else rng.normal(size=150)
     s = rng.uniform(0.5, 1.5, size=1500)
+    shift_dev, s_dev, y_dev = _dev(shift), _dev(s), _dev(y)  # named: temporaries could be reused early
     G = torch.zeros((150, 150), dtype=torch.float64, device="cuda")
-    mod.lda_gram(*_view(t), _dev(shift).data_ptr(), _dev(s).data_ptr(), G.data_ptr(), _stream())
+    mod.lda_gram(*_view(t), shift_dev.data_ptr(), s_dev.data_ptr(), G.data_ptr(), _stream())
     counts = torch.zeros(7, dtype=torch.int64, device="cuda")
     sums = torch.zeros((7, 150), dtype=torch.float64, device="cuda")
-    mod.lda_class_sums(*_view(t), _dev(y).data_ptr(), 7, _dev(shift).data_ptr(), _dev(s).data_ptr(),
-                       counts.data_ptr(), sums.data_ptr(), _stream())
+    mod.lda_class_sums(*_view(t), y_dev.data_ptr(), 7, shift_dev.data_ptr(), s_dev.data_ptr(), counts.data_ptr(),
+                       sums.data_ptr(), _stream())
     W = rng.normal(size=(70, 150))
     b = rng.normal(size=70)
+    W_dev, b_dev = _dev(W), _dev(b)
     out = torch.empty((1500, 70), dtype=torch.float64, device="cuda")
-    mod.lda_project(*_view(t), _dev(W).data_ptr(), _dev(b).data_ptr(), 70, out.data_ptr(), _stream())
+    mod.lda_project(*_view(t), W_dev.data_ptr(), b_dev.data_ptr(), 70, out.data_ptr(), _stream())
     _sync()
     np.testing.assert_array_equal(G.cpu().numpy(), _C._cuda_logic_lda_gram(host, shift, s, 7, None, bf16))
     want_counts, want_sums = _C._cuda_logic_lda_class_sums(host, y, 7, shift, s, 0, bf16)
