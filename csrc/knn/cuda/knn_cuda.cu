@@ -41,10 +41,6 @@ struct KnnArgs {
   int64_t* same;  // = tie_same, or scratch without labels
 };
 
-template <int T>
-constexpr size_t smem_bytes() {
-  return (2 * KS * (T + 1) + T * (T + 1) + 2 * T) * sizeof(float);
-}
 
 __global__ void init_state(KnnArgs a) {
   const int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
@@ -56,52 +52,116 @@ __global__ void init_state(KnnArgs a) {
   a.same[i] = s.same;
 }
 
-// Rows [r0, r0 + T) x features [p0, p0 + KS) into s[kk * (T + 1) + r] (zero outside the matrix:
-// a zero term leaves every chain unchanged).
+// Shared-memory slabs: [KS][LDS] floats per operand, LDS = T + 4 keeps float4 alignment and
+// limits the transposing stores to 2-way bank conflicts. Two buffers per operand (double buffering).
+template <int T>
+constexpr int lds() {
+  return T + 4;
+}
+template <int T>
+constexpr int slab_floats() {
+  return KS * lds<T>();
+}
+
+// Register prefetch of one operand's slab: rows [r0, r0 + T) x features [p0, p0 + KS), element
+// e = tid + s * NT at (row e / KS, feature e % KS): 16 threads read 16 consecutive features of a row.
+template <int T>
+struct Prefetch {
+  static constexpr int PER = T * KS / NT;
+  float v[PER];
+};
+
 template <DType DT, int T>
-__device__ __forceinline__ void load_slab(const KnnArgs& a, int64_t r0, int64_t p0, float* s) {
-  for (int e = threadIdx.x; e < T * KS; e += NT) {
-    const int r = e / KS, kk = e % KS;
-    const int64_t i = r0 + r, p = p0 + kk;
-    s[kk * (T + 1) + r] = (i < a.n && p < a.d) ? load_f32<DT>(a.x, i * a.stride + p) : 0.f;
+__device__ __forceinline__ void fetch(const KnnArgs& a, int64_t r0, int64_t p0, Prefetch<T>& f) {
+#pragma unroll
+  for (int s = 0; s < Prefetch<T>::PER; ++s) {
+    const int e = threadIdx.x + s * NT;
+    const int64_t i = r0 + e / KS, p = p0 + e % KS;
+    f.v[s] = (i < a.n && p < a.d) ? load_f32<DT>(a.x, i * a.stride + p) : 0.f;  // zero: chains unchanged
   }
 }
 
-// c[r * (T + 1) + q] = x_{i0 + r} . x_{j0 + q}, one fma chain per element, p increasing.
+template <int T>
+__device__ __forceinline__ void stash(const Prefetch<T>& f, float* slab) {
+#pragma unroll
+  for (int s = 0; s < Prefetch<T>::PER; ++s) {
+    const int e = threadIdx.x + s * NT;
+    slab[(e % KS) * lds<T>() + e / KS] = f.v[s];
+  }
+}
+
+// Thread (ty, tx) owns rows ty*4 + {0..3} + 64 g and columns tx*4 + {0..3} + 64 h (g, h < TM/4):
+// its fragments are float4 loads, contiguous across a quarter warp (no bank conflicts).
+template <int T>
+__device__ __forceinline__ int frag(int lane16, int u) {
+  return (u >> 2) * 64 + lane16 * 4 + (u & 3);
+}
+
+// c[r * (T + 1) + q] = x_{i0 + r} . x_{j0 + q}: one fma chain per element, p = 0, 1, ... in order
+// (the slabs, the prefetching and the fragments only move data). smem: 4 slabs (A, B double
+// buffered); c may alias them (written after the last slab is consumed).
 template <DType DT, int T>
-__device__ __forceinline__ void dot_tile(const KnnArgs& a, int64_t i0, int64_t j0, float* As, float* Bs,
-                                         float* c) {
+__device__ __forceinline__ void dot_tile(const KnnArgs& a, int64_t i0, int64_t j0, float* smem, float* c) {
   constexpr int TM = T / 16;
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const bool diag = (i0 == j0);
-  const float* B = diag ? As : Bs;
+  // Slab b of A at smem + b * slab, of B at smem + (2 + b) * slab (b = slab index & 1).
+  constexpr int SL = slab_floats<T>();
   float acc[TM][TM];
 #pragma unroll
   for (int u = 0; u < TM; ++u)
 #pragma unroll
     for (int v = 0; v < TM; ++v) acc[u][v] = 0.f;
-  for (int64_t p0 = 0; p0 < a.d; p0 += KS) {
-    load_slab<DT, T>(a, i0, p0, As);
-    if (!diag) load_slab<DT, T>(a, j0, p0, Bs);
-    __syncthreads();
+  Prefetch<T> fa, fb;
+  fetch<DT, T>(a, i0, 0, fa);
+  if (!diag) fetch<DT, T>(a, j0, 0, fb);
+  stash<T>(fa, smem);
+  if (!diag) stash<T>(fb, smem + 2 * SL);
+  __syncthreads();
+  const int64_t slabs = (a.d + KS - 1) / KS;
+  for (int64_t sl = 0; sl < slabs; ++sl) {
+    const int cur = sl & 1;
+    const bool more = sl + 1 < slabs;
+    if (more) {  // global loads in flight while this slab is multiplied
+      fetch<DT, T>(a, i0, (sl + 1) * KS, fa);
+      if (!diag) fetch<DT, T>(a, j0, (sl + 1) * KS, fb);
+    }
+    const float* A = smem + cur * SL;
+    const float* B = diag ? A : smem + (2 + cur) * SL;
 #pragma unroll
     for (int kk = 0; kk < KS; ++kk) {
       float av[TM], bv[TM];
 #pragma unroll
-      for (int u = 0; u < TM; ++u) av[u] = As[kk * (T + 1) + ty + 16 * u];
-#pragma unroll
-      for (int v = 0; v < TM; ++v) bv[v] = B[kk * (T + 1) + tx + 16 * v];
+      for (int g = 0; g < TM / 4; ++g) {
+        const float4 x4 = *reinterpret_cast<const float4*>(A + kk * lds<T>() + frag<T>(ty, 4 * g));
+        const float4 y4 = *reinterpret_cast<const float4*>(B + kk * lds<T>() + frag<T>(tx, 4 * g));
+        av[4 * g] = x4.x, av[4 * g + 1] = x4.y, av[4 * g + 2] = x4.z, av[4 * g + 3] = x4.w;
+        bv[4 * g] = y4.x, bv[4 * g + 1] = y4.y, bv[4 * g + 2] = y4.z, bv[4 * g + 3] = y4.w;
+      }
 #pragma unroll
       for (int u = 0; u < TM; ++u)
 #pragma unroll
         for (int v = 0; v < TM; ++v) acc[u][v] = fma_f32(av[u], bv[v], acc[u][v]);
+    }
+    if (more) {  // the other buffer was last read before the previous barrier
+      stash<T>(fa, smem + (cur ^ 1) * SL);
+      if (!diag) stash<T>(fb, smem + (2 + (cur ^ 1)) * SL);
     }
     __syncthreads();
   }
 #pragma unroll
   for (int u = 0; u < TM; ++u)
 #pragma unroll
-    for (int v = 0; v < TM; ++v) c[(ty + 16 * u) * (T + 1) + tx + 16 * v] = acc[u][v];
+    for (int v = 0; v < TM; ++v) c[frag<T>(ty, u) * (T + 1) + frag<T>(tx, v)] = acc[u][v];
+}
+
+template <int T>
+constexpr int tile_floats() {
+  return T * (T + 1) > 4 * slab_floats<T>() ? T * (T + 1) : 4 * slab_floats<T>();
+}
+template <int T>
+constexpr size_t smem_bytes() {
+  return (tile_floats<T>() + 2 * T) * sizeof(float);
 }
 
 // Offers a tile line to row g's running top-k (state round-tripped through registers).
@@ -118,12 +178,10 @@ __device__ __forceinline__ void scan_line(const KnnArgs& a, int64_t g, const flo
 
 // round < 0: diagonal tile blockIdx.x; else pair blockIdx.x of that round.
 template <DType DT, int T>
-__global__ void __launch_bounds__(NT) knn_tile_kernel(KnnArgs a, int64_t nb, int64_t round) {
-  extern __shared__ float smem[];
-  float* As = smem;
-  float* Bs = As + KS * (T + 1);
-  float* c = Bs + KS * (T + 1);
-  float* ni = c + T * (T + 1);
+__global__ void __launch_bounds__(NT, T == 128 ? 1 : 2) knn_tile_kernel(KnnArgs a, int64_t nb, int64_t round) {
+  extern __shared__ __align__(16) float smem[];
+  float* c = smem;  // the distance tile aliases the slabs (both fit in tile_floats)
+  float* ni = smem + tile_floats<T>();
   float* nj = ni + T;
   int64_t I, J;
   if (round < 0) {
@@ -133,7 +191,7 @@ __global__ void __launch_bounds__(NT) knn_tile_kernel(KnnArgs a, int64_t nb, int
   }
   const int64_t i0 = I * T, j0 = J * T;
   const int64_t na = a.n - i0 < T ? a.n - i0 : T, nbv = a.n - j0 < T ? a.n - j0 : T;
-  dot_tile<DT, T>(a, i0, j0, As, Bs, c);
+  dot_tile<DT, T>(a, i0, j0, smem, c);
   __syncthreads();
   for (int t = threadIdx.x; t < T; t += NT) {
     if (round < 0) {
