@@ -23,7 +23,7 @@ import pytest
 import transferlab as tl
 from transferlab import _backend
 
-NS = [int(v) for v in os.environ.get("TL_BENCH_CUDA_N", "20000,100000").split(",")]
+NS = [int(v) for v in os.environ.get("TL_BENCH_CUDA_N", "20000,100000").split(",")]  # each N: T=64 and T=128 too
 D = int(os.environ.get("TL_BENCH_CUDA_D", "768"))
 ROUNDS = int(os.environ.get("TL_BENCH_ROUNDS", "3"))
 FAISS_MAX_N = int(os.environ.get("TL_BENCH_FAISS_MAX_N", "20000"))
@@ -82,6 +82,14 @@ def bank(request):
 def test_knn_transferlab_cuda(benchmark, bank):
     n, X, Xt, y, nn = bank
     _time(benchmark, lambda: tl.knn_loo(Xt, y, k=1, ties="lowest_index", device="cuda"), ("knn", n, "transferlab-cuda"))
+
+
+@pytest.mark.parametrize("tile", ["64", "128"])
+def test_knn_transferlab_cuda_forced_tile(benchmark, bank, tile, monkeypatch):
+    """The two tile kernels at every N (the automatic choice is the plain benchmark above)."""
+    n, X, Xt, y, nn = bank
+    monkeypatch.setenv("TRANSFERLAB_KNN_CUDA_TILE", tile)
+    _time(benchmark, lambda: tl.knn_loo(Xt, y, k=1, ties="lowest_index", device="cuda"), ("knn", n, f"transferlab-cuda-T{tile}"))
 
 
 def _torch_nn(Xt, chunk=4096):

@@ -96,8 +96,11 @@ def _knn_cuda(t, y, k):
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 @pytest.mark.parametrize("k", [1, 5])
-def test_knn_cuda_equals_twin_bitwise(dtype, k):
+@pytest.mark.parametrize("tile", ["64", "128"])
+def test_knn_cuda_equals_twin_bitwise(dtype, k, tile, monkeypatch):
     import torch
+
+    monkeypatch.setenv("TRANSFERLAB_KNN_CUDA_TILE", tile)  # both kernels; the result never depends on it
 
     X, y = class_data(n=700, d=50, c=4, sep=0.6, seed=k)
     X[100:140] = X[:40]  # exact duplicates across tiles
@@ -126,6 +129,13 @@ def test_knn_cuda_equals_cpu_kernel(n):
                 np.testing.assert_array_equal(g, w, err_msg=f"{name} k={k}")
             elif name == "dist":
                 np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cuda
+def test_knn_cuda_tile_knob_is_validated(monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_KNN_CUDA_TILE", "100")
+    with pytest.raises(ValueError, match="TRANSFERLAB_KNN_CUDA_TILE"):
+        _knn_cuda(_dev(np.zeros((4, 2), dtype=np.float32)), None, 1)
 
 
 @pytest.mark.cuda

@@ -11,8 +11,10 @@
 // in increasing feature order (tensor cores would change that chain), turns them into distances
 // in shared memory, then 2T threads scan the tile's rows (row side) and columns (column side)
 // against the rows' running top-k. The n x n matrix never exists.
-// T = 128 for large n; T = 64 when the rounds would otherwise leave SMs idle.
+// T = 128 for large n; T = 64 when the rounds would otherwise leave SMs idle. The environment
+// variable TRANSFERLAB_KNN_CUDA_TILE=64|128 forces one (tuning and tests; results never depend on T).
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "common/cuda_check.cuh"
@@ -252,6 +254,14 @@ void knn_loo_cuda(const MatrixView& x, const int32_t* labels, int64_t k, int64_t
   TL_CUDA_CHECK(cudaGetDevice(&dev));
   TL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
 
+  // Big tiles reuse each loaded slab more; small ones keep every SM busy when a round has few pairs.
+  bool big = (n / 128) / 2 >= sms;
+  if (const char* env = std::getenv("TRANSFERLAB_KNN_CUDA_TILE")) {
+    const std::string t(env);
+    TL_CHECK_ARG(t == "64" || t == "128", "TRANSFERLAB_KNN_CUDA_TILE must be 64 or 128, got '" + t + "'");
+    big = (t == "128");
+  }
+
   DeviceBuffer<float> norms(n, stream), thr(n, stream);
   DeviceBuffer<int32_t> m(n, stream);
   DeviceBuffer<int64_t> same_scratch(labels ? 0 : n, stream);
@@ -272,8 +282,6 @@ void knn_loo_cuda(const MatrixView& x, const int32_t* labels, int64_t k, int64_t
 
   init_state<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(a);
   TL_CUDA_CHECK_LAUNCH();
-  // Big tiles reuse each loaded slab more; small ones keep every SM busy when a round has few pairs.
-  const bool big = (n / 128) / 2 >= sms;
   dispatch_dtype(x.dtype, [&](auto tag) {
     constexpr DType DT = decltype(tag)::value;
     if (big)

@@ -45,21 +45,36 @@ __global__ void add_counts_kernel(const int64_t* totals, int64_t n_classes, int6
   if (c < n_classes) counts[c] += totals[c];
 }
 
-// s[r * TB + col] = u of row r0 + r, column c0 + col (0 outside the matrix).
+// Register prefetch of one operand's slab: u of rows [r0, r0 + RS) x columns [c0, c0 + TB),
+// element e = tid + s * NT at (row e / TB, column e % TB): consecutive threads, consecutive columns.
+struct Prefetch {
+  static constexpr int PER = RS * TB / NT;
+  double v[PER];
+};
+
 template <DType DT>
-__device__ __forceinline__ void load_u(const MatrixView& x, int64_t r0, int64_t c0, const double* shift,
-                                       const double* scale, double* s) {
-  for (int e = threadIdx.x; e < RS * TB; e += NT) {
-    const int r = e / TB, col = e % TB;
-    const int64_t i = r0 + r, j = c0 + col;
-    s[e] = (i < x.rows && j < x.cols) ? centred(load_f64<DT>(x.data, i * x.row_stride + j), shift, j, scale, i) : 0.0;
+__device__ __forceinline__ void fetch_u(const MatrixView& x, int64_t r0, int64_t c0, const double* shift,
+                                        const double* scale, Prefetch& f) {
+#pragma unroll
+  for (int s = 0; s < Prefetch::PER; ++s) {
+    const int e = threadIdx.x + s * NT;
+    const int64_t i = r0 + e / TB, j = c0 + e % TB;
+    f.v[s] = (i < x.rows && j < x.cols) ? centred(load_f64<DT>(x.data, i * x.row_stride + j), shift, j, scale, i)
+                                        : 0.0;
   }
 }
 
+__device__ __forceinline__ void stash_u(const Prefetch& f, double* slab) {
+#pragma unroll
+  for (int s = 0; s < Prefetch::PER; ++s) slab[threadIdx.x + s * NT] = f.v[s];
+}
+
+// Slabs double buffered (the next one is fetched into registers while this one is multiplied);
+// one barrier per slab. Each element's chain runs over rows r0 + r in increasing order.
 template <DType DT>
 __global__ void __launch_bounds__(NT, 2) gram_kernel(MatrixView x, const double* shift, const double* scale,
-                                                  double* gram) {
-  __shared__ double As[RS * TB], Bs[RS * TB];
+                                                     double* gram) {
+  __shared__ double As[2][RS * TB], Bs[2][RS * TB];
   const int64_t d = x.cols, nbd = (d + TB - 1) / TB;
   int64_t A, B;
   upper_tile(blockIdx.x, nbd, &A, &B);
@@ -74,23 +89,49 @@ __global__ void __launch_bounds__(NT, 2) gram_kernel(MatrixView x, const double*
       acc[u][v] = (a < d && b < d) ? gram[a * d + b] : 0.0;  // accumulate into the caller's gram
     }
   const bool diag = (A == B);
-  for (int64_t r0 = 0; r0 < x.rows; r0 += RS) {
-    load_u<DT>(x, r0, a0, shift, scale, As);
-    if (!diag) load_u<DT>(x, r0, b0, shift, scale, Bs);
-    __syncthreads();
-    const double* Bp = diag ? As : Bs;
+  Prefetch fa, fb;
+  fetch_u<DT>(x, 0, a0, shift, scale, fa);
+  if (!diag) fetch_u<DT>(x, 0, b0, shift, scale, fb);
+  stash_u(fa, As[0]);
+  if (!diag) stash_u(fb, Bs[0]);
+  __syncthreads();
+  const int64_t slabs = (x.rows + RS - 1) / RS;
+  for (int64_t sl = 0; sl < slabs; ++sl) {
+    const int cur = sl & 1;
+    const bool more = sl + 1 < slabs;
+    if (more) {
+      fetch_u<DT>(x, (sl + 1) * RS, a0, shift, scale, fa);
+      if (!diag) fetch_u<DT>(x, (sl + 1) * RS, b0, shift, scale, fb);
+    }
+    const double* Ap = As[cur];
+    const double* Bp = diag ? As[cur] : Bs[cur];
+    const int64_t r0 = sl * RS;
     const int rows = x.rows - r0 < RS ? (int)(x.rows - r0) : RS;  // rows past n are not chained
-#pragma unroll 4
-    for (int r = 0; r < rows; ++r) {
-      double av[TM], bv[TM];
+    if (rows == RS) {
 #pragma unroll
-      for (int u = 0; u < TM; ++u) av[u] = As[r * TB + ty + 16 * u];
+      for (int r = 0; r < RS; ++r) {
+        double av[TM], bv[TM];
 #pragma unroll
-      for (int v = 0; v < TM; ++v) bv[v] = Bp[r * TB + tx + 16 * v];
+        for (int u = 0; u < TM; ++u) av[u] = Ap[r * TB + ty + 16 * u];
 #pragma unroll
-      for (int u = 0; u < TM; ++u)
+        for (int v = 0; v < TM; ++v) bv[v] = Bp[r * TB + tx + 16 * v];
 #pragma unroll
-        for (int v = 0; v < TM; ++v) acc[u][v] = gram_step(acc[u][v], av[u], bv[v]);
+        for (int u = 0; u < TM; ++u)
+#pragma unroll
+          for (int v = 0; v < TM; ++v) acc[u][v] = gram_step(acc[u][v], av[u], bv[v]);
+      }
+    } else {
+      for (int r = 0; r < rows; ++r) {
+#pragma unroll
+        for (int u = 0; u < TM; ++u)
+#pragma unroll
+          for (int v = 0; v < TM; ++v)
+            acc[u][v] = gram_step(acc[u][v], Ap[r * TB + ty + 16 * u], Bp[r * TB + tx + 16 * v]);
+      }
+    }
+    if (more) {  // the other buffer was last read before the previous barrier
+      stash_u(fa, As[cur ^ 1]);
+      if (!diag) stash_u(fb, Bs[cur ^ 1]);
     }
     __syncthreads();
   }
