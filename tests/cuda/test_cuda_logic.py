@@ -269,3 +269,46 @@ def test_lda_class_sums_match_numpy(chunks):
     c2, s2 = _C._cuda_logic_lda_class_sums(X, y, 5, None, None, chunks)
     np.testing.assert_allclose(s2[:4], np.stack([X[y == c].astype(np.float64).sum(axis=0) for c in range(4)]),
                                rtol=1e-12)
+
+
+# ------------------------------------------------------------------ property: any bank, any tile
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 40),
+    d=st.integers(1, 5),
+    levels=st.integers(1, 4),
+    tile=st.integers(1, 20),
+    seed=st.integers(0, 2**31 - 1),
+    data=st.data(),
+)
+def test_knn_twin_equals_cpu_kernel_property(n, d, levels, tile, seed, data):
+    """Small integer banks (exact distances, many ties and duplicates): the CUDA decomposition gives
+    exactly the CPU kernel's neighbours, distances and tie counts for every k and tile edge."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, levels + 1, size=(n, d)).astype(np.float32)
+    y = rng.integers(0, 3, size=n).astype(np.int32)
+    k = data.draw(st.integers(1, n - 1))
+    _check_equal(X, y, k, tile, exact_dist=True)
+
+
+def test_knn_twin_bfloat16_bits():
+    import torch
+
+    X, y = class_data(n=90, d=11, c=3, seed=9)
+    t = torch.from_numpy(X).to(torch.bfloat16)
+    bits = t.view(torch.int16).numpy().view(np.uint16)
+    got = _C._cuda_logic_knn(bits, y.astype(np.int32), 3, 8, True)
+    want = _C._cuda_logic_knn(t.float().numpy(), y.astype(np.int32), 3, 64)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_lda_gram_half_inputs_are_exact_upcasts():
+    X, _ = class_data(n=60, d=9, c=3, seed=10)
+    half = X.astype(np.float16)
+    np.testing.assert_array_equal(_C._cuda_logic_lda_gram(half, None, None, 4),
+                                  _C._cuda_logic_lda_gram(half.astype(np.float64), None, None, 4))
