@@ -11,6 +11,11 @@
 * leep (N = 100k, Z = 1000, C = 100) and sfda (N = 50k, D = 2048, C = 100) on device="cuda" vs
   device="cpu" (skipped while those scores are not implemented on this branch).
 Times are the minimum over rounds (TL_BENCH_ROUNDS, default 3), device work synchronised.
+
+Measured on one H100 80GB HBM3 (torch 2.11 cu130, 2026-11-26), D = 768, 1-NN:
+  N = 20000:  knn_loo cuda 0.020 s (T=128; T=64 0.025 s), torch addmm+argmin (no TF32) 0.016 s
+  N = 100000: knn_loo cuda 0.270 s (T=64 0.348 s),        torch addmm+argmin (no TF32) 0.381 s
+(knn_loo also returns the exact tie counts; torch's argmin does not.) faiss-cpu was not installed there.
 """
 from __future__ import annotations
 
