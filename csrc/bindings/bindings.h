@@ -34,6 +34,7 @@ const T* host_vector(const py::array& a, int64_t n, const char* name) {
 void bind_knn_cpu(py::module_& m);
 void bind_leep_cpu(py::module_& m);
 void bind_lda_cpu(py::module_& m);
+void bind_cuda_logic(py::module_& m);  // test-only: cpu_cuda_logic.cpp
 
 void bind_knn_cuda(py::module_& m);
 void bind_leep_cuda(py::module_& m);

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_C, m) {
   tl::bind_knn_cpu(m);
   tl::bind_leep_cpu(m);
   tl::bind_lda_cpu(m);
+  tl::bind_cuda_logic(m);
 }
