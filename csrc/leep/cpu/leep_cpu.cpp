@@ -1,2 +1,286 @@
-// Placeholder: see leep/leep.h.
+// LEEP's passes over P on the CPU (contract: leep/leep.h; row primitives: leep_internal.h).
+//
+//   row stats  parallel over row chunks; per-chunk partial stats merged in chunk order.
+//   joint      a task owns (a block of W columns) x (the classes c with c % G == g) and walks every
+//              row in row order, adding the owned part of row i straight into J[y_i, block]. Each
+//              J element is therefore the same left-to-right chain of adds whatever the thread
+//              count, G or W, and a later call on the next rows continues that chain: chunked ==
+//              one-shot, bitwise. Classes are split only when there are too few column blocks to
+//              keep the threads busy (small Z); tasks never share an output element, so no locks
+//              and no per-thread copies of J.
+//   eep        per row, a fixed-lane float64 dot product with the row of cond for y_i.
+// Half types are converted to float32 and logits to float64 probabilities one piece (<= kTile
+// columns) at a time: softmax(L) is never materialised, exp(L[i, z] - lse_i) is recomputed by each
+// pass with the same float64 expression, so joint and eep see identical probabilities.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/cpu_features.h"
+#include "common/parallel.h"
+#include "leep/cpu/leep_internal.h"
 #include "leep/leep.h"
+
+namespace tl {
+namespace leep_detail {
+
+double reduce_lanes(const double* l) {
+  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+namespace {
+
+// ------------------------------------------------------------------ generic primitives
+// Plain C++ under -ffp-contract=off: the same per-lane chains as the AVX2 file.
+void accum_f32_g(const float* src, int64_t len, double* dst) {
+  for (int64_t j = 0; j < len; ++j) dst[j] = dst[j] + (double)src[j];
+}
+void accum_f64_g(const double* src, int64_t len, double* dst) {
+  for (int64_t j = 0; j < len; ++j) dst[j] = dst[j] + src[j];
+}
+void dot_f32_g(const float* p, const double* w, int64_t len, double* lanes) {
+  for (int64_t j = 0; j < len; ++j) lanes[j % kLanes] = lanes[j % kLanes] + (double)p[j] * w[j];
+}
+void dot_f64_g(const double* p, const double* w, int64_t len, double* lanes) {
+  for (int64_t j = 0; j < len; ++j) lanes[j % kLanes] = lanes[j % kLanes] + p[j] * w[j];
+}
+template <class T>
+void scan_g(const T* p, int64_t len, double* lanes, int* bad) {
+  int b = 0;
+  for (int64_t j = 0; j < len; ++j) {
+    const double x = (double)p[j];
+    if (!std::isfinite(x)) b |= 1;
+    if (x < 0.0) b |= 2;
+    lanes[j % kLanes] = lanes[j % kLanes] + x;
+  }
+  *bad |= b;
+}
+void scan_f32_g(const float* p, int64_t len, double* lanes, int* bad) { scan_g(p, len, lanes, bad); }
+void scan_f64_g(const double* p, int64_t len, double* lanes, int* bad) { scan_g(p, len, lanes, bad); }
+void half_to_f32_g(const uint16_t* src, bool bf16, int64_t len, float* dst) {
+  for (int64_t j = 0; j < len; ++j) dst[j] = bf16 ? bf16_to_float(src[j]) : half_to_float(src[j]);
+}
+
+const LeepIsa kGeneric = {"generic", accum_f32_g, accum_f64_g, dot_f32_g, dot_f64_g,
+                          scan_f32_g, scan_f64_g, half_to_f32_g};
+
+const LeepIsa* select_isa() {
+  return simd_level() == SimdLevel::generic ? &kGeneric : isa_avx2();  // avx512 runs the AVX2 code
+}
+
+// ------------------------------------------------------------------ row pieces
+// Row i, columns [z0, z0 + len), len <= kTile, as float32 (f) or float64 (d): a pointer into P
+// when no conversion is needed, else the converted values in the caller's buffers. With
+// from_logits the values are the probabilities exp(L - lse) (float64).
+struct Piece {
+  const float* f = nullptr;
+  const double* d = nullptr;
+};
+
+struct Buffers {
+  std::vector<float> f;
+  std::vector<double> d;
+  Buffers() : f(kTile), d(kTile) {}
+};
+
+Piece load_piece(const LeepIsa* isa, const MatrixView& v, int64_t i, int64_t z0, int64_t len, Buffers& buf) {
+  const char* row = v.row_ptr(i);
+  Piece p;
+  switch (v.dtype) {
+    case DType::f32: p.f = reinterpret_cast<const float*>(row) + z0; break;
+    case DType::f64: p.d = reinterpret_cast<const double*>(row) + z0; break;
+    default:
+      isa->half_to_f32(reinterpret_cast<const uint16_t*>(row) + z0, v.dtype == DType::bf16, len, buf.f.data());
+      p.f = buf.f.data();
+  }
+  return p;
+}
+
+Piece load_probs(const LeepIsa* isa, const MatrixView& v, int64_t i, int64_t z0, int64_t len, bool from_logits,
+                 const double* row_lse, Buffers& buf) {
+  Piece p = load_piece(isa, v, i, z0, len, buf);
+  if (!from_logits) return p;
+  const double lse = row_lse[i];
+  double* out = buf.d.data();
+  if (p.f) {
+    for (int64_t j = 0; j < len; ++j) out[j] = std::exp((double)p.f[j] - lse);
+  } else {
+    for (int64_t j = 0; j < len; ++j) out[j] = std::exp(p.d[j] - lse);
+  }
+  return Piece{nullptr, out};
+}
+
+// Pieces of a whole row: f32/f64 probability rows need no conversion, so they go in one call.
+int64_t piece_len(const MatrixView& v, bool from_logits) {
+  const bool direct = !from_logits && (v.dtype == DType::f32 || v.dtype == DType::f64);
+  return direct ? std::max<int64_t>(v.cols, 1) : kTile;
+}
+
+void check_common(const MatrixView& p, const char* fn) {
+  TL_CHECK_ARG(p.rows >= 0 && p.cols >= 1, std::string(fn) + ": source_probs must have at least one column");
+  TL_CHECK_ARG(p.data != nullptr || p.rows == 0, std::string(fn) + ": source_probs has no data");
+}
+
+void check_labels(const int32_t* labels, int64_t n, int64_t n_classes, const char* fn) {
+  TL_CHECK_ARG(n_classes >= 1, std::string(fn) + ": n_classes must be >= 1");
+  TL_CHECK_ARG(labels != nullptr || n == 0, std::string(fn) + ": labels are required");
+  for (int64_t i = 0; i < n; ++i) {
+    if (labels[i] < 0 || labels[i] >= n_classes)
+      throw std::invalid_argument(std::string(fn) + ": labels[" + std::to_string(i) + "] = " +
+                                  std::to_string(labels[i]) + " is outside [0, n_classes=" +
+                                  std::to_string(n_classes) + ")");
+  }
+}
+
+// Per-row statistics; the probability row sum in *sum (lane order), with logits lse in *lse.
+void row_stats_one(const LeepIsa* isa, const MatrixView& v, int64_t i, bool from_logits, Buffers& buf, int* bad,
+                   double* sum, double* lse) {
+  const int64_t z = v.cols, step = piece_len(v, false);
+  double lanes[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  double mx = -std::numeric_limits<double>::infinity();
+  for (int64_t z0 = 0; z0 < z; z0 += step) {
+    const int64_t len = std::min(step, z - z0);
+    const Piece p = load_piece(isa, v, i, z0, len, buf);
+    if (p.f) isa->scan_f32(p.f, len, lanes, bad);
+    else isa->scan_f64(p.d, len, lanes, bad);
+    if (from_logits) {
+      if (p.f) for (int64_t j = 0; j < len; ++j) mx = std::max(mx, (double)p.f[j]);
+      else for (int64_t j = 0; j < len; ++j) mx = std::max(mx, p.d[j]);
+    }
+  }
+  *sum = reduce_lanes(lanes);
+  if (!from_logits) return;
+  if (*bad & 1) {
+    *lse = std::numeric_limits<double>::quiet_NaN();
+    return;
+  }
+  // log sum exp(L - max) + max: every term <= 1 and one term == 1, so no overflow and no log(0).
+  double s = 0.0;
+  for (int64_t z0 = 0; z0 < z; z0 += step) {
+    const int64_t len = std::min(step, z - z0);
+    const Piece p = load_piece(isa, v, i, z0, len, buf);
+    if (p.f) for (int64_t j = 0; j < len; ++j) s += std::exp((double)p.f[j] - mx);
+    else for (int64_t j = 0; j < len; ++j) s += std::exp(p.d[j] - mx);
+  }
+  *lse = mx + std::log(s);
+}
+
+void merge(ProbRowStats& into, const ProbRowStats& s, bool& have_sum) {
+  auto add = [](int64_t& count, int64_t& first, int64_t c, int64_t f) {
+    if (c && first < 0) first = f;
+    count += c;
+  };
+  add(into.nonfinite_rows, into.first_nonfinite_row, s.nonfinite_rows, s.first_nonfinite_row);
+  add(into.negative_rows, into.first_negative_row, s.negative_rows, s.first_negative_row);
+  add(into.bad_sum_rows, into.first_bad_sum_row, s.bad_sum_rows, s.first_bad_sum_row);
+  if (!std::isnan(s.min_row_sum)) {
+    into.min_row_sum = have_sum ? std::min(into.min_row_sum, s.min_row_sum) : s.min_row_sum;
+    into.max_row_sum = have_sum ? std::max(into.max_row_sum, s.max_row_sum) : s.max_row_sum;
+    have_sum = true;
+  }
+}
+
+constexpr int64_t kRowChunk = 256;
+
+}  // namespace
+}  // namespace leep_detail
+
+using namespace leep_detail;
+
+void leep_row_stats_cpu(const MatrixView& p, bool from_logits, double sum_tolerance, ProbRowStats* stats,
+                        double* row_lse, int num_threads) {
+  check_common(p, "leep_row_stats");
+  TL_CHECK_ARG(stats != nullptr, "leep_row_stats: stats is required");
+  TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0, "leep_row_stats: row_lse is required with from_logits");
+  TL_CHECK_ARG(sum_tolerance >= 0.0, "leep_row_stats: sum_tolerance must be >= 0");
+  const LeepIsa* isa = select_isa();
+  const int64_t n = p.rows, nchunks = (n + kRowChunk - 1) / kRowChunk;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<ProbRowStats> part(nchunks);
+  parallel_for(nchunks, num_threads, 1, [&](int64_t c, int) {
+    Buffers buf;
+    ProbRowStats& s = part[c];
+    s.min_row_sum = nan;  // NaN = no finite row in this chunk
+    s.max_row_sum = nan;
+    auto note = [](int64_t& count, int64_t& first, int64_t i) {
+      if (count++ == 0) first = i;
+    };
+    for (int64_t i = c * kRowChunk; i < std::min(n, (c + 1) * kRowChunk); ++i) {
+      int bad = 0;
+      double sum = 0.0, lse = 0.0;
+      row_stats_one(isa, p, i, from_logits, buf, &bad, &sum, &lse);
+      if (from_logits) row_lse[i] = lse;
+      if (bad & 1) {
+        note(s.nonfinite_rows, s.first_nonfinite_row, i);
+        continue;
+      }
+      s.min_row_sum = std::isnan(s.min_row_sum) ? sum : std::min(s.min_row_sum, sum);
+      s.max_row_sum = std::isnan(s.max_row_sum) ? sum : std::max(s.max_row_sum, sum);
+      if (from_logits) continue;  // any real logit is valid
+      if (bad & 2) note(s.negative_rows, s.first_negative_row, i);
+      if (!(std::fabs(sum - 1.0) <= sum_tolerance)) note(s.bad_sum_rows, s.first_bad_sum_row, i);
+    }
+  });
+  ProbRowStats out;
+  bool have_sum = false;
+  for (const auto& s : part) merge(out, s, have_sum);
+  if (!have_sum) out.min_row_sum = out.max_row_sum = nan;
+  *stats = out;
+}
+
+void leep_joint_cpu(const MatrixView& p, const int32_t* labels, int64_t n_classes, bool from_logits,
+                    const double* row_lse, double* joint, int num_threads) {
+  check_common(p, "leep_joint");
+  check_labels(labels, p.rows, n_classes, "leep_joint");
+  TL_CHECK_ARG(joint != nullptr, "leep_joint: joint is required");
+  TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0, "leep_joint: row_lse is required with from_logits");
+  const LeepIsa* isa = select_isa();
+  const int threads = resolve_threads(num_threads);
+  const int64_t n = p.rows, z = p.cols;
+  constexpr int64_t W = 256;  // columns per task: J slices of W doubles stay in L1/L2
+  const int64_t nb = (z + W - 1) / W;
+  // Class groups only add parallelism; they never change what is added to an element, or in what order.
+  const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(n_classes, (4 * threads + nb - 1) / nb));
+  parallel_for(nb * groups, threads, 1, [&](int64_t t, int) {
+    Buffers buf;
+    const int64_t b = t % nb, g = t / nb;
+    const int64_t z0 = b * W, len = std::min(W, z - z0);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t c = labels[i];
+      if (c % groups != g) continue;
+      double* dst = joint + c * z + z0;
+      const Piece pc = load_probs(isa, p, i, z0, len, from_logits, row_lse, buf);
+      if (pc.f) isa->accum_f32(pc.f, len, dst);
+      else isa->accum_f64(pc.d, len, dst);
+    }
+  });
+}
+
+void leep_eep_cpu(const MatrixView& p, const int32_t* labels, int64_t n_classes, bool from_logits,
+                  const double* row_lse, const double* cond, double* eep, int num_threads) {
+  check_common(p, "leep_eep");
+  check_labels(labels, p.rows, n_classes, "leep_eep");
+  TL_CHECK_ARG(cond != nullptr && eep != nullptr, "leep_eep: cond and eep are required");
+  TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0, "leep_eep: row_lse is required with from_logits");
+  const LeepIsa* isa = select_isa();
+  const int64_t n = p.rows, z = p.cols, step = piece_len(p, from_logits);
+  const int64_t nchunks = (n + kRowChunk - 1) / kRowChunk;
+  parallel_for(nchunks, num_threads, 1, [&](int64_t c, int) {
+    Buffers buf;
+    for (int64_t i = c * kRowChunk; i < std::min(n, (c + 1) * kRowChunk); ++i) {
+      const double* w = cond + (int64_t)labels[i] * z;
+      double lanes[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t z0 = 0; z0 < z; z0 += step) {
+        const int64_t len = std::min(step, z - z0);
+        const Piece pc = load_probs(isa, p, i, z0, len, from_logits, row_lse, buf);
+        if (pc.f) isa->dot_f32(pc.f, w + z0, len, lanes);
+        else isa->dot_f64(pc.d, w + z0, len, lanes);
+      }
+      eep[i] = reduce_lanes(lanes);
+    }
+  });
+}
+
+}  // namespace tl
