@@ -3,7 +3,7 @@
 Three steps, each on the device the matrix lives on (csrc/leep/leep.h is the kernel contract):
 
 * :func:`validate_probs` - one pass over P: NaN/inf rows (``nan_policy``), and for probabilities
-  negative entries and row sums outside ``1 +- SUM_TOLERANCE``, with errors that name the rows; with
+  negative entries and row sums outside ``1 +- sum_tolerance(m)``, with errors that name the rows; with
   ``from_logits`` it returns the per-row float64 log-sum-exp the later passes use (the softmax is
   never materialised);
 * :func:`joint_counts` - ``S[c, z] = sum_{i : y_i = c} P[i, z]`` (float64, *not* divided by N),
@@ -21,8 +21,16 @@ import numpy as np
 from .. import _backend
 from .._arrays import Labels, Matrix, check_finite, check_labels_omit
 
-# Rows of probabilities must sum to 1 within this (SCORES.md, LEEP).
+# Rows of probabilities must sum to 1 within this (SCORES.md, LEEP) ...
 SUM_TOLERANCE = 1e-3
+# ... plus the unit roundoff of the storage format: rounding each entry of a row that sums to 1 moves
+# the sum by at most that much (bfloat16 probabilities of a correct softmax miss 1e-3 by themselves).
+_ROUNDOFF = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24, "float64": 2.0**-53}
+
+
+def sum_tolerance(m: Matrix) -> float:
+    """The row-sum tolerance for a matrix of ``m.dtype``."""
+    return SUM_TOLERANCE + _ROUNDOFF[m.dtype]
 
 _HOST_BLOCK_BYTES = 32 << 20
 
@@ -47,7 +55,7 @@ def _row_stats(m: Matrix, from_logits: bool, device: str):
         return _host_row_stats(m, from_logits), None
     if device == "cuda":
         return _cuda_row_stats(m, from_logits)
-    return _backend.cpu_module().leep_row_stats(m.data, from_logits, SUM_TOLERANCE, m.is_bf16,
+    return _backend.cpu_module().leep_row_stats(m.data, from_logits, sum_tolerance(m), m.is_bf16,
                                                 _backend.num_threads())
 
 
@@ -62,7 +70,7 @@ def _host_row_stats(m: Matrix, from_logits: bool) -> Dict[str, Any]:
         row = X.sum(axis=1)
         sums.append(row[fin])
         negative.append(fin & (X < 0).any(axis=1) & (not from_logits))
-        bad_sum.append(fin & ~(np.abs(row - 1.0) <= SUM_TOLERANCE) & (not from_logits))
+        bad_sum.append(fin & ~(np.abs(row - 1.0) <= sum_tolerance(m)) & (not from_logits))
     out: Dict[str, Any] = {}
     for key, parts in (("nonfinite", nonfinite), ("negative", negative), ("bad_sum", bad_sum)):
         rows = np.flatnonzero(np.concatenate(parts))
@@ -84,7 +92,8 @@ def validate_probs(m: Matrix, labels: Labels, *, from_logits: bool, nan_policy: 
 
     Raises ValueError naming the rows: NaN/inf (unless ``nan_policy="omit"``, which drops those
     rows and their labels), negative entries (logits passed as probabilities) and rows that do not
-    sum to 1 within ``SUM_TOLERANCE``. With ``from_logits`` only NaN/inf is an error.
+    sum to 1 within ``sum_tolerance(m)`` (1e-3 plus the dtype's unit roundoff). With ``from_logits``
+    only NaN/inf is an error.
     """
     if nan_policy not in ("raise", "omit"):
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
@@ -109,7 +118,7 @@ def validate_probs(m: Matrix, labels: Labels, *, from_logits: bool, nan_policy: 
         if stats["bad_sum_rows"]:
             r = stats["first_bad_sum_row"]
             raise ValueError(
-                f"{name} rows must sum to 1 (within {SUM_TOLERANCE:g}): {stats['bad_sum_rows']} row(s) do not "
+                f"{name} rows must sum to 1 (within {sum_tolerance(m):.3g}): {stats['bad_sum_rows']} row(s) do not "
                 f"(first at row {r}, which sums to {_row_sum(m, r):.6g}; row sums range from "
                 f"{stats['min_row_sum']:.6g} to {stats['max_row_sum']:.6g}); pass from_logits=True if these are "
                 "logits, or normalise the rows"
@@ -193,7 +202,7 @@ def _cuda_row_stats(m: Matrix, from_logits: bool):
     mod = _backend.require_cuda()
     lse = torch.empty((m.n,), dtype=torch.float64, device=m.data.device) if from_logits else None
     with torch.cuda.device(m.data.device):
-        stats = mod.leep_row_stats(*m.device_view(), from_logits, SUM_TOLERANCE, _ptr(lse), _stream(m.data))
+        stats = mod.leep_row_stats(*m.device_view(), from_logits, sum_tolerance(m), _ptr(lse), _stream(m.data))
         torch.cuda.current_stream().synchronize()
     return dict(stats), lse
 

@@ -20,8 +20,9 @@ def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="
     source_probs : (N, Z) source-model probabilities of the N target samples over the Z source
         classes (numpy incl. read-only memmaps, torch CPU/CUDA, anything array-like; float16 /
         bfloat16 / float32 / float64 read as they are, converted per tile). Rows must be
-        non-negative and sum to 1 within 1e-3; otherwise ``ValueError`` naming the rows (negative
-        entries mean logits were passed: use ``from_logits=True``).
+        non-negative and sum to 1 within 1e-3 (plus the unit roundoff of the storage dtype:
+        2^-8 for bfloat16, 2^-11 for float16); otherwise ``ValueError`` naming the rows
+        (negative entries mean logits were passed: use ``from_logits=True``).
     labels : (N,) or (N, 1) target labels of any sortable type (remapped with ``np.unique``).
     from_logits : ``source_probs`` holds logits; the softmax is taken in float64 per row by
         log-sum-exp, inside the passes (never materialised).
