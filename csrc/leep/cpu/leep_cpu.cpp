@@ -1,19 +1,21 @@
 // LEEP's passes over P on the CPU (contract: leep/leep.h; row primitives: leep_internal.h).
 //
 //   row stats  parallel over row chunks; per-chunk partial stats merged in chunk order.
-//   joint      a task owns (a block of W columns) x (the classes c with c % G == g) and walks every
-//              row in row order, adding the owned part of row i straight into J[y_i, block]. Each
+//   joint      a task owns (a range of columns) x (the classes c with c % G == g) and walks every
+//              row in row order, adding the owned part of row i straight into J[y_i, range]. Each
 //              J element is therefore the same left-to-right chain of adds whatever the thread
-//              count, G or W, and a later call on the next rows continues that chain: chunked ==
-//              one-shot, bitwise. Classes are split only when there are too few column blocks to
-//              keep the threads busy (small Z); tasks never share an output element, so no locks
-//              and no per-thread copies of J.
+//              count, the ranges or G, and a later call on the next rows continues that chain:
+//              chunked == one-shot, bitwise. Classes are split only when there are too few column
+//              ranges to keep the threads busy (small Z); tasks never share an output element, so
+//              no locks and no per-thread copies of J.
 //   eep        per row, a fixed-lane float64 dot product with the row of cond for y_i.
 // Half types are converted to float32 and logits to float64 probabilities one piece (<= kTile
 // columns) at a time: softmax(L) is never materialised, exp(L[i, z] - lse_i) is recomputed by each
-// pass with the same float64 expression, so joint and eep see identical probabilities.
+// pass with the same float64 operations (the ISA's exp, bitwise equal on every ISA), so joint and
+// eep see identical probabilities.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -59,12 +61,36 @@ void scan_g(const T* p, int64_t len, double* lanes, int* bad) {
 }
 void scan_f32_g(const float* p, int64_t len, double* lanes, int* bad) { scan_g(p, len, lanes, bad); }
 void scan_f64_g(const double* p, int64_t len, double* lanes, int* bad) { scan_g(p, len, lanes, bad); }
+// exp(x) by the sequence of leep_internal.h; exp4 in the AVX2 file performs the same operations.
+double exp_one(double x) {
+  const bool keep = x >= kExpFlush;
+  x = x < kExpMax ? x : kExpMax;
+  x = keep ? x : 0.0;
+  const double t = x * kLog2e + kRoundMagic;
+  const double kd = t - kRoundMagic;
+  const double r = (x - kd * kLn2Hi) - kd * kLn2Lo;
+  double p = kExpCoef[13];
+  for (int c = 12; c >= 0; --c) p = p * r + kExpCoef[c];
+  int64_t tb, mb;
+  std::memcpy(&tb, &t, sizeof tb);
+  std::memcpy(&mb, &kRoundMagic, sizeof mb);
+  const uint64_t sb = (uint64_t)(tb - mb + 1023) << 52;  // 2^k, k = tb - mb in [-1021, 1023]
+  double scale;
+  std::memcpy(&scale, &sb, sizeof scale);
+  return keep ? p * scale : 0.0;
+}
+void exp_f32_g(const float* x, double shift, int64_t len, double* out) {
+  for (int64_t j = 0; j < len; ++j) out[j] = exp_one((double)x[j] - shift);
+}
+void exp_f64_g(const double* x, double shift, int64_t len, double* out) {
+  for (int64_t j = 0; j < len; ++j) out[j] = exp_one(x[j] - shift);
+}
 void half_to_f32_g(const uint16_t* src, bool bf16, int64_t len, float* dst) {
   for (int64_t j = 0; j < len; ++j) dst[j] = bf16 ? bf16_to_float(src[j]) : half_to_float(src[j]);
 }
 
-const LeepIsa kGeneric = {"generic", accum_f32_g, accum_f64_g, dot_f32_g, dot_f64_g,
-                          scan_f32_g, scan_f64_g, half_to_f32_g};
+const LeepIsa kGeneric = {"generic",  accum_f32_g, accum_f64_g, dot_f32_g,    dot_f64_g,
+                          scan_f32_g, scan_f64_g,  exp_f32_g,   exp_f64_g,    half_to_f32_g};
 
 const LeepIsa* select_isa() {
   return simd_level() == SimdLevel::generic ? &kGeneric : isa_avx2();  // avx512 runs the AVX2 code
@@ -102,13 +128,9 @@ Piece load_probs(const LeepIsa* isa, const MatrixView& v, int64_t i, int64_t z0,
                  const double* row_lse, Buffers& buf) {
   Piece p = load_piece(isa, v, i, z0, len, buf);
   if (!from_logits) return p;
-  const double lse = row_lse[i];
   double* out = buf.d.data();
-  if (p.f) {
-    for (int64_t j = 0; j < len; ++j) out[j] = std::exp((double)p.f[j] - lse);
-  } else {
-    for (int64_t j = 0; j < len; ++j) out[j] = std::exp(p.d[j] - lse);
-  }
+  if (p.f) isa->exp_f32(p.f, row_lse[i], len, out);
+  else isa->exp_f64(p.d, row_lse[i], len, out);
   return Piece{nullptr, out};
 }
 
@@ -134,6 +156,20 @@ void check_labels(const int32_t* labels, int64_t n, int64_t n_classes, const cha
   }
 }
 
+// Maximum of a finite run (exact in any order; lanes let the compiler vectorise it).
+template <class T>
+double lane_max(const T* p, int64_t len) {
+  double m[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) m[l] = -std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < len; ++j) {
+    const double x = (double)p[j];
+    m[j % kLanes] = x > m[j % kLanes] ? x : m[j % kLanes];
+  }
+  double r = m[0];
+  for (int64_t l = 1; l < kLanes; ++l) r = m[l] > r ? m[l] : r;
+  return r;
+}
+
 // Per-row statistics; the probability row sum in *sum (lane order), with logits lse in *lse.
 void row_stats_one(const LeepIsa* isa, const MatrixView& v, int64_t i, bool from_logits, Buffers& buf, int* bad,
                    double* sum, double* lse) {
@@ -145,10 +181,7 @@ void row_stats_one(const LeepIsa* isa, const MatrixView& v, int64_t i, bool from
     const Piece p = load_piece(isa, v, i, z0, len, buf);
     if (p.f) isa->scan_f32(p.f, len, lanes, bad);
     else isa->scan_f64(p.d, len, lanes, bad);
-    if (from_logits) {
-      if (p.f) for (int64_t j = 0; j < len; ++j) mx = std::max(mx, (double)p.f[j]);
-      else for (int64_t j = 0; j < len; ++j) mx = std::max(mx, p.d[j]);
-    }
+    if (from_logits) mx = std::max(mx, p.f ? lane_max(p.f, len) : lane_max(p.d, len));
   }
   *sum = reduce_lanes(lanes);
   if (!from_logits) return;
@@ -156,15 +189,18 @@ void row_stats_one(const LeepIsa* isa, const MatrixView& v, int64_t i, bool from
     *lse = std::numeric_limits<double>::quiet_NaN();
     return;
   }
-  // log sum exp(L - max) + max: every term <= 1 and one term == 1, so no overflow and no log(0).
-  double s = 0.0;
-  for (int64_t z0 = 0; z0 < z; z0 += step) {
-    const int64_t len = std::min(step, z - z0);
+  // log sum exp(L - max) + max: every term <= 1 and one term == 1, so no overflow and no log(0);
+  // lse >= max, so the later exp(L - lse) never see a positive argument.
+  double sl[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int unused = 0;
+  for (int64_t z0 = 0; z0 < z; z0 += kTile) {
+    const int64_t len = std::min(kTile, z - z0);
     const Piece p = load_piece(isa, v, i, z0, len, buf);
-    if (p.f) for (int64_t j = 0; j < len; ++j) s += std::exp((double)p.f[j] - mx);
-    else for (int64_t j = 0; j < len; ++j) s += std::exp(p.d[j] - mx);
+    if (p.f) isa->exp_f32(p.f, mx, len, buf.d.data());
+    else isa->exp_f64(p.d, mx, len, buf.d.data());
+    isa->scan_f64(buf.d.data(), len, sl, &unused);
   }
-  *lse = mx + std::log(s);
+  *lse = mx + std::log(reduce_lanes(sl));
 }
 
 void merge(ProbRowStats& into, const ProbRowStats& s, bool& have_sum) {
@@ -239,21 +275,27 @@ void leep_joint_cpu(const MatrixView& p, const int32_t* labels, int64_t n_classe
   const LeepIsa* isa = select_isa();
   const int threads = resolve_threads(num_threads);
   const int64_t n = p.rows, z = p.cols;
-  constexpr int64_t W = 256;  // columns per task: J slices of W doubles stay in L1/L2
-  const int64_t nb = (z + W - 1) / W;
-  // Class groups only add parallelism; they never change what is added to an element, or in what order.
-  const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(n_classes, (4 * threads + nb - 1) / nb));
-  parallel_for(nb * groups, threads, 1, [&](int64_t t, int) {
+  // Column ranges of >= kMinCols columns (multiples of kLanes), one per thread where Z allows; each
+  // task reads its range of every row as one contiguous run. Small Z: class groups add the tasks.
+  constexpr int64_t kMinCols = 64;
+  const int64_t ranges = std::max<int64_t>(1, std::min<int64_t>(threads, z / kMinCols));
+  const int64_t groups =
+      ranges >= threads ? 1 : std::max<int64_t>(1, std::min<int64_t>(n_classes, (4 * threads + ranges - 1) / ranges));
+  auto bound = [&](int64_t r) { return r == ranges ? z : (r * z / ranges) / kLanes * kLanes; };
+  parallel_for(ranges * groups, threads, 1, [&](int64_t t, int) {
     Buffers buf;
-    const int64_t b = t % nb, g = t / nb;
-    const int64_t z0 = b * W, len = std::min(W, z - z0);
+    const int64_t r = t % ranges, g = t / ranges;
+    const int64_t zb = bound(r), ze = bound(r + 1);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t c = labels[i];
       if (c % groups != g) continue;
-      double* dst = joint + c * z + z0;
-      const Piece pc = load_probs(isa, p, i, z0, len, from_logits, row_lse, buf);
-      if (pc.f) isa->accum_f32(pc.f, len, dst);
-      else isa->accum_f64(pc.d, len, dst);
+      double* dst = joint + c * z;
+      for (int64_t z0 = zb; z0 < ze; z0 += kTile) {
+        const int64_t len = std::min(kTile, ze - z0);
+        const Piece pc = load_probs(isa, p, i, z0, len, from_logits, row_lse, buf);
+        if (pc.f) isa->accum_f32(pc.f, len, dst + z0);
+        else isa->accum_f64(pc.d, len, dst + z0);
+      }
     }
   });
 }

@@ -134,6 +134,47 @@ void scan_f64(const double* p, int64_t len, double* lanes, int* bad) {
   *bad |= flags_of(nf, ng, tail_d, tail_neg);
 }
 
+// exp(x - shift) for 4 lanes: the operation sequence of exp_one in leep_cpu.cpp.
+inline __m256d exp4(__m256d x) {
+  const __m256d keep = _mm256_cmp_pd(x, _mm256_set1_pd(kExpFlush), _CMP_GE_OQ);
+  x = _mm256_and_pd(keep, _mm256_min_pd(x, _mm256_set1_pd(kExpMax)));
+  const __m256d magic = _mm256_set1_pd(kRoundMagic);
+  const __m256d t = _mm256_add_pd(_mm256_mul_pd(x, _mm256_set1_pd(kLog2e)), magic);
+  const __m256d kd = _mm256_sub_pd(t, magic);
+  const __m256d r = _mm256_sub_pd(_mm256_sub_pd(x, _mm256_mul_pd(kd, _mm256_set1_pd(kLn2Hi))),
+                                  _mm256_mul_pd(kd, _mm256_set1_pd(kLn2Lo)));
+  __m256d p = _mm256_set1_pd(kExpCoef[13]);
+  for (int c = 12; c >= 0; --c) p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(kExpCoef[c]));
+  const __m256i k = _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(magic));
+  const __m256i bits = _mm256_slli_epi64(_mm256_add_epi64(k, _mm256_set1_epi64x(1023)), 52);
+  return _mm256_and_pd(keep, _mm256_mul_pd(p, _mm256_castsi256_pd(bits)));
+}
+
+void exp_f32(const float* x, double shift, int64_t len, double* out) {
+  const __m256d s = _mm256_set1_pd(shift);
+  int64_t j = 0;
+  for (; j + 4 <= len; j += 4)
+    _mm256_storeu_pd(out + j, exp4(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + j)), s)));
+  if (j < len) {  // tail through a padded buffer: the same lane arithmetic
+    double in[4] = {0, 0, 0, 0}, res[4];
+    for (int64_t l = 0; j + l < len; ++l) in[l] = (double)x[j + l];
+    _mm256_storeu_pd(res, exp4(_mm256_sub_pd(_mm256_loadu_pd(in), s)));
+    for (int64_t l = 0; j + l < len; ++l) out[j + l] = res[l];
+  }
+}
+
+void exp_f64(const double* x, double shift, int64_t len, double* out) {
+  const __m256d s = _mm256_set1_pd(shift);
+  int64_t j = 0;
+  for (; j + 4 <= len; j += 4) _mm256_storeu_pd(out + j, exp4(_mm256_sub_pd(_mm256_loadu_pd(x + j), s)));
+  if (j < len) {
+    double in[4] = {0, 0, 0, 0}, res[4];
+    for (int64_t l = 0; j + l < len; ++l) in[l] = x[j + l];
+    _mm256_storeu_pd(res, exp4(_mm256_sub_pd(_mm256_loadu_pd(in), s)));
+    for (int64_t l = 0; j + l < len; ++l) out[j + l] = res[l];
+  }
+}
+
 inline __m256 half8(const uint16_t* src, bool bf16) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
   if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -152,7 +193,8 @@ void half_to_f32(const uint16_t* src, bool bf16, int64_t len, float* dst) {
   }
 }
 
-const LeepIsa kAvx2 = {"avx2", accum_f32, accum_f64, dot_f32, dot_f64, scan_f32, scan_f64, half_to_f32};
+const LeepIsa kAvx2 = {"avx2",   accum_f32, accum_f64, dot_f32,    dot_f64,
+                       scan_f32, scan_f64,  exp_f32,   exp_f64,    half_to_f32};
 
 }  // namespace
 
