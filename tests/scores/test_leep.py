@@ -112,6 +112,27 @@ def test_kernels_logits_match_oracle(z):
                                np.einsum("iz,iz->i", P, cond[y]), rtol=1e-12)
 
 
+def test_logit_probabilities_match_scipy_softmax():
+    # One row per class makes S = softmax(L) exactly as the passes compute it (the kernel's own
+    # float64 exp, accurate to a few ulp; arguments below -708 give 0, values under 2^-1021).
+    from scipy.special import softmax
+
+    rng = np.random.default_rng(30)
+    L = np.concatenate([rng.normal(size=(300, 37)) * s for s in (0.1, 3.0, 60.0, 400.0)])
+    L[5, :] = 0.0  # uniform row
+    L[6, 3] = 1e5  # one dominant entry
+    codes = np.arange(len(L), dtype=np.int32)
+    _, lse = _C.leep_row_stats(L, True, 1e-3, False, 0)
+    S = _C.leep_joint(L, codes, len(L), True, lse, False, 0)
+    want = softmax(L, axis=1)
+    big = want > 1e-300
+    # exp(x - lse) amplifies the last-ulp difference of lse by |x - lse| (up to ~2000 here).
+    np.testing.assert_allclose(S[big], want[big], rtol=1e-12)
+    assert np.all(S[~big] <= 1e-300)
+    np.testing.assert_allclose(S.sum(axis=1), 1.0, rtol=1e-13)
+    assert S[5, 0] == pytest.approx(1 / 37, rel=1e-15) and S[6, 3] == 1.0
+
+
 def test_row_stats_flags_rows():
     P, _ = structured_probs(n=600, z=9, seed=1)
     P[5, 2] = np.nan
