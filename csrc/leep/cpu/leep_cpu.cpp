@@ -219,7 +219,6 @@ void merge(ProbRowStats& into, const ProbRowStats& s, bool& have_sum) {
 }
 
 constexpr int64_t kRowChunk = 256;
-constexpr int64_t kPrefetchRows = 8;
 
 }  // namespace
 }  // namespace leep_detail
@@ -287,15 +286,7 @@ void leep_joint_cpu(const MatrixView& p, const int32_t* labels, int64_t n_classe
     Buffers buf;
     const int64_t r = t % ranges, g = t / ranges;
     const int64_t zb = bound(r), ze = bound(r + 1);
-    // A range narrower than the row reads a short run every row_stride bytes: a new page each
-    // row, which hardware prefetchers do not follow, so fetch the run kPrefetchRows ahead.
-    const bool prefetch = ranges > 1 && groups == 1;
-    const int64_t esize = dtype_size(p.dtype), run_bytes = (ze - zb) * esize;
     for (int64_t i = 0; i < n; ++i) {
-      if (prefetch && i + kPrefetchRows < n) {
-        const char* ahead = p.row_ptr(i + kPrefetchRows) + zb * esize;
-        for (int64_t b = 0; b < run_bytes; b += 64) __builtin_prefetch(ahead + b, 0, 0);
-      }
       const int64_t c = labels[i];
       if (c % groups != g) continue;
       double* dst = joint + c * z;
