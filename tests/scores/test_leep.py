@@ -252,6 +252,21 @@ def test_thread_count_bitwise(z, c):
         assert r == out[0]
 
 
+@pytest.mark.parametrize("c", [2, 7, 300])
+def test_thread_count_bitwise_skewed_classes(c):
+    # One dominant class: the joint split adds column ranges to the group that holds it.
+    P, _ = structured_probs(n=4000, z=700, c=3, seed=c, dtype=np.float32)
+    rng = np.random.default_rng(c)
+    y = np.where(rng.random(4000) < 0.6, 0, rng.integers(0, c, size=4000)).astype(np.int32)
+    ref_S = None
+    for t in (1, 2, 3, 4, 7):
+        S = _C.leep_joint(P, y, c, False, None, False, t)
+        if ref_S is None:
+            ref_S = S
+            np.testing.assert_allclose(S, ref.joint(P.astype(np.float64), y, c) * len(y), rtol=1e-12)
+        assert S.tobytes() == ref_S.tobytes(), t
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 @pytest.mark.parametrize("from_logits", [False, True])
 def test_chunked_joint_equals_one_shot_bitwise(dtype, from_logits):

@@ -1,12 +1,11 @@
 // LEEP's passes over P on the CPU (contract: leep/leep.h; row primitives: leep_internal.h).
 //
 //   row stats  parallel over row chunks; per-chunk partial stats merged in chunk order.
-//   joint      a task owns (a range of columns) x (the classes c with c % G == g) and walks every
-//              row in row order, adding the owned part of row i straight into J[y_i, range]. Each
-//              J element is therefore the same left-to-right chain of adds whatever the thread
-//              count, the ranges or G, and a later call on the next rows continues that chain:
-//              chunked == one-shot, bitwise. Classes are split only when there are too few column
-//              ranges to keep the threads busy (small Z); tasks never share an output element, so
+//   joint      a task owns (a group of classes) x (a range of columns) and walks the rows of its
+//              classes in row order, adding the owned part of row i straight into J[y_i, range].
+//              Each J element is therefore the same left-to-right chain of adds whatever the
+//              thread count or the split (plan_joint), and a later call on the next rows continues
+//              that chain: chunked == one-shot, bitwise. Tasks never share an output element, so
 //              no locks and no per-thread copies of J.
 //   eep        per row, a fixed-lane float64 dot product with the row of cond for y_i.
 // Half types are converted to float32 and logits to float64 probabilities one piece (<= kTile
@@ -220,6 +219,48 @@ void merge(ProbRowStats& into, const ProbRowStats& s, bool& have_sum) {
 
 constexpr int64_t kRowChunk = 256;
 
+// Work split of leep_joint: G groups of whole classes (balanced by row count, largest class first
+// to the lightest group) times R column ranges. A task (g, r) walks the rows of group g in row
+// order over the columns of range r. Classes come first because a task then reads whole rows
+// (contiguous, prefetcher-friendly); column ranges (>= kMinCols columns) are added only when a
+// group is too large a share of the rows (few classes, or one dominant class). None of this
+// changes what is added to a J element or in what order.
+struct JointPlan {
+  int64_t groups = 1, ranges = 1;
+  std::vector<int64_t> offsets{0, 0};  // rows of group g: rows[offsets[g] .. offsets[g + 1])
+  std::vector<int64_t> rows;           // empty: one group holding every row (row k is row k)
+};
+
+JointPlan plan_joint(const int32_t* labels, int64_t n, int64_t n_classes, int64_t z, int threads) {
+  constexpr int64_t kMinCols = 64;
+  JointPlan plan;
+  plan.offsets = {0, n};
+  if (threads <= 1 || n == 0) return plan;
+  std::vector<int64_t> count(n_classes, 0);
+  for (int64_t i = 0; i < n; ++i) ++count[labels[i]];
+  const int64_t groups = std::min<int64_t>(n_classes, 4 * (int64_t)threads);
+  std::vector<int64_t> order(n_classes), load(groups, 0);
+  std::vector<int32_t> group_of(n_classes, 0);
+  for (int64_t c = 0; c < n_classes; ++c) order[c] = c;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return count[a] > count[b]; });
+  for (const int64_t c : order) {
+    const int64_t g = std::min_element(load.begin(), load.end()) - load.begin();
+    group_of[c] = (int32_t)g;
+    load[g] += count[c];
+  }
+  const int64_t heaviest = *std::max_element(load.begin(), load.end());
+  // Aim for no task above ~1/(2 * threads) of the rows.
+  const int64_t want = (2 * threads * heaviest + n - 1) / n;
+  plan.groups = groups;
+  plan.ranges = std::max<int64_t>(1, std::min<int64_t>(want, z / kMinCols));
+  plan.offsets.assign(groups + 1, 0);
+  for (int64_t g = 0; g < groups; ++g) plan.offsets[g + 1] = plan.offsets[g] + load[g];
+  plan.rows.resize(n);
+  std::vector<int64_t> next(plan.offsets.begin(), plan.offsets.end() - 1);
+  for (int64_t i = 0; i < n; ++i) plan.rows[next[group_of[labels[i]]]++] = i;
+  return plan;
+}
+
 }  // namespace
 }  // namespace leep_detail
 
@@ -275,21 +316,16 @@ void leep_joint_cpu(const MatrixView& p, const int32_t* labels, int64_t n_classe
   const LeepIsa* isa = select_isa();
   const int threads = resolve_threads(num_threads);
   const int64_t n = p.rows, z = p.cols;
-  // Column ranges of >= kMinCols columns (multiples of kLanes), one per thread where Z allows; each
-  // task reads its range of every row as one contiguous run. Small Z: class groups add the tasks.
-  constexpr int64_t kMinCols = 64;
-  const int64_t ranges = std::max<int64_t>(1, std::min<int64_t>(threads, z / kMinCols));
-  const int64_t groups =
-      ranges >= threads ? 1 : std::max<int64_t>(1, std::min<int64_t>(n_classes, (4 * threads + ranges - 1) / ranges));
+  const JointPlan plan = plan_joint(labels, n, n_classes, z, threads);
+  const int64_t ranges = plan.ranges;
   auto bound = [&](int64_t r) { return r == ranges ? z : (r * z / ranges) / kLanes * kLanes; };
-  parallel_for(ranges * groups, threads, 1, [&](int64_t t, int) {
+  parallel_for(plan.groups * ranges, threads, 1, [&](int64_t t, int) {
     Buffers buf;
-    const int64_t r = t % ranges, g = t / ranges;
+    const int64_t g = t / ranges, r = t % ranges;
     const int64_t zb = bound(r), ze = bound(r + 1);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t c = labels[i];
-      if (c % groups != g) continue;
-      double* dst = joint + c * z;
+    for (int64_t k = plan.offsets[g]; k < plan.offsets[g + 1]; ++k) {  // the group's rows, in row order
+      const int64_t i = plan.rows.empty() ? k : plan.rows[k];
+      double* dst = joint + (int64_t)labels[i] * z;
       for (int64_t z0 = zb; z0 < ze; z0 += kTile) {
         const int64_t len = std::min(kTile, ze - z0);
         const Piece pc = load_probs(isa, p, i, z0, len, from_logits, row_lse, buf);
