@@ -533,6 +533,12 @@ def test_cuda_requested_without_cuda_is_actionable():
         leep(P, y, device="cuda")
 
 
+def test_cuda_module_without_leep_kernels_is_actionable(monkeypatch):
+    monkeypatch.setattr(_backend, "require_cuda", lambda: object())
+    with pytest.raises(RuntimeError, match="no LEEP kernels; pass device='cpu'"):
+        _leep_stats._cuda_leep()
+
+
 # ------------------------------------------------------------------ CUDA (skipped without a device)
 
 
