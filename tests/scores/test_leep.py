@@ -293,6 +293,8 @@ def test_chunked_joint_equals_one_shot_bitwise(dtype, from_logits):
 
 
 def test_every_simd_level_gives_the_same_bits(tmp_path):
+    # Includes the logit passes: the generic, AVX2 (4-wide) and AVX-512 (8-wide, masked tails) exp
+    # perform the same unfused operations, so lse, J and EEP agree to the bit (z = 77, 301: tails).
     P, y = structured_probs(n=900, z=301, c=6, seed=10, dtype=np.float32)
     L, yl = structured_logits(n=400, z=77, c=6, seed=10)
     np.save(tmp_path / "P.npy", P)
@@ -308,7 +310,12 @@ def test_every_simd_level_gives_the_same_bits(tmp_path):
         "S = C.leep_joint(P, y32, 6, False, None, False, 0); c = S / S.sum(0)\n"
         "e = C.leep_eep(P, y32, 6, False, None, c, False, 0)\n"
         "e16 = C.leep_eep(P.astype(np.float16), y32, 6, False, None, c, False, 0)\n"
-        "h = hashlib.sha256(S.tobytes() + e.tobytes() + e16.tobytes()).hexdigest()\n"
+        "yl32 = yl.astype(np.int32); _, lse = C.leep_row_stats(L, True, 1e-3, False, 0)\n"
+        "SL = C.leep_joint(L, yl32, 6, True, lse, False, 0); cL = SL / SL.sum(0)\n"
+        "eL = C.leep_eep(L, yl32, 6, True, lse, cL, False, 0)\n"
+        "L16 = L.astype(np.float16); _, lse16 = C.leep_row_stats(L16, True, 1e-3, False, 0)\n"
+        "S16 = C.leep_joint(L16, yl32, 6, True, lse16, False, 0)\n"
+        "h = hashlib.sha256(b''.join(a.tobytes() for a in (S, e, e16, lse, SL, eL, lse16, S16))).hexdigest()\n"
         "print(json.dumps({'level': C.simd_level(), 'h': h, 'a': tl.leep(P, y), "
         "'b': tl.leep(L, yl, from_logits=True)}))\n"
     )

@@ -92,7 +92,11 @@ const LeepIsa kGeneric = {"generic",  accum_f32_g, accum_f64_g, dot_f32_g,    do
                           scan_f32_g, scan_f64_g,  exp_f32_g,   exp_f64_g,    half_to_f32_g};
 
 const LeepIsa* select_isa() {
-  return simd_level() == SimdLevel::generic ? &kGeneric : isa_avx2();  // avx512 runs the AVX2 code
+  switch (simd_level()) {
+    case SimdLevel::avx512: return isa_avx512();
+    case SimdLevel::avx2: return isa_avx2();
+    default: return &kGeneric;
+  }
 }
 
 // ------------------------------------------------------------------ row pieces
