@@ -274,7 +274,8 @@ void leep_row_stats_cpu(const MatrixView& p, bool from_logits, double sum_tolera
                         double* row_lse, int num_threads) {
   check_common(p, "leep_row_stats");
   TL_CHECK_ARG(stats != nullptr, "leep_row_stats: stats is required");
-  TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0, "leep_row_stats: row_lse is required with from_logits");
+  TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0,
+               "leep_row_stats: row_lse is required with from_logits");
   TL_CHECK_ARG(sum_tolerance >= 0.0, "leep_row_stats: sum_tolerance must be >= 0");
   const LeepIsa* isa = select_isa();
   const int64_t n = p.rows, nchunks = (n + kRowChunk - 1) / kRowChunk;
