@@ -3,9 +3,9 @@
 Three steps, each on the device the matrix lives on (csrc/leep/leep.h is the kernel contract):
 
 * :func:`validate_probs` - one pass over P: NaN/inf rows (``nan_policy``), and for probabilities
-  negative entries and row sums outside ``1 +- sum_tolerance(m)``, with errors that name the rows; with
-  ``from_logits`` it returns the per-row float64 log-sum-exp the later passes use (the softmax is
-  never materialised);
+  negative entries and row sums outside ``1 +- sum_tolerance(m)``, with errors that name the
+  rows; with ``from_logits`` it returns the per-row float64 log-sum-exp the later passes use
+  (the softmax is never materialised);
 * :func:`joint_counts` - ``S[c, z] = sum_{i : y_i = c} P[i, z]`` (float64, *not* divided by N),
   optionally chunk by chunk over rows (bitwise equal to one shot on the CPU);
 * :func:`conditional` and :func:`eep` - ``P(y | z)`` with zero-mass source classes skipped, and
@@ -32,7 +32,8 @@ def sum_tolerance(m: Matrix) -> float:
     """The row-sum tolerance for a matrix of ``m.dtype``."""
     return SUM_TOLERANCE + _ROUNDOFF[m.dtype]
 
-_HOST_BLOCK_BYTES = 32 << 20
+
+_HOST_BLOCK_BYTES = 32 << 20  # rows per block of the reference path's numpy checks
 
 
 @dataclass(frozen=True)
