@@ -133,6 +133,29 @@ def test_logit_probabilities_match_scipy_softmax():
     assert S[5, 0] == pytest.approx(1 / 37, rel=1e-15) and S[6, 3] == 1.0
 
 
+def test_kernel_argument_errors():
+    P, y = structured_probs(n=50, z=6, c=3, seed=31, dtype=np.float32)
+    y32 = y.astype(np.int32)
+    bad = y32.copy()
+    bad[7] = 3
+    with pytest.raises(ValueError, match=r"labels\[7\] = 3 is outside \[0, n_classes=3\)"):
+        _C.leep_joint(P, bad, 3, False, None, False, 0)
+    with pytest.raises(ValueError, match="labels must be a contiguous array of int32"):
+        _C.leep_joint(P, y.astype(np.int64), 3, False, None, False, 0)
+    with pytest.raises(ValueError, match=r"joint must be a C-contiguous float64 array of shape \(3, 6\)"):
+        _C.leep_joint(P, y32, 3, False, None, False, 0, np.zeros((3, 6), dtype=np.float32))
+    ro = np.zeros((3, 6))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="joint must be writeable"):
+        _C.leep_joint(P, y32, 3, False, None, False, 0, ro)
+    with pytest.raises(ValueError, match="row_lse is required"):
+        _C.leep_joint(P, y32, 3, True, None, False, 0)
+    with pytest.raises(ValueError, match=r"cond must be a C-contiguous float64 array of shape \(3, 6\)"):
+        _C.leep_eep(P, y32, 3, False, None, np.zeros((6, 3)), False, 0)
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        _C.leep_row_stats(P.astype(np.int32), False, 1e-3, False, 0)
+
+
 def test_row_stats_flags_rows():
     P, _ = structured_probs(n=600, z=9, seed=1)
     P[5, 2] = np.nan
