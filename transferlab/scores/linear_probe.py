@@ -1,10 +1,501 @@
-"""Linear-probe accuracy on frozen features (Renggli et al. 2022)."""
+"""Linear-probe accuracy on frozen features (Renggli et al. 2022, "Which model to transfer?").
+
+Multinomial logistic regression trained on a seeded stratified train split of the features and
+scored by its accuracy on the held-out validation split. Two protocols (SCORES.md):
+
+* ``"lbfgs"`` (default): full-batch L-BFGS on the L2-penalised mean cross-entropy, the objective of
+  scikit-learn's ``LogisticRegression(C=C)``; float64 throughout; loss and gradient streamed over row
+  blocks on the CPU (numpy GEMMs), or computed by torch on the GPU (scipy drives L-BFGS in both).
+* ``"renggli"``: the paper's protocol, plain minibatch SGD, learning rates {0.1, 0.01}, 2500 steps,
+  the better learning rate by validation accuracy, median over 5 seeded runs (float64).
+
+Memory: the standardised float64 training rows are cached when they fit ``_CACHE_BYTES``; larger
+banks (memory maps bigger than RAM) are re-read and standardised block by block at every step, with
+bitwise the same arithmetic, so the result does not depend on the path taken.
+"""
 from __future__ import annotations
 
+import math
+import warnings
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from .. import _backend
+from .._arrays import Matrix, as_labels, as_matrix, check_finite, check_labels_omit
 from ._registry import register
+
+PROTOCOLS = ("lbfgs", "renggli")
+
+# The protocol of Renggli et al. (Section 4.2, "Linear evaluation"); the batch size is VTAB's 512.
+RENGGLI_LRS = (0.1, 0.01)
+RENGGLI_STEPS = 2500
+RENGGLI_BATCH = 512
+RENGGLI_RUNS = 5
+
+_CACHE_BYTES = 1 << 30  # standardised float64 train+val rows kept in memory up to this size
+_BLOCK_BYTES = 16 << 20  # float64 rows per block of the full-batch loss (fixes the summation order)
+
+
+@dataclass(frozen=True)
+class LinearProbeResult:
+    """Details of ``linear_probe(..., return_details=True)``.
+
+    ``coef`` (C x D) and ``intercept`` (C,) act on the *standardised* features
+    ``(x - mean) / scale``; for ``"renggli"`` they are those of the run whose accuracy is the median
+    (the first such run), at its selected learning rate.
+    """
+
+    score: float
+    train_index: np.ndarray  # (N_train,) int64 rows of the input used for training (after nan_policy)
+    val_index: np.ndarray  # (N_val,) int64 rows used for validation
+    coef: np.ndarray
+    intercept: np.ndarray
+    mean: np.ndarray  # (D,) float64 train-split mean (zeros if standardize=False)
+    scale: np.ndarray  # (D,) float64 train-split std, 1 where it is 0 (ones if standardize=False)
+    loss: float  # final training objective (lbfgs) / final full-train mean cross-entropy (renggli)
+    n_iter: int  # L-BFGS iterations (lbfgs) / SGD steps per run (renggli)
+    converged: bool
+    runs: Optional[np.ndarray]  # renggli: (RUNS, len(LRS)) validation accuracies; None for lbfgs
+    classes: np.ndarray
 
 
 @register("linear_probe")
-def linear_probe(features, labels, *, protocol="lbfgs", val_fraction=0.2, seed=0, device="auto"):
-    """Linear-probe validation accuracy."""
-    raise NotImplementedError
+def linear_probe(
+    features,
+    labels,
+    *,
+    protocol="lbfgs",
+    val_fraction=0.2,
+    seed=0,
+    device="auto",
+    C=1.0,
+    standardize=True,
+    max_iter=1000,
+    tol=1e-6,
+    split=None,
+    return_details=False,
+    nan_policy="raise",
+):
+    """Linear-probe validation accuracy: how well a linear softmax classifier on the frozen features
+    generalises from a train split to a validation split (Renggli et al. 2022).
+
+    Parameters
+    ----------
+    features : (N, D) array (numpy incl. read-only memmaps, torch CPU/CUDA, anything array-like);
+        float16/bfloat16/float32/float64/int/bool, converted to float64 block by block.
+    labels : (N,) or (N, 1) class labels of any sortable type (remapped with ``np.unique``).
+    protocol : "lbfgs" (default) or "renggli"; see below.
+    val_fraction : float in (0, 1), the share of each class held out for validation.
+    seed : int >= 0; fixes the split and, for "renggli", the minibatch order.
+    device : "auto" | "cpu" | "cuda" | "reference" (the float64 oracle, a different solver).
+    C : inverse L2 strength of "lbfgs" (scikit-learn's ``C``); "renggli" is unregularised.
+    standardize : z-score every feature with the train split's mean and std (default True).
+    max_iter, tol : L-BFGS iteration cap and tolerance on the largest gradient component
+        (of the mean-scaled objective, as scikit-learn's ``tol``).
+    split : optional ``(train_index, val_index)`` (disjoint row indices) replacing the seeded split,
+        e.g. VTAB-1k's fixed 800/200 split.
+    return_details : return a :class:`LinearProbeResult` instead of the float.
+    nan_policy : "raise" (default) or "omit" (drop rows with NaN/inf first; indices then refer to
+        the original rows).
+
+    Definition
+    ----------
+    *Split* (stratified, deterministic): with ``rng = np.random.default_rng(seed)`` and classes
+    visited in label order, the rows of class c (ascending index) are permuted with
+    ``rng.permutation(n_c)`` and the first ``v_c`` of that order go to validation, where
+    ``v_c = floor(val_fraction * n_c + 1/2)`` clipped to ``[1, n_c - 1]``: every class is in both
+    splits. A class with a single sample goes to the train split only (one ``UserWarning``). The
+    split follows row order: permuting the rows changes which samples are held out (pass ``split``
+    for a fixed one).
+
+    *Standardisation*: ``x' = (x - mu) / s`` with mu, s the float64 mean and (biased) std of the
+    train rows; ``s = 1`` for constant features (scikit-learn's ``StandardScaler``).
+
+    *"lbfgs"*: minimise over W (C x D) and b (C,), starting at 0,
+    ``(1/n) sum_i [logsumexp(W x'_i + b) - (W x'_i + b)_{y_i}] + ||W||^2 / (2 C n)``
+    (n = train size; the intercept is not penalised: scikit-learn's objective divided by n) with
+    scipy's L-BFGS-B (``maxls=50``, ``gtol=tol``, ``ftol=64 eps``, at most ``max_iter`` iterations;
+    a ``UserWarning`` when the cap stops it).
+
+    *"renggli"*: for each run r in 0..4, ``rng_r = np.random.default_rng([seed, r])`` draws the
+    minibatch order: epochs are ``rng_r.permutation(n)`` in turn, concatenated, cut into consecutive
+    batches of ``B = min(512, n)`` rows. For each learning rate in (0.1, 0.01), from W = 0, b = 0,
+    2500 steps of ``W -= lr * G^T X_B / B``, ``b -= lr * sum(G) / B`` with
+    ``G = softmax(X_B W^T + b) - onehot(y_B)``. A run's accuracy is the better of its two final
+    validation accuracies; the score is the median over the 5 runs.
+
+    Prediction is the argmax of ``W x' + b`` (ties to the lower class code). Score = the fraction of
+    validation rows predicted right (higher = more transferable).
+
+    Returns
+    -------
+    float in [0, 1], or a :class:`LinearProbeResult`.
+    """
+    protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
+    m = as_matrix(features, "features")
+    lab = as_labels(labels, m.n, "labels", min_classes=1)
+    keep = check_finite(m, nan_policy)
+    if keep is not None:
+        m = m.take(keep)
+        lab = check_labels_omit(lab, keep, min_classes=1)
+    if split is None and m.n < 3:
+        raise ValueError(
+            f"linear_probe needs at least 3 samples (2 classes, one of them with a sample to validate on), "
+            f"got n_samples={m.n}"
+        )
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    y = lab.codes
+    if split is None:
+        train_idx, val_idx = stratified_split(y, lab.n_classes, val_fraction, seed)
+    else:
+        train_idx, val_idx = _check_split(split, m.n, keep)
+    dev = _backend.resolve_device(device, m)
+
+    if dev == "reference":
+        from ..reference.linear_probe import fit_and_score
+
+        out = fit_and_score(m.to_float64_host(), y, lab.n_classes, train_idx, val_idx, protocol=protocol,
+                            seed=seed, C=C, standardize=standardize)
+    else:
+        placed = _backend.place(m, dev)
+        if dev == "cuda":
+            design = _TorchDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
+        else:
+            design = _NumpyDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
+        if protocol == "lbfgs":
+            out = _fit_lbfgs(design, C, max_iter, tol)
+        else:
+            out = _fit_renggli(design, seed)
+    score = out["score"]
+    if not return_details:
+        return score
+    if keep is not None:
+        train_idx, val_idx = keep[train_idx], keep[val_idx]
+    return LinearProbeResult(score, train_idx, val_idx, out["coef"], out["intercept"], out["mean"], out["scale"],
+                             out["loss"], out["n_iter"], out["converged"], out["runs"], lab.classes)
+
+
+# ---------------------------------------------------------------------------- arguments and split
+
+
+def _check_args(protocol, val_fraction, seed, C, max_iter, tol):
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real):
+        raise TypeError(f"val_fraction must be a float in (0, 1), got {type(val_fraction).__name__}")
+    val_fraction = float(val_fraction)
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1) (exclusive), got {val_fraction}")
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if isinstance(C, bool) or not isinstance(C, Real) or not (math.isfinite(C) and C > 0):
+        raise ValueError(f"C must be a positive finite number (inverse L2 strength), got {C!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    if isinstance(tol, bool) or not isinstance(tol, Real) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    return protocol, val_fraction, int(seed), float(C), int(max_iter), float(tol)
+
+
+def stratified_split(codes: np.ndarray, n_classes: int, val_fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The seeded stratified split of the ``linear_probe`` docstring: (train_index, val_index),
+    each sorted ascending (int64)."""
+    codes = np.asarray(codes)
+    order = np.argsort(codes, kind="stable")  # rows grouped by class, ascending index inside a class
+    counts = np.bincount(codes, minlength=n_classes)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    rng = np.random.default_rng(seed)
+    is_val = np.zeros(codes.shape[0], dtype=bool)
+    singles = 0
+    for c in range(n_classes):
+        n_c = int(counts[c])
+        if n_c < 2:
+            singles += n_c
+            continue
+        v = min(max(int(math.floor(val_fraction * n_c + 0.5)), 1), n_c - 1)
+        rows = order[starts[c] : starts[c + 1]]
+        is_val[rows[rng.permutation(n_c)[:v]]] = True
+    if singles:
+        warnings.warn(
+            f"{singles} class(es) have a single sample; it is used for training only (it cannot be "
+            "validated)",
+            UserWarning,
+            stacklevel=3,
+        )
+    val = np.flatnonzero(is_val)
+    if val.size == 0:
+        raise ValueError("every class has a single sample: nothing is left to validate on")
+    return np.flatnonzero(~is_val), val
+
+
+def _check_split(split, n: int, keep: Optional[np.ndarray]):
+    if keep is not None:
+        raise ValueError("split= and nan_policy='omit' cannot be combined; drop the rows first")
+    try:
+        tr, va = split
+    except (TypeError, ValueError):
+        raise TypeError("split must be a pair (train_index, val_index) of integer arrays") from None
+    out = []
+    for name, a in (("train_index", tr), ("val_index", va)):
+        a = np.asarray(a)
+        if a.ndim != 1 or a.dtype.kind not in "iu":
+            raise TypeError(f"split {name} must be a 1-D integer array, got shape {a.shape} dtype {a.dtype}")
+        if a.size == 0:
+            raise ValueError(f"split {name} is empty")
+        if a.min() < 0 or a.max() >= n:
+            raise ValueError(f"split {name} holds indices outside [0, {n - 1}] (n_samples={n})")
+        if np.unique(a).size != a.size:
+            raise ValueError(f"split {name} holds repeated indices")
+        out.append(a.astype(np.int64))
+    if np.intersect1d(out[0], out[1]).size:
+        raise ValueError("split train_index and val_index overlap")
+    return out[0], out[1]
+
+
+# ---------------------------------------------------------------------------- numeric core
+
+
+def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+    """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y))."""
+    rows = np.arange(Z.shape[0])
+    zmax = Z.max(axis=1, keepdims=True)
+    picked = Z[rows, y] - zmax[:, 0]
+    Z -= zmax
+    np.exp(Z, out=Z)
+    s = Z.sum(axis=1, keepdims=True)
+    Z /= s
+    Z[rows, y] -= 1.0
+    return float(np.sum(np.log(s[:, 0]) - picked)), Z
+
+
+class _NumpyDesign:
+    """Standardised float64 train/val rows on the host, cached or streamed in fixed blocks."""
+
+    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool):
+        self.m, self.n_classes, self.d = m, n_classes, m.d
+        self.train_idx, self.val_idx = train_idx, val_idx
+        self.y_train, self.y_val = y[train_idx].astype(np.intp), y[val_idx].astype(np.intp)
+        self.n = train_idx.size
+        self.step = max(1, _BLOCK_BYTES // (8 * m.d))
+        # Every path below reads contiguous index runs in the same blocks, so sums run in one order.
+        self.mean = np.zeros(m.d)
+        self.scale = np.ones(m.d)
+        if standardize:
+            self.mean, self.scale = self._moments()
+        self.cache = None
+        if (train_idx.size + val_idx.size) * m.d * 8 <= _CACHE_BYTES:
+            self.cache = (self._standardised(train_idx), self._standardised(val_idx))
+
+    def _raw(self, idx: np.ndarray) -> np.ndarray:
+        if idx.size and idx[-1] - idx[0] + 1 == idx.size and np.all(np.diff(idx) == 1):
+            return self.m.to_float64_host(int(idx[0]), int(idx[-1]) + 1)  # a contiguous run: no gather
+        return self.m.take(idx).to_float64_host()
+
+    def _moments(self):
+        total = np.zeros(self.d)
+        for s in range(0, self.n, self.step):
+            total += self._raw(self.train_idx[s : s + self.step]).sum(axis=0)
+        mean = total / self.n
+        sq = np.zeros(self.d)
+        for s in range(0, self.n, self.step):
+            block = self._raw(self.train_idx[s : s + self.step]) - mean
+            sq += np.einsum("ij,ij->j", block, block)
+        std = np.sqrt(sq / self.n)
+        return mean, np.where(std == 0, 1.0, std)
+
+    def _standardised(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((idx.size, self.d))
+        for s in range(0, idx.size, self.step):
+            block = self._raw(idx[s : s + self.step])
+            block -= self.mean
+            block /= self.scale
+            out[s : s + self.step] = block
+        return out
+
+    def blocks(self, which: str):
+        """(standardised rows, offset) blocks of the train or val split, in a fixed order."""
+        idx = self.train_idx if which == "train" else self.val_idx
+        for s in range(0, idx.size, self.step):
+            if self.cache is not None:
+                yield self.cache[0 if which == "train" else 1][s : s + self.step], s
+            else:
+                yield self._standardised(idx[s : s + self.step]), s
+
+    def train_rows(self, pos: np.ndarray) -> np.ndarray:
+        """Standardised train rows at positions ``pos`` (bitwise the same on both paths)."""
+        if self.cache is not None:
+            return self.cache[0][pos]
+        return self._standardised(self.train_idx[pos])
+
+    def loss_grad(self, W: np.ndarray, b: np.ndarray):
+        """Summed cross-entropy over the train split and its gradient (GtX C x D, colsum C)."""
+        gW = np.zeros_like(W)
+        gb = np.zeros_like(b)
+        loss = 0.0
+        for X, s in self.blocks("train"):
+            part, G = _softmax_grad_np(X @ W.T + b, self.y_train[s : s + X.shape[0]])
+            loss += part
+            gW += G.T @ X
+            gb += G.sum(axis=0)
+        return loss, gW, gb
+
+    def batch_step(self, pos: np.ndarray, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
+        """One SGD step for stacked weights (L x C x D) at learning rates ``lrs`` on train rows ``pos``."""
+        X = self.train_rows(pos)
+        yb = self.y_train[pos]
+        L, C, D = W.shape
+        Z = (X @ W.reshape(L * C, D).T).reshape(X.shape[0], L, C) + b[None]
+        for l in range(L):
+            _, G = _softmax_grad_np(Z[:, l, :], yb)  # Z[:, l, :] is a view: G overwrites it
+            Z[:, l, :] = G
+        G = Z.reshape(X.shape[0], L * C)
+        scale = (lrs / X.shape[0])[:, None]
+        W -= (G.T @ X).reshape(L, C, D) * scale[:, :, None]
+        b -= G.sum(axis=0).reshape(L, C) * scale
+        return W, b
+
+    def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
+        right = 0
+        for X, s in self.blocks("val"):
+            right += int(np.sum(np.argmax(X @ W.T + b, axis=1) == self.y_val[s : s + X.shape[0]]))
+        return right / self.val_idx.size
+
+
+class _TorchDesign:
+    """The same operations with torch on the matrix's device (CUDA), all rows resident there."""
+
+    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool):
+        import torch
+
+        self.torch, self.n_classes, self.d = torch, n_classes, m.d
+        self.train_idx, self.val_idx = train_idx, val_idx
+        self.n = train_idx.size
+        dev = m.data.device
+        self.device = dev
+        data = m.data
+        tr = data.index_select(0, torch.as_tensor(train_idx, device=dev)).to(torch.float64)
+        va = data.index_select(0, torch.as_tensor(val_idx, device=dev)).to(torch.float64)
+        mean = torch.zeros(m.d, dtype=torch.float64, device=dev)
+        scale = torch.ones(m.d, dtype=torch.float64, device=dev)
+        if standardize:
+            mean = tr.mean(dim=0)
+            std = (tr - mean).square().mean(dim=0).sqrt()
+            scale = torch.where(std == 0, torch.ones_like(std), std)
+            tr = (tr - mean) / scale
+            va = (va - mean) / scale
+        self.Xtr, self.Xva = tr.contiguous(), va.contiguous()
+        self.mean, self.scale = mean.cpu().numpy(), scale.cpu().numpy()
+        self.y_train = torch.as_tensor(y[train_idx].astype(np.int64), device=dev)
+        self.y_val = torch.as_tensor(y[val_idx].astype(np.int64), device=dev)
+
+    def _t(self, a):
+        return self.torch.as_tensor(a, device=self.device)
+
+    def _ce_grad(self, Z, yb):
+        torch = self.torch
+        lse = torch.logsumexp(Z, dim=1)
+        loss = (lse - Z.gather(1, yb[:, None])[:, 0]).sum()
+        G = torch.exp(Z - lse[:, None])
+        G[torch.arange(Z.shape[0], device=Z.device), yb] -= 1.0
+        return loss, G
+
+    def loss_grad(self, W: np.ndarray, b: np.ndarray):
+        Wt, bt = self._t(W), self._t(b)
+        loss, G = self._ce_grad(self.Xtr @ Wt.T + bt, self.y_train)
+        return float(loss), (G.T @ self.Xtr).cpu().numpy(), G.sum(dim=0).cpu().numpy()
+
+    def sgd(self, schedule: np.ndarray, steps: int, batch: int, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
+        torch = self.torch
+        Wt, bt = self._t(W).clone(), self._t(b).clone()
+        L, C, D = Wt.shape
+        sched = self._t(schedule)
+        lr = self._t(lrs)[:, None] / batch
+        for t in range(steps):
+            pos = sched[t * batch : (t + 1) * batch]
+            X = self.Xtr.index_select(0, pos)
+            yb = self.y_train.index_select(0, pos)
+            Z = (X @ Wt.reshape(L * C, D).T).reshape(batch, L, C) + bt[None]
+            Gs = [self._ce_grad(Z[:, l, :], yb)[1] for l in range(L)]
+            G = torch.stack(Gs, dim=1).reshape(batch, L * C)
+            Wt -= (G.T @ X).reshape(L, C, D) * lr[:, :, None]
+            bt -= G.sum(dim=0).reshape(L, C) * lr
+        return Wt.cpu().numpy(), bt.cpu().numpy()
+
+    def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
+        pred = (self.Xva @ self._t(W).T + self._t(b)).argmax(dim=1)
+        return int((pred == self.y_val).sum()) / self.val_idx.size
+
+
+# ---------------------------------------------------------------------------- protocols
+
+
+def _fit_lbfgs(design, C: float, max_iter: int, tol: float) -> dict:
+    from scipy.optimize import minimize
+
+    k, d, n = design.n_classes, design.d, design.n
+    reg = 1.0 / (C * n)
+
+    def fun(theta):
+        W = theta[: k * d].reshape(k, d)
+        b = theta[k * d :]
+        loss, gW, gb = design.loss_grad(W, b)
+        f = loss / n + 0.5 * reg * float(np.dot(theta[: k * d], theta[: k * d]))
+        g = np.concatenate([(gW / n + reg * W).ravel(), gb / n])
+        return f, g
+
+    res = minimize(fun, np.zeros(k * d + k), jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps})
+    if res.status == 1:
+        warnings.warn(
+            f"linear_probe: L-BFGS stopped at max_iter={max_iter} before reaching tol={tol}; the accuracy "
+            "may still change: raise max_iter (or tol)",
+            UserWarning,
+            stacklevel=3,
+        )
+    W = res.x[: k * d].reshape(k, d)
+    b = res.x[k * d :]
+    return {"score": design.accuracy(W, b), "coef": W, "intercept": b, "mean": design.mean,
+            "scale": design.scale, "loss": float(res.fun), "n_iter": int(res.nit),
+            "converged": res.status == 0, "runs": None}
+
+
+def renggli_schedule(seed: int, run: int, n: int, steps: int = RENGGLI_STEPS, batch: int = RENGGLI_BATCH) -> np.ndarray:
+    """Train-row positions of every minibatch of one run, concatenated (``steps * min(batch, n)``)."""
+    batch = min(batch, n)
+    rng = np.random.default_rng([seed, run])
+    epochs = -(-steps * batch // n)
+    return np.concatenate([rng.permutation(n) for _ in range(epochs)])[: steps * batch]
+
+
+def _fit_renggli(design, seed: int) -> dict:
+    k, d, n = design.n_classes, design.d, design.n
+    batch = min(RENGGLI_BATCH, n)
+    lrs = np.asarray(RENGGLI_LRS, dtype=np.float64)
+    accs = np.zeros((RENGGLI_RUNS, lrs.size))
+    weights: List[Tuple[np.ndarray, np.ndarray]] = []
+    for r in range(RENGGLI_RUNS):
+        sched = renggli_schedule(seed, r, n)
+        W = np.zeros((lrs.size, k, d))
+        b = np.zeros((lrs.size, k))
+        if isinstance(design, _TorchDesign):
+            W, b = design.sgd(sched, RENGGLI_STEPS, batch, W, b, lrs)
+        else:
+            for t in range(RENGGLI_STEPS):
+                W, b = design.batch_step(sched[t * batch : (t + 1) * batch], W, b, lrs)
+        for l in range(lrs.size):
+            accs[r, l] = design.accuracy(W[l], b[l])
+        best = int(np.argmax(accs[r]))  # ties go to the larger learning rate (listed first)
+        weights.append((W[best], b[best]))
+    per_run = accs.max(axis=1)
+    med = float(np.median(per_run))
+    which = int(np.flatnonzero(per_run == med)[0])
+    W, b = weights[which]
+    loss, _, _ = design.loss_grad(W, b)
+    return {"score": med, "coef": W, "intercept": b, "mean": design.mean, "scale": design.scale,
+            "loss": loss / n, "n_iter": RENGGLI_STEPS, "converged": True, "runs": accs}
