@@ -21,18 +21,18 @@ RUNS = 5
 
 
 def split(y: np.ndarray, n_classes: int, val_fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(train_index, val_index), sorted: per class in label order, the first
-    ``clip(floor(f * n_c + 1/2), 1, n_c - 1)`` rows of ``rng.permutation(n_c)`` go to validation;
+    """(train_index, val_index), sorted: ``perm = rng.permutation(N)`` orders all rows; of each class
+    the first ``clip(floor(f * n_c + 1/2), 1, n_c - 1)`` rows met in ``perm`` go to validation;
     single-sample classes go to train."""
-    rng = np.random.default_rng(seed)
+    perm = np.random.default_rng(seed).permutation(y.shape[0])
     val = []
     for c in range(n_classes):
-        rows = np.flatnonzero(y == c)
-        n_c = rows.size
+        met = [int(i) for i in perm if y[i] == c]
+        n_c = len(met)
         if n_c < 2:
             continue
         v = min(max(int(math.floor(val_fraction * n_c + 0.5)), 1), n_c - 1)
-        val.extend(rows[rng.permutation(n_c)[:v]].tolist())
+        val.extend(met[:v])
     val = np.sort(np.asarray(val, dtype=np.int64))
     train = np.setdiff1d(np.arange(y.shape[0]), val)
     return train, val
