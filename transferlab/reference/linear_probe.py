@@ -94,8 +94,9 @@ def accuracy(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray) -> floa
     return float(np.mean(np.argmax(X @ W.T + b, axis=1) == y))
 
 
-def sgd_run(Xtr, ytr, n_classes: int, lr: float, seed: int, run: int, steps: int = STEPS, batch: int = BATCH):
+def sgd_run(Xtr, ytr, n_classes: int, lr: float, seed: int, run: int, steps=None, batch: int = BATCH):
     """One run of plain minibatch SGD from zero: batches cut from consecutive epoch permutations."""
+    steps = STEPS if steps is None else steps
     n, d = Xtr.shape
     batch = min(batch, n)
     rng = np.random.default_rng([seed, run])
@@ -124,6 +125,7 @@ def fit_and_score(X: np.ndarray, y: np.ndarray, n_classes: int, train_idx, val_i
         W, b, f, ok = fit_lbfgs_objective(Xtr, ytr, n_classes, C)
         return {"score": accuracy(Xva, yva, W, b), "coef": W, "intercept": b, "mean": mean, "scale": scale,
                 "loss": f, "n_iter": 0, "converged": ok, "runs": None}
+    steps = STEPS
     accs = np.zeros((RUNS, len(LRS)))
     chosen = []
     for r in range(RUNS):
@@ -135,4 +137,4 @@ def fit_and_score(X: np.ndarray, y: np.ndarray, n_classes: int, train_idx, val_i
     W, b = chosen[int(np.flatnonzero(per_run == med)[0])]
     f, _ = objective(np.concatenate([W.ravel(), b]), Xtr, Y, math.inf)
     return {"score": med, "coef": W, "intercept": b, "mean": mean, "scale": scale, "loss": float(f),
-            "n_iter": STEPS, "converged": True, "runs": accs}
+            "n_iter": steps, "converged": True, "runs": accs}

@@ -5,7 +5,8 @@ scored by its accuracy on the held-out validation split. Two protocols (SCORES.m
 
 * ``"lbfgs"`` (default): full-batch L-BFGS on the L2-penalised mean cross-entropy, the objective of
   scikit-learn's ``LogisticRegression(C=C)``; float64 throughout; loss and gradient streamed over row
-  blocks on the CPU (numpy GEMMs), or computed by torch on the GPU (scipy drives L-BFGS in both).
+  blocks on the CPU (numpy GEMMs), or computed by torch on the GPU (the same host-side L-BFGS drives
+  both).
 * ``"renggli"``: the paper's protocol, plain minibatch SGD, learning rates {0.1, 0.01}, 2500 steps,
   the better learning rate by validation accuracy, median over 5 seeded runs (float64).
 
@@ -117,8 +118,9 @@ def linear_probe(
     *"lbfgs"*: minimise over W (C x D) and b (C,), starting at 0,
     ``(1/n) sum_i [logsumexp(W x'_i + b) - (W x'_i + b)_{y_i}] + ||W||^2 / (2 C n)``
     (n = train size; the intercept is not penalised: scikit-learn's objective divided by n) with
-    scipy's L-BFGS-B (``maxls=50``, ``gtol=tol``, ``ftol=64 eps``, at most ``max_iter`` iterations;
-    a ``UserWarning`` when the cap stops it).
+    L-BFGS (memory 10, Armijo backtracking), stopped when the largest gradient component is
+    ``<= tol``, when an iteration lowers f by no more than ``64 eps * f`` (f's own precision), or
+    after ``max_iter`` iterations (a ``UserWarning``: the accuracy may still move).
 
     *"renggli"*: for each run r in 0..4, ``rng_r = np.random.default_rng([seed, r])`` draws the
     minibatch order: epochs are ``rng_r.permutation(n)`` in turn, concatenated, cut into consecutive
@@ -491,7 +493,7 @@ def _lbfgs(fun, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int 
             S.append(s_vec), Y.append(y_vec), rho.append(1.0 / sy)
             if len(S) > m:
                 S.pop(0), Y.pop(0), rho.pop(0)
-        decrease = (f - f_new) / max(abs(f), abs(f_new), 1.0)
+        decrease = (f - f_new) / max(abs(f), abs(f_new), np.finfo(float).tiny)
         x, f, g = x_new, f_new, g_new
         if decrease <= ftol:
             return x, f, it + 1, 0
@@ -524,8 +526,9 @@ def _fit_lbfgs(design, C: float, max_iter: int, tol: float) -> dict:
             "scale": design.scale, "loss": float(f), "n_iter": int(nit), "converged": status != 1, "runs": None}
 
 
-def renggli_schedule(seed: int, run: int, n: int, steps: int = RENGGLI_STEPS, batch: int = RENGGLI_BATCH) -> np.ndarray:
+def renggli_schedule(seed: int, run: int, n: int, steps: Optional[int] = None, batch: int = RENGGLI_BATCH) -> np.ndarray:
     """Train-row positions of every minibatch of one run, concatenated (``steps * min(batch, n)``)."""
+    steps = RENGGLI_STEPS if steps is None else steps
     batch = min(batch, n)
     rng = np.random.default_rng([seed, run])
     epochs = -(-steps * batch // n)
