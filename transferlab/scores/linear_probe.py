@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -164,14 +166,15 @@ def linear_probe(
                             seed=seed, C=C, standardize=standardize)
     else:
         placed = _backend.place(m, dev)
-        if dev == "cuda":
-            design = _TorchDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
-        else:
-            design = _NumpyDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
-        if protocol == "lbfgs":
-            out = _fit_lbfgs(design, C, max_iter, tol)
-        else:
-            out = _fit_renggli(design, seed)
+        with _Workers() as workers:
+            if dev == "cuda":
+                design = _TorchDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
+            else:
+                design = _NumpyDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize, workers)
+            if protocol == "lbfgs":
+                out = _fit_lbfgs(design, C, max_iter, tol)
+            else:
+                out = _fit_renggli(design, seed)
     score = out["score"]
     if not return_details:
         return score
@@ -261,6 +264,57 @@ def _check_split(split, n: int, keep: Optional[np.ndarray]):
 # ---------------------------------------------------------------------------- numeric core
 
 
+_ROW_CHUNK = 128  # rows per task of a minibatch's logits
+_COL_CHUNK = 256  # feature columns per task of a minibatch's gradient
+
+
+class _Workers:
+    """Runs fixed chunks of BLAS work on transferlab's thread count, each chunk on one BLAS thread.
+
+    A threaded BLAS sums in an order that depends on its thread count. Here the chunks, and the order
+    in which their partial sums are added, never depend on it, so results are bitwise the same for
+    any ``transferlab.threads(n)``. Pinning BLAS to one thread needs threadpoolctl (process-wide while
+    the score runs); without it BLAS keeps its own threads and results are bitwise reproducible for
+    a fixed thread count only.
+    """
+
+    def __init__(self):
+        self.n = max(1, _backend.effective_threads())
+        self._limits = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+
+    def __enter__(self) -> "_Workers":
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return self
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        if self.n > 1:
+            self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="transferlab-probe")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+
+    def ordered(self, fn: Callable, items: Iterable) -> Iterator:
+        """``fn`` over ``items``, results yielded in item order, at most 2n tasks in flight."""
+        items = list(items)
+        if self._pool is None or len(items) < 2:
+            for it in items:
+                yield fn(it)
+            return
+        pending: deque = deque()
+        for it in items:
+            pending.append(self._pool.submit(fn, it))
+            if len(pending) >= 2 * self.n:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
     """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y))."""
     rows = np.arange(Z.shape[0])
@@ -277,8 +331,10 @@ def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
 class _NumpyDesign:
     """Standardised float64 train/val rows on the host, cached or streamed in fixed blocks."""
 
-    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool):
+    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool,
+                 workers: Optional[_Workers] = None):
         self.m, self.n_classes, self.d = m, n_classes, m.d
+        self.workers = workers if workers is not None else _Workers()
         self.train_idx, self.val_idx = train_idx, val_idx
         self.y_train, self.y_val = y[train_idx].astype(np.intp), y[val_idx].astype(np.intp)
         self.n = train_idx.size
@@ -318,14 +374,15 @@ class _NumpyDesign:
             out[s : s + self.step] = block
         return out
 
-    def blocks(self, which: str):
-        """(standardised rows, offset) blocks of the train or val split, in a fixed order."""
-        idx = self.train_idx if which == "train" else self.val_idx
-        for s in range(0, idx.size, self.step):
-            if self.cache is not None:
-                yield self.cache[0 if which == "train" else 1][s : s + self.step], s
-            else:
-                yield self._standardised(idx[s : s + self.step]), s
+    def blocks(self, which: str) -> range:
+        """Offsets of the fixed row blocks of the train or val split."""
+        return range(0, (self.train_idx if which == "train" else self.val_idx).size, self.step)
+
+    def block(self, which: str, s: int) -> np.ndarray:
+        """Standardised rows [s, s + step) of the split (a view of the cache, or read and standardised)."""
+        if self.cache is not None:
+            return self.cache[0 if which == "train" else 1][s : s + self.step]
+        return self._standardised((self.train_idx if which == "train" else self.val_idx)[s : s + self.step])
 
     def train_rows(self, pos: np.ndarray) -> np.ndarray:
         """Standardised train rows at positions ``pos`` (bitwise the same on both paths)."""
@@ -334,37 +391,49 @@ class _NumpyDesign:
         return self._standardised(self.train_idx[pos])
 
     def loss_grad(self, W: np.ndarray, b: np.ndarray):
-        """Summed cross-entropy over the train split and its gradient (GtX C x D, colsum C)."""
-        gWT = np.zeros((W.shape[1], W.shape[0]))  # D x C: X^T G runs ~2x faster than G^T X in OpenBLAS
+        """Summed cross-entropy over the train split and its gradient (G^T X: C x D, colsum: C)."""
+
+        def part(s):
+            X = self.block("train", s)
+            loss, G = _softmax_grad_np(X @ W.T + b, self.y_train[s : s + X.shape[0]])
+            return loss, X.T @ G, G.sum(axis=0)  # X^T G runs ~2x faster than G^T X in OpenBLAS
+
+        gWT = np.zeros((W.shape[1], W.shape[0]))
         gb = np.zeros_like(b)
         loss = 0.0
-        for X, s in self.blocks("train"):
-            part, G = _softmax_grad_np(X @ W.T + b, self.y_train[s : s + X.shape[0]])
-            loss += part
-            gWT += X.T @ G
-            gb += G.sum(axis=0)
+        for l, g, c in self.workers.ordered(part, self.blocks("train")):
+            loss += l
+            gWT += g
+            gb += c
         return loss, gWT.T, gb
 
     def batch_step(self, pos: np.ndarray, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
         """One SGD step for stacked weights (L x C x D) at learning rates ``lrs`` on train rows ``pos``."""
         X = self.train_rows(pos)
         yb = self.y_train[pos]
+        B = X.shape[0]
         L, C, D = W.shape
-        Z = (X @ W.reshape(L * C, D).T).reshape(X.shape[0], L, C) + b[None]
+        Wf = W.reshape(L * C, D)
+        Z = np.concatenate(list(self.workers.ordered(lambda s: X[s : s + _ROW_CHUNK] @ Wf.T,
+                                                     range(0, B, _ROW_CHUNK))))
+        Z = Z.reshape(B, L, C) + b[None]
         for l in range(L):
             _, G = _softmax_grad_np(Z[:, l, :], yb)  # Z[:, l, :] is a view: G overwrites it
             Z[:, l, :] = G
-        G = Z.reshape(X.shape[0], L * C)
-        scale = (lrs / X.shape[0])[:, None]
-        W -= (X.T @ G).T.reshape(L, C, D) * scale[:, :, None]
+        G = Z.reshape(B, L * C)
+        gT = np.concatenate(list(self.workers.ordered(lambda s: X[:, s : s + _COL_CHUNK].T @ G,
+                                                      range(0, D, _COL_CHUNK))))
+        scale = (lrs / B)[:, None]
+        W -= gT.T.reshape(L, C, D) * scale[:, :, None]
         b -= G.sum(axis=0).reshape(L, C) * scale
         return W, b
 
     def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
-        right = 0
-        for X, s in self.blocks("val"):
-            right += int(np.sum(np.argmax(X @ W.T + b, axis=1) == self.y_val[s : s + X.shape[0]]))
-        return right / self.val_idx.size
+        def right(s):
+            X = self.block("val", s)
+            return int(np.sum(np.argmax(X @ W.T + b, axis=1) == self.y_val[s : s + X.shape[0]]))
+
+        return sum(self.workers.ordered(right, self.blocks("val"))) / self.val_idx.size
 
 
 class _TorchDesign:
