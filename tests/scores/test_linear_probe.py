@@ -309,19 +309,27 @@ def test_torch_design_matches_numpy_design(tiny_sgd, protocol):
     np.testing.assert_allclose(a["coef"], b["coef"], rtol=0, atol=rel * np.abs(a["coef"]).max())
 
 
-def test_readonly_memmap_no_mutation_and_dtypes(tmp_path):
-    X, y = class_data(n=400, d=16, c=3, sep=0.4, seed=12)
-    ref_score = linear_probe(X, y)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cached", [True, False])
+def test_readonly_memmap_and_no_mutation(monkeypatch, tiny_sgd, tmp_path, dtype, cached):
+    X, y = class_data(n=400, d=16, c=3, sep=0.4, seed=12, dtype=dtype)
+    if not cached:
+        monkeypatch.setattr(lp, "_CACHE_BYTES", 0)
     path = tmp_path / "bank.npy"
     np.save(path, X)
     mm = np.load(path, mmap_mode="r")
-    h = digest(mm, y)
-    assert linear_probe(mm, y) == ref_score
-    assert digest(mm, y) == h
-    Xc = X.copy()
-    h = digest(Xc, y)
-    linear_probe(Xc, y, protocol="lbfgs")
-    assert digest(Xc, y) == h
+    contiguous = (np.arange(0, 300), np.arange(300, 400))  # blocks of float64 rows read as views
+    for protocol in ("lbfgs", "renggli"):
+        for split in (None, contiguous):
+            want = linear_probe(X.copy(), y, protocol=protocol, split=split)
+            for inp in (mm, X):
+                h = digest(inp, y)
+                assert linear_probe(inp, y, protocol=protocol, split=split) == want
+                assert digest(inp, y) == h
+
+
+def test_dtypes_match_the_oracle_on_their_values():
+    X, y = class_data(n=400, d=16, c=3, sep=0.4, seed=12)
     # float64 / float16 / int / bool go through the same path; each equals the oracle on its values
     for Xd in (X.astype(np.float64), X.astype(np.float16), np.round(X * 4).astype(np.int16), X > 0.3):
         got = linear_probe(Xd, y, return_details=True, **TIGHT)

@@ -374,10 +374,10 @@ class _NumpyDesign:
     def _standardised(self, idx: np.ndarray) -> np.ndarray:
         out = np.empty((idx.size, self.d))
         for s in range(0, idx.size, self.step):
-            block = self._raw(idx[s : s + self.step])
-            block -= self.mean
-            block /= self.scale
-            out[s : s + self.step] = block
+            # never in place on _raw's result: for float64 input it can be a view of the caller's array
+            dst = out[s : s + self.step]
+            np.subtract(self._raw(idx[s : s + self.step]), self.mean, out=dst)
+            dst /= self.scale
         return out
 
     def blocks(self, which: str) -> range:
