@@ -200,6 +200,23 @@ def test_lbfgs_matches_scikit_learn():
     np.testing.assert_allclose(got.coef, clf.coef_, rtol=0, atol=1e-4 * np.abs(clf.coef_).max())
 
 
+def test_lbfgs_solver_unit():
+    """The solver alone: an ill-conditioned quadratic, with a NaN wall the line search must back off
+    from, stops at the minimiser; max_iter reports status 1."""
+    w = np.logspace(0, 2, 50)  # scipy's L-BFGS-B needs ~100 iterations here too
+
+    def fun(x):
+        if np.abs(x).max() > 3:
+            return float("nan"), np.full_like(x, np.nan)
+        return 0.5 * float(np.sum(w * (x - 1) ** 2)), w * (x - 1)
+
+    x, f, it, status = lp._lbfgs(fun, np.full(50, -2.9), 1000, 1e-9, 0.0)
+    assert status == 0 and np.abs(w * (x - 1)).max() <= 1e-9
+    np.testing.assert_allclose(x, 1.0, rtol=0, atol=1e-9)
+    _, _, it, status = lp._lbfgs(fun, np.full(50, -2.9), 3, 1e-9, 0.0)
+    assert (it, status) == (3, 1)
+
+
 def test_lbfgs_max_iter_warns():
     X, y = class_data(n=300, d=16, c=3, sep=0.4, seed=4)
     with pytest.warns(UserWarning, match="max_iter=2"):

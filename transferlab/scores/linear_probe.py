@@ -559,7 +559,7 @@ def _lbfgs(fun, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int 
                 break
             # minimiser of the quadratic through f, slope and f_new, kept in [0.1, 0.5] * step
             t = -slope * step * step / (2.0 * (f_new - f - slope * step))
-            step = min(max(t, 0.1 * step), 0.5 * step)
+            step = min(max(t, 0.1 * step), 0.5 * step) if math.isfinite(t) else 0.1 * step
         else:
             return x, f, it, 2
         s_vec, y_vec = x_new - x, g_new - g
