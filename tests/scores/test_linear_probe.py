@@ -385,7 +385,8 @@ def test_thread_count_bitwise(monkeypatch, tiny_sgd, protocol):
     seen = []
 
     def spy(self, W, b):
-        seen.append((self.workers.n, threadpoolctl.threadpool_info()[0]["num_threads"]))
+        blas = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+        seen.append((self.workers.n, tuple(sorted(blas))))
         return orig(self, W, b)
 
     monkeypatch.setattr(lp._NumpyDesign, "loss_grad", spy)
@@ -394,7 +395,7 @@ def test_thread_count_bitwise(monkeypatch, tiny_sgd, protocol):
         seen.clear()
         with transferlab.threads(t):
             out.append(linear_probe(X, y, protocol=protocol, return_details=True))
-        assert set(seen) == {(t, 1)}  # t workers, BLAS on one thread each
+        assert set(seen) == {(t, (1,))}  # t workers, every BLAS on one thread
     assert 0.3 < out[0].score < 1.0
     for other in out[1:]:
         assert other.score == out[0].score

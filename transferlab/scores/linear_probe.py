@@ -214,7 +214,8 @@ def _check_args(protocol, val_fraction, seed, C, max_iter, tol):
     return protocol, val_fraction, int(seed), float(C), int(max_iter), float(tol)
 
 
-def stratified_split(codes: np.ndarray, n_classes: int, val_fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+def stratified_split(codes: np.ndarray, n_classes: int, val_fraction: float,
+                     seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """The seeded stratified split of the ``linear_probe`` docstring: (train_index, val_index),
     each sorted ascending (int64)."""
     codes = np.asarray(codes)
@@ -601,7 +602,8 @@ def _fit_lbfgs(design, C: float, max_iter: int, tol: float) -> dict:
             "scale": design.scale, "loss": float(f), "n_iter": int(nit), "converged": status != 1, "runs": None}
 
 
-def renggli_schedule(seed: int, run: int, n: int, steps: Optional[int] = None, batch: int = RENGGLI_BATCH) -> np.ndarray:
+def renggli_schedule(seed: int, run: int, n: int, steps: Optional[int] = None,
+                     batch: int = RENGGLI_BATCH) -> np.ndarray:
     """Train-row positions of every minibatch of one run, concatenated (``steps * min(batch, n)``)."""
     steps = RENGGLI_STEPS if steps is None else steps
     batch = min(batch, n)
