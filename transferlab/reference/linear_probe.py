@@ -119,7 +119,6 @@ def fit_and_score(X: np.ndarray, y: np.ndarray, n_classes: int, train_idx, val_i
     """The linear-probe accuracy of already-validated float64 ``X`` and codes ``y`` on a given split."""
     Xtr, Xva, mean, scale = standardise(X[train_idx], X[val_idx], standardize)
     ytr, yva = y[train_idx], y[val_idx]
-    n = Xtr.shape[0]
     Y = np.eye(n_classes)[ytr]
     if protocol == "lbfgs":
         W, b, f, ok = fit_lbfgs_objective(Xtr, ytr, n_classes, C)
