@@ -6,7 +6,7 @@ Semantics: ``../shared/SCORES.md`` (copied into the docstrings). Every score is
 from ._registry import ScoreInfo, available, get, register, score, unregister
 from .knn import KnnLooResult, knn_loo
 from .leep import leep
-from .linear_probe import linear_probe
+from .linear_probe import LinearProbeResult, linear_probe
 from .sfda import sfda
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "KnnLooResult",
     "knn_loo",
     "leep",
+    "LinearProbeResult",
     "linear_probe",
     "sfda",
 ]

@@ -1,10 +1,640 @@
-"""Linear-probe accuracy on frozen features (Renggli et al. 2022)."""
+"""Linear-probe accuracy on frozen features (Renggli et al. 2022, "Which model to transfer?").
+
+Multinomial logistic regression trained on a seeded stratified train split of the features and
+scored by its accuracy on the held-out validation split. Two protocols (SCORES.md):
+
+* ``"lbfgs"`` (default): full-batch L-BFGS on the L2-penalised mean cross-entropy, the objective of
+  scikit-learn's ``LogisticRegression(C=C)``; float64 throughout; loss and gradient streamed over row
+  blocks on the CPU (numpy GEMMs), or computed by torch on the GPU (the same host-side L-BFGS drives
+  both).
+* ``"renggli"``: the paper's protocol, plain minibatch SGD, learning rates {0.1, 0.01}, 2500 steps,
+  the better learning rate by validation accuracy, median over 5 seeded runs (float64).
+
+Memory: the standardised float64 training rows are cached when they fit ``_CACHE_BYTES``; larger
+banks (memory maps bigger than RAM) are re-read and standardised block by block at every step, with
+bitwise the same arithmetic, so the result does not depend on the path taken.
+"""
 from __future__ import annotations
 
+import math
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from .. import _backend
+from .._arrays import Matrix, as_labels, as_matrix, check_finite, check_labels_omit
 from ._registry import register
+
+PROTOCOLS = ("lbfgs", "renggli")
+
+# The protocol of Renggli et al. (Section 4.2, "Linear evaluation"); the batch size is VTAB's 512.
+RENGGLI_LRS = (0.1, 0.01)
+RENGGLI_STEPS = 2500
+RENGGLI_BATCH = 512
+RENGGLI_RUNS = 5
+
+_CACHE_BYTES = 1 << 30  # standardised float64 train+val rows kept in memory up to this size
+_BLOCK_BYTES = 16 << 20  # float64 rows per block of the full-batch loss (fixes the summation order)
+
+
+@dataclass(frozen=True)
+class LinearProbeResult:
+    """Details of ``linear_probe(..., return_details=True)``.
+
+    ``coef`` (C x D) and ``intercept`` (C,) act on the *standardised* features
+    ``(x - mean) / scale``; for ``"renggli"`` they are those of the run whose accuracy is the median
+    (the first such run), at its selected learning rate.
+    """
+
+    score: float
+    train_index: np.ndarray  # (N_train,) int64 rows of the input used for training (after nan_policy)
+    val_index: np.ndarray  # (N_val,) int64 rows used for validation
+    coef: np.ndarray
+    intercept: np.ndarray
+    mean: np.ndarray  # (D,) float64 train-split mean (zeros if standardize=False)
+    scale: np.ndarray  # (D,) float64 train-split std, 1 where it is 0 (ones if standardize=False)
+    loss: float  # final training objective (lbfgs) / final full-train mean cross-entropy (renggli)
+    n_iter: int  # L-BFGS iterations (lbfgs) / SGD steps per run (renggli)
+    converged: bool
+    runs: Optional[np.ndarray]  # renggli: (RUNS, len(LRS)) validation accuracies; None for lbfgs
+    classes: np.ndarray
 
 
 @register("linear_probe")
-def linear_probe(features, labels, *, protocol="lbfgs", val_fraction=0.2, seed=0, device="auto"):
-    """Linear-probe validation accuracy."""
-    raise NotImplementedError
+def linear_probe(
+    features,
+    labels,
+    *,
+    protocol="lbfgs",
+    val_fraction=0.2,
+    seed=0,
+    device="auto",
+    C=1.0,
+    standardize=True,
+    max_iter=1000,
+    tol=1e-6,
+    split=None,
+    return_details=False,
+    nan_policy="raise",
+):
+    """Linear-probe validation accuracy: how well a linear softmax classifier on the frozen features
+    generalises from a train split to a validation split (Renggli et al. 2022).
+
+    Parameters
+    ----------
+    features : (N, D) array (numpy incl. read-only memmaps, torch CPU/CUDA, anything array-like);
+        float16/bfloat16/float32/float64/int/bool, converted to float64 block by block.
+    labels : (N,) or (N, 1) class labels of any sortable type (remapped with ``np.unique``).
+    protocol : "lbfgs" (default) or "renggli"; see below.
+    val_fraction : float in (0, 1), the share of each class held out for validation.
+    seed : int >= 0; fixes the split and, for "renggli", the minibatch order.
+    device : "auto" | "cpu" | "cuda" | "reference" (the float64 oracle, a different solver).
+    C : inverse L2 strength of "lbfgs" (scikit-learn's ``C``); "renggli" is unregularised.
+    standardize : z-score every feature with the train split's mean and std (default True).
+    max_iter, tol : L-BFGS iteration cap and tolerance on the largest gradient component
+        (of the mean-scaled objective, as scikit-learn's ``tol``).
+    split : optional ``(train_index, val_index)`` (disjoint row indices) replacing the seeded split,
+        e.g. VTAB-1k's fixed 800/200 split.
+    return_details : return a :class:`LinearProbeResult` instead of the float.
+    nan_policy : "raise" (default) or "omit" (drop rows with NaN/inf first; indices then refer to
+        the original rows).
+
+    Definition
+    ----------
+    *Split* (stratified, deterministic): ``np.random.default_rng(seed).permutation(N)`` puts all
+    rows in a random order; of each class c (n_c rows) the ``v_c`` rows that come first in that
+    order go to validation, ``v_c = floor(val_fraction * n_c + 1/2)`` clipped to ``[1, n_c - 1]``:
+    every class is in both splits. A class with a single sample goes to the train split only (one
+    ``UserWarning``). The split depends on which rows share a class, not on the label values (a
+    bijective relabelling keeps it), but it follows row order: permuting the rows changes which
+    samples are held out (pass ``split`` for a fixed one).
+
+    *Standardisation*: ``x' = (x - mu) / s`` with mu, s the float64 mean and (biased) std of the
+    train rows; ``s = 1`` for constant features (scikit-learn's ``StandardScaler``).
+
+    *"lbfgs"*: minimise over W (C x D) and b (C,), starting at 0,
+    ``(1/n) sum_i [logsumexp(W x'_i + b) - (W x'_i + b)_{y_i}] + ||W||^2 / (2 C n)``
+    (n = train size; the intercept is not penalised: scikit-learn's objective divided by n) with
+    L-BFGS (memory 10, Armijo backtracking), stopped when the largest gradient component is
+    ``<= tol``, when an iteration lowers f by no more than ``64 eps * f`` (f's own precision), or
+    after ``max_iter`` iterations (a ``UserWarning``: the accuracy may still move).
+
+    *"renggli"*: for each run r in 0..4, ``rng_r = np.random.default_rng([seed, r])`` draws the
+    minibatch order: epochs are ``rng_r.permutation(n)`` in turn, concatenated, cut into consecutive
+    batches of ``B = min(512, n)`` rows. For each learning rate in (0.1, 0.01), from W = 0, b = 0,
+    2500 steps of ``W -= lr * G^T X_B / B``, ``b -= lr * sum(G) / B`` with
+    ``G = softmax(X_B W^T + b) - onehot(y_B)``. A run's accuracy is the better of its two final
+    validation accuracies (a tie keeps 0.1); the score is the median over the 5 runs. The paper
+    probes raw features: ``standardize=False`` reproduces that.
+
+    Prediction is the argmax of ``W x' + b`` (ties to the lower class code). Score = the fraction of
+    validation rows predicted right (higher = more transferable).
+
+    Determinism: for a given seed the result is bitwise the same on any thread count
+    (``transferlab.threads``): the CPU work runs in fixed chunks with BLAS pinned to one thread per
+    worker (through threadpoolctl; without it, bitwise only for a fixed thread count). The GPU path
+    computes the same float64 quantities with torch and agrees with the CPU to rounding.
+
+    Returns
+    -------
+    float in [0, 1], or a :class:`LinearProbeResult`.
+    """
+    protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
+    m = as_matrix(features, "features")
+    lab = as_labels(labels, m.n, "labels", min_classes=1)
+    keep = check_finite(m, nan_policy)
+    if keep is not None:
+        m = m.take(keep)
+        lab = check_labels_omit(lab, keep, min_classes=1)
+    if split is None and m.n < 3:
+        raise ValueError(
+            f"linear_probe needs at least 3 samples (2 classes, one of them with a sample to validate on), "
+            f"got n_samples={m.n}"
+        )
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    y = lab.codes
+    if split is None:
+        train_idx, val_idx = stratified_split(y, lab.n_classes, val_fraction, seed)
+    else:
+        train_idx, val_idx = _check_split(split, m.n, keep)
+    dev = _backend.resolve_device(device, m)
+
+    if dev == "reference":
+        from ..reference.linear_probe import fit_and_score
+
+        out = fit_and_score(m.to_float64_host(), y, lab.n_classes, train_idx, val_idx, protocol=protocol,
+                            seed=seed, C=C, standardize=standardize)
+    else:
+        placed = _backend.place(m, dev)
+        with _Workers() as workers:
+            if dev == "cuda":
+                design = _TorchDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
+            else:
+                design = _NumpyDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize, workers)
+            if protocol == "lbfgs":
+                out = _fit_lbfgs(design, C, max_iter, tol)
+            else:
+                out = _fit_renggli(design, seed)
+    score = out["score"]
+    if not return_details:
+        return score
+    if keep is not None:
+        train_idx, val_idx = keep[train_idx], keep[val_idx]
+    return LinearProbeResult(score, train_idx, val_idx, out["coef"], out["intercept"], out["mean"], out["scale"],
+                             out["loss"], out["n_iter"], out["converged"], out["runs"], lab.classes)
+
+
+# ---------------------------------------------------------------------------- arguments and split
+
+
+def _check_args(protocol, val_fraction, seed, C, max_iter, tol):
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real):
+        raise TypeError(f"val_fraction must be a float in (0, 1), got {type(val_fraction).__name__}")
+    val_fraction = float(val_fraction)
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1) (exclusive), got {val_fraction}")
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if isinstance(C, bool) or not isinstance(C, Real) or not (math.isfinite(C) and C > 0):
+        raise ValueError(f"C must be a positive finite number (inverse L2 strength), got {C!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    if isinstance(tol, bool) or not isinstance(tol, Real) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    return protocol, val_fraction, int(seed), float(C), int(max_iter), float(tol)
+
+
+def stratified_split(codes: np.ndarray, n_classes: int, val_fraction: float,
+                     seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The seeded stratified split of the ``linear_probe`` docstring: (train_index, val_index),
+    each sorted ascending (int64)."""
+    codes = np.asarray(codes)
+    n = codes.shape[0]
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.random.default_rng(seed).permutation(n)] = np.arange(n)
+    order = np.lexsort((rank, codes))  # grouped by class; inside a class, by random rank
+    counts = np.bincount(codes, minlength=n_classes)
+    v = np.clip(np.floor(val_fraction * counts + 0.5).astype(np.int64), 1, np.maximum(counts - 1, 0))
+    v[counts < 2] = 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(n) - np.repeat(starts, counts)  # position of each sorted row inside its class
+    is_val = np.zeros(n, dtype=bool)
+    is_val[order[pos < np.repeat(v, counts)]] = True
+    singles = int(np.sum(counts == 1))
+    if singles:
+        warnings.warn(
+            f"{singles} class(es) have a single sample; it is used for training only (it cannot be "
+            "validated)",
+            UserWarning,
+            stacklevel=3,
+        )
+    val = np.flatnonzero(is_val)
+    if val.size == 0:
+        raise ValueError("every class has a single sample: nothing is left to validate on")
+    return np.flatnonzero(~is_val), val
+
+
+def _check_split(split, n: int, keep: Optional[np.ndarray]):
+    if keep is not None:
+        raise ValueError("split= and nan_policy='omit' cannot be combined; drop the rows first")
+    try:
+        tr, va = split
+    except (TypeError, ValueError):
+        raise TypeError("split must be a pair (train_index, val_index) of integer arrays") from None
+    out = []
+    for name, a in (("train_index", tr), ("val_index", va)):
+        a = np.asarray(a)
+        if a.ndim != 1 or a.dtype.kind not in "iu":
+            raise TypeError(f"split {name} must be a 1-D integer array, got shape {a.shape} dtype {a.dtype}")
+        if a.size == 0:
+            raise ValueError(f"split {name} is empty")
+        if a.min() < 0 or a.max() >= n:
+            raise ValueError(f"split {name} holds indices outside [0, {n - 1}] (n_samples={n})")
+        if np.unique(a).size != a.size:
+            raise ValueError(f"split {name} holds repeated indices")
+        out.append(a.astype(np.int64))
+    if np.intersect1d(out[0], out[1]).size:
+        raise ValueError("split train_index and val_index overlap")
+    return out[0], out[1]
+
+
+# ---------------------------------------------------------------------------- numeric core
+
+
+_ROW_CHUNK = 128  # rows per task of a minibatch's logits
+_COL_CHUNK = 256  # feature columns per task of a minibatch's gradient
+
+
+class _Workers:
+    """Runs fixed chunks of BLAS work on transferlab's thread count, each chunk on one BLAS thread.
+
+    A threaded BLAS sums in an order that depends on its thread count. Here the chunks, and the order
+    in which their partial sums are added, never depend on it, so results are bitwise the same for
+    any ``transferlab.threads(n)``. Pinning BLAS to one thread needs threadpoolctl (process-wide while
+    the score runs); without it BLAS keeps its own threads and results are bitwise reproducible for
+    a fixed thread count only.
+    """
+
+    def __init__(self):
+        self.n = max(1, _backend.effective_threads())
+        self._limits = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+
+    def __enter__(self) -> "_Workers":
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return self
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        if self.n > 1:
+            self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="transferlab-probe")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+
+    def ordered(self, fn: Callable, items: Iterable) -> Iterator:
+        """``fn`` over ``items``, results yielded in item order, at most 2n tasks in flight."""
+        items = list(items)
+        if self._pool is None or len(items) < 2:
+            for it in items:
+                yield fn(it)
+            return
+        pending: deque = deque()
+        for it in items:
+            pending.append(self._pool.submit(fn, it))
+            if len(pending) >= 2 * self.n:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+    """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y))."""
+    rows = np.arange(Z.shape[0])
+    zmax = Z.max(axis=1, keepdims=True)
+    picked = Z[rows, y] - zmax[:, 0]
+    Z -= zmax
+    np.exp(Z, out=Z)
+    s = Z.sum(axis=1, keepdims=True)
+    Z /= s
+    Z[rows, y] -= 1.0
+    return float(np.sum(np.log(s[:, 0]) - picked)), Z
+
+
+class _NumpyDesign:
+    """Standardised float64 train/val rows on the host, cached or streamed in fixed blocks."""
+
+    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool,
+                 workers: Optional[_Workers] = None):
+        self.m, self.n_classes, self.d = m, n_classes, m.d
+        self.workers = workers if workers is not None else _Workers()
+        self.train_idx, self.val_idx = train_idx, val_idx
+        self.y_train, self.y_val = y[train_idx].astype(np.intp), y[val_idx].astype(np.intp)
+        self.n = train_idx.size
+        self.step = max(1, _BLOCK_BYTES // (8 * m.d))
+        # Every path below reads contiguous index runs in the same blocks, so sums run in one order.
+        self.mean = np.zeros(m.d)
+        self.scale = np.ones(m.d)
+        if standardize:
+            self.mean, self.scale = self._moments()
+        self.cache = None
+        if (train_idx.size + val_idx.size) * m.d * 8 <= _CACHE_BYTES:
+            self.cache = (self._standardised(train_idx), self._standardised(val_idx))
+
+    def _raw(self, idx: np.ndarray) -> np.ndarray:
+        if idx.size and idx[-1] - idx[0] + 1 == idx.size and np.all(np.diff(idx) == 1):
+            return self.m.to_float64_host(int(idx[0]), int(idx[-1]) + 1)  # a contiguous run: no gather
+        return self.m.take(idx).to_float64_host()
+
+    def _moments(self):
+        total = np.zeros(self.d)
+        for s in range(0, self.n, self.step):
+            total += self._raw(self.train_idx[s : s + self.step]).sum(axis=0)
+        mean = total / self.n
+        sq = np.zeros(self.d)
+        for s in range(0, self.n, self.step):
+            block = self._raw(self.train_idx[s : s + self.step]) - mean
+            sq += np.einsum("ij,ij->j", block, block)
+        std = np.sqrt(sq / self.n)
+        return mean, np.where(std == 0, 1.0, std)
+
+    def _standardised(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((idx.size, self.d))
+        for s in range(0, idx.size, self.step):
+            # never in place on _raw's result: for float64 input it can be a view of the caller's array
+            dst = out[s : s + self.step]
+            np.subtract(self._raw(idx[s : s + self.step]), self.mean, out=dst)
+            dst /= self.scale
+        return out
+
+    def blocks(self, which: str) -> range:
+        """Offsets of the fixed row blocks of the train or val split."""
+        return range(0, (self.train_idx if which == "train" else self.val_idx).size, self.step)
+
+    def block(self, which: str, s: int) -> np.ndarray:
+        """Standardised rows [s, s + step) of the split (a view of the cache, or read and standardised)."""
+        if self.cache is not None:
+            return self.cache[0 if which == "train" else 1][s : s + self.step]
+        return self._standardised((self.train_idx if which == "train" else self.val_idx)[s : s + self.step])
+
+    def train_rows(self, pos: np.ndarray) -> np.ndarray:
+        """Standardised train rows at positions ``pos`` (bitwise the same on both paths)."""
+        if self.cache is not None:
+            return self.cache[0][pos]
+        return self._standardised(self.train_idx[pos])
+
+    def loss_grad(self, W: np.ndarray, b: np.ndarray):
+        """Summed cross-entropy over the train split and its gradient (G^T X: C x D, colsum: C)."""
+
+        def part(s):
+            X = self.block("train", s)
+            loss, G = _softmax_grad_np(X @ W.T + b, self.y_train[s : s + X.shape[0]])
+            return loss, X.T @ G, G.sum(axis=0)  # X^T G runs ~2x faster than G^T X in OpenBLAS
+
+        gWT = np.zeros((W.shape[1], W.shape[0]))
+        gb = np.zeros_like(b)
+        loss = 0.0
+        for l, g, c in self.workers.ordered(part, self.blocks("train")):
+            loss += l
+            gWT += g
+            gb += c
+        return loss, gWT.T, gb
+
+    def batch_step(self, pos: np.ndarray, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
+        """One SGD step for stacked weights (L x C x D) at learning rates ``lrs`` on train rows ``pos``."""
+        X = self.train_rows(pos)
+        yb = self.y_train[pos]
+        B = X.shape[0]
+        L, C, D = W.shape
+        Wf = W.reshape(L * C, D)
+        Z = np.concatenate(list(self.workers.ordered(lambda s: X[s : s + _ROW_CHUNK] @ Wf.T,
+                                                     range(0, B, _ROW_CHUNK))))
+        Z = Z.reshape(B, L, C) + b[None]
+        for l in range(L):
+            _, G = _softmax_grad_np(Z[:, l, :], yb)  # Z[:, l, :] is a view: G overwrites it
+            Z[:, l, :] = G
+        G = Z.reshape(B, L * C)
+        gT = np.concatenate(list(self.workers.ordered(lambda s: X[:, s : s + _COL_CHUNK].T @ G,
+                                                      range(0, D, _COL_CHUNK))))
+        scale = (lrs / B)[:, None]
+        W -= gT.T.reshape(L, C, D) * scale[:, :, None]
+        b -= G.sum(axis=0).reshape(L, C) * scale
+        return W, b
+
+    def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
+        def right(s):
+            X = self.block("val", s)
+            return int(np.sum(np.argmax(X @ W.T + b, axis=1) == self.y_val[s : s + X.shape[0]]))
+
+        return sum(self.workers.ordered(right, self.blocks("val"))) / self.val_idx.size
+
+
+class _TorchDesign:
+    """The same operations with torch on the matrix's device (CUDA), all rows resident there."""
+
+    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool):
+        import torch
+
+        self.torch, self.n_classes, self.d = torch, n_classes, m.d
+        self.train_idx, self.val_idx = train_idx, val_idx
+        self.n = train_idx.size
+        dev = m.data.device
+        self.device = dev
+        data = m.data
+        tr = data.index_select(0, torch.as_tensor(train_idx, device=dev)).to(torch.float64)
+        va = data.index_select(0, torch.as_tensor(val_idx, device=dev)).to(torch.float64)
+        mean = torch.zeros(m.d, dtype=torch.float64, device=dev)
+        scale = torch.ones(m.d, dtype=torch.float64, device=dev)
+        if standardize:
+            mean = tr.mean(dim=0)
+            std = (tr - mean).square().mean(dim=0).sqrt()
+            scale = torch.where(std == 0, torch.ones_like(std), std)
+            tr = (tr - mean) / scale
+            va = (va - mean) / scale
+        self.Xtr, self.Xva = tr.contiguous(), va.contiguous()
+        self.mean, self.scale = mean.cpu().numpy(), scale.cpu().numpy()
+        self.y_train = torch.as_tensor(y[train_idx].astype(np.int64), device=dev)
+        self.y_val = torch.as_tensor(y[val_idx].astype(np.int64), device=dev)
+
+    def _t(self, a):
+        return self.torch.as_tensor(a, device=self.device)
+
+    def _ce_grad(self, Z, yb):
+        torch = self.torch
+        lse = torch.logsumexp(Z, dim=1)
+        loss = (lse - Z.gather(1, yb[:, None])[:, 0]).sum()
+        G = torch.exp(Z - lse[:, None])
+        G[torch.arange(Z.shape[0], device=Z.device), yb] -= 1.0
+        return loss, G
+
+    def loss_grad(self, W: np.ndarray, b: np.ndarray):
+        Wt, bt = self._t(W), self._t(b)
+        loss, G = self._ce_grad(self.Xtr @ Wt.T + bt, self.y_train)
+        return float(loss), (G.T @ self.Xtr).cpu().numpy(), G.sum(dim=0).cpu().numpy()
+
+    def sgd(self, schedule: np.ndarray, steps: int, batch: int, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
+        torch = self.torch
+        Wt, bt = self._t(W).clone(), self._t(b).clone()
+        L, C, D = Wt.shape
+        sched = self._t(schedule)
+        lr = self._t(lrs)[:, None] / batch
+        for t in range(steps):
+            pos = sched[t * batch : (t + 1) * batch]
+            X = self.Xtr.index_select(0, pos)
+            yb = self.y_train.index_select(0, pos)
+            Z = (X @ Wt.reshape(L * C, D).T).reshape(batch, L, C) + bt[None]
+            Gs = [self._ce_grad(Z[:, l, :], yb)[1] for l in range(L)]
+            G = torch.stack(Gs, dim=1).reshape(batch, L * C)
+            Wt -= (G.T @ X).reshape(L, C, D) * lr[:, :, None]
+            bt -= G.sum(dim=0).reshape(L, C) * lr
+        return Wt.cpu().numpy(), bt.cpu().numpy()
+
+    def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
+        pred = (self.Xva @ self._t(W).T + self._t(b)).argmax(dim=1)
+        return int((pred == self.y_val).sum()) / self.val_idx.size
+
+
+# ---------------------------------------------------------------------------- protocols
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # np.sum's pairwise summation is single-threaded, so unlike a threaded BLAS ddot it gives the
+    # same bits for any thread count.
+    return float(np.sum(a * b))
+
+
+def _lbfgs(fun, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int = 10):
+    """Minimise a smooth convex ``fun(x) -> (f, g)`` by L-BFGS (two-loop recursion, memory m) with an
+    Armijo backtracking line search (quadratic interpolation, safeguarded to [0.1, 0.5] of the step).
+
+    scipy's L-BFGS-B spends ~0.2 s per iteration on its bound bookkeeping at 10^5+ unknowns, as much
+    as a loss pass; without bounds the plain recursion costs a few vector operations.
+    Stops when ``max|g| <= gtol`` or the relative decrease of f is ``<= ftol`` (status 0), at
+    ``max_iter`` iterations (status 1), or when no step decreases f any more (status 2: f is at the
+    precision floor). Returns (x, f, iterations, status).
+    """
+    x = x0.copy()
+    f, g = fun(x)
+    S: List[np.ndarray] = []
+    Y: List[np.ndarray] = []
+    rho: List[float] = []
+    for it in range(max_iter):
+        if np.max(np.abs(g)) <= gtol:
+            return x, f, it, 0
+        q = -g
+        alpha = []
+        for s_, y_, r_ in zip(reversed(S), reversed(Y), reversed(rho)):
+            a = r_ * _dot(s_, q)
+            alpha.append(a)
+            q = q - a * y_
+        if S:
+            q = q * (_dot(S[-1], Y[-1]) / _dot(Y[-1], Y[-1]))
+            step = 1.0
+        else:
+            step = 1.0 / math.sqrt(_dot(g, g))  # first step: unit length along -g
+        for s_, y_, r_, a in zip(S, Y, rho, reversed(alpha)):
+            q = q + (a - r_ * _dot(y_, q)) * s_
+        slope = _dot(g, q)
+        if slope >= 0:  # not a descent direction (numerical breakdown): restart from steepest descent
+            S.clear(), Y.clear(), rho.clear()
+            q, step = -g, 1.0 / math.sqrt(_dot(g, g))
+            slope = _dot(g, q)
+        for _ in range(50):
+            x_new = x + step * q
+            f_new, g_new = fun(x_new)
+            if f_new <= f + 1e-4 * step * slope:
+                break
+            # minimiser of the quadratic through f, slope and f_new, kept in [0.1, 0.5] * step
+            t = -slope * step * step / (2.0 * (f_new - f - slope * step))
+            step = min(max(t, 0.1 * step), 0.5 * step) if math.isfinite(t) else 0.1 * step
+        else:
+            return x, f, it, 2
+        s_vec, y_vec = x_new - x, g_new - g
+        sy = _dot(s_vec, y_vec)
+        if sy > 1e-10 * _dot(y_vec, y_vec):  # keep the curvature pairs that keep H positive
+            S.append(s_vec), Y.append(y_vec), rho.append(1.0 / sy)
+            if len(S) > m:
+                S.pop(0), Y.pop(0), rho.pop(0)
+        decrease = (f - f_new) / max(abs(f), abs(f_new), np.finfo(float).tiny)
+        x, f, g = x_new, f_new, g_new
+        if decrease <= ftol:
+            return x, f, it + 1, 0
+    return x, f, max_iter, 0 if np.max(np.abs(g)) <= gtol else 1
+
+
+def _fit_lbfgs(design, C: float, max_iter: int, tol: float) -> dict:
+    k, d, n = design.n_classes, design.d, design.n
+    reg = 1.0 / (C * n)
+
+    def fun(theta):
+        W = theta[: k * d].reshape(k, d)
+        b = theta[k * d :]
+        loss, gW, gb = design.loss_grad(W, b)
+        f = loss / n + 0.5 * reg * _dot(theta[: k * d], theta[: k * d])
+        g = np.concatenate([(gW / n + reg * W).ravel(), gb / n])
+        return f, g
+
+    x, f, nit, status = _lbfgs(fun, np.zeros(k * d + k), max_iter, tol, 64 * np.finfo(float).eps)
+    if status == 1:
+        warnings.warn(
+            f"linear_probe: L-BFGS stopped at max_iter={max_iter} before reaching tol={tol}; the accuracy "
+            "may still change: raise max_iter (or tol)",
+            UserWarning,
+            stacklevel=3,
+        )
+    W = x[: k * d].reshape(k, d)
+    b = x[k * d :]
+    return {"score": design.accuracy(W, b), "coef": W, "intercept": b, "mean": design.mean,
+            "scale": design.scale, "loss": float(f), "n_iter": int(nit), "converged": status != 1, "runs": None}
+
+
+def renggli_schedule(seed: int, run: int, n: int, steps: Optional[int] = None,
+                     batch: int = RENGGLI_BATCH) -> np.ndarray:
+    """Train-row positions of every minibatch of one run, concatenated (``steps * min(batch, n)``)."""
+    steps = RENGGLI_STEPS if steps is None else steps
+    batch = min(batch, n)
+    rng = np.random.default_rng([seed, run])
+    epochs = -(-steps * batch // n)
+    return np.concatenate([rng.permutation(n) for _ in range(epochs)])[: steps * batch]
+
+
+def _fit_renggli(design, seed: int) -> dict:
+    k, d, n = design.n_classes, design.d, design.n
+    batch = min(RENGGLI_BATCH, n)
+    lrs = np.asarray(RENGGLI_LRS, dtype=np.float64)
+    accs = np.zeros((RENGGLI_RUNS, lrs.size))
+    weights: List[Tuple[np.ndarray, np.ndarray]] = []
+    for r in range(RENGGLI_RUNS):
+        sched = renggli_schedule(seed, r, n)
+        W = np.zeros((lrs.size, k, d))
+        b = np.zeros((lrs.size, k))
+        if isinstance(design, _TorchDesign):
+            W, b = design.sgd(sched, RENGGLI_STEPS, batch, W, b, lrs)
+        else:
+            for t in range(RENGGLI_STEPS):
+                W, b = design.batch_step(sched[t * batch : (t + 1) * batch], W, b, lrs)
+        for l in range(lrs.size):
+            accs[r, l] = design.accuracy(W[l], b[l])
+        best = int(np.argmax(accs[r]))  # ties go to the larger learning rate (listed first)
+        weights.append((W[best], b[best]))
+    per_run = accs.max(axis=1)
+    med = float(np.median(per_run))
+    which = int(np.flatnonzero(per_run == med)[0])
+    W, b = weights[which]
+    loss, _, _ = design.loss_grad(W, b)
+    return {"score": med, "coef": W, "intercept": b, "mean": design.mean, "scale": design.scale,
+            "loss": loss / n, "n_iter": RENGGLI_STEPS, "converged": True, "runs": accs}

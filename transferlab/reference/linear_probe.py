@@ -1,0 +1,139 @@
+"""Float64 oracle of the linear-probe accuracy, written from SCORES.md ("Linear probe accuracy") and
+the definition in ``transferlab.scores.linear_probe``'s docstring.
+
+Independent of the fast path where it can be: the split is a plain per-class loop; the "lbfgs"
+objective (scikit-learn's L2 multinomial logistic regression, divided by n) is minimised with a
+*different* solver, scipy's trust-region Newton-CG (``trust-ncg``) with exact Hessian-vector products,
+to a gradient norm of ``gtol``; "renggli" SGD is one learning rate at a time with an explicit one-hot
+matrix and minibatch orders drawn epoch by epoch.
+"""
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import numpy as np
+
+LRS = (0.1, 0.01)
+STEPS = 2500
+BATCH = 512
+RUNS = 5
+
+
+def split(y: np.ndarray, n_classes: int, val_fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(train_index, val_index), sorted: ``perm = rng.permutation(N)`` orders all rows; of each class
+    the first ``clip(floor(f * n_c + 1/2), 1, n_c - 1)`` rows met in ``perm`` go to validation;
+    single-sample classes go to train."""
+    perm = np.random.default_rng(seed).permutation(y.shape[0])
+    val = []
+    for c in range(n_classes):
+        met = [int(i) for i in perm if y[i] == c]
+        n_c = len(met)
+        if n_c < 2:
+            continue
+        v = min(max(int(math.floor(val_fraction * n_c + 0.5)), 1), n_c - 1)
+        val.extend(met[:v])
+    val = np.sort(np.asarray(val, dtype=np.int64))
+    train = np.setdiff1d(np.arange(y.shape[0]), val)
+    return train, val
+
+
+def standardise(Xtr: np.ndarray, Xva: np.ndarray, on: bool):
+    if not on:
+        d = Xtr.shape[1]
+        return Xtr, Xva, np.zeros(d), np.ones(d)
+    mean = Xtr.mean(axis=0)
+    std = Xtr.std(axis=0)
+    scale = np.where(std == 0, 1.0, std)
+    return (Xtr - mean) / scale, (Xva - mean) / scale, mean, scale
+
+
+def _softmax(Z: np.ndarray) -> np.ndarray:
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def objective(theta: np.ndarray, X: np.ndarray, Y: np.ndarray, C: float) -> Tuple[float, np.ndarray]:
+    """``(1/n) sum_i CE_i + ||W||^2 / (2 C n)`` and its gradient; theta = [W.ravel(), b]."""
+    n, d = X.shape
+    k = Y.shape[1]
+    W, b = theta[: k * d].reshape(k, d), theta[k * d :]
+    Z = X @ W.T + b
+    zmax = Z.max(axis=1, keepdims=True)
+    lse = zmax[:, 0] + np.log(np.exp(Z - zmax).sum(axis=1))
+    f = np.sum(lse - np.sum(Z * Y, axis=1)) / n + np.sum(W * W) / (2 * C * n)
+    G = (_softmax(Z) - Y) / n
+    return f, np.concatenate([(G.T @ X + W / (C * n)).ravel(), G.sum(axis=0)])
+
+
+def hessp(theta: np.ndarray, v: np.ndarray, X: np.ndarray, Y: np.ndarray, C: float) -> np.ndarray:
+    """Exact Hessian-vector product of :func:`objective`."""
+    n, d = X.shape
+    k = Y.shape[1]
+    W, b = theta[: k * d].reshape(k, d), theta[k * d :]
+    V, vb = v[: k * d].reshape(k, d), v[k * d :]
+    P = _softmax(X @ W.T + b)
+    U = X @ V.T + vb  # directional derivative of the logits
+    R = P * U - P * np.sum(P * U, axis=1, keepdims=True)
+    return np.concatenate([(R.T @ X / n + V / (C * n)).ravel(), R.sum(axis=0) / n])
+
+
+def fit_lbfgs_objective(Xtr, ytr, n_classes: int, C: float, gtol: float = 1e-10):
+    """The minimiser (W, b) of the "lbfgs" objective, by trust-region Newton-CG."""
+    from scipy.optimize import minimize
+
+    d = Xtr.shape[1]
+    Y = np.eye(n_classes)[ytr]
+    res = minimize(objective, np.zeros(n_classes * d + n_classes), args=(Xtr, Y, C), jac=True, hessp=hessp,
+                   method="trust-ncg", options={"gtol": gtol, "maxiter": 10000})
+    W, b = res.x[: n_classes * d].reshape(n_classes, d), res.x[n_classes * d :]
+    return W, b, float(res.fun), bool(res.success)
+
+
+def accuracy(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.argmax(X @ W.T + b, axis=1) == y))
+
+
+def sgd_run(Xtr, ytr, n_classes: int, lr: float, seed: int, run: int, steps=None, batch: int = BATCH):
+    """One run of plain minibatch SGD from zero: batches cut from consecutive epoch permutations."""
+    steps = STEPS if steps is None else steps
+    n, d = Xtr.shape
+    batch = min(batch, n)
+    rng = np.random.default_rng([seed, run])
+    Y = np.eye(n_classes)[ytr]
+    W, b = np.zeros((n_classes, d)), np.zeros(n_classes)
+    stream = np.zeros(0, dtype=np.int64)
+    for _ in range(steps):
+        while stream.size < batch:
+            stream = np.concatenate([stream, rng.permutation(n)])
+        idx, stream = stream[:batch], stream[batch:]
+        X = Xtr[idx]
+        G = _softmax(X @ W.T + b) - Y[idx]
+        W = W - lr * (G.T @ X) / batch
+        b = b - lr * G.sum(axis=0) / batch
+    return W, b
+
+
+def fit_and_score(X: np.ndarray, y: np.ndarray, n_classes: int, train_idx, val_idx, *, protocol: str = "lbfgs",
+                  seed: int = 0, C: float = 1.0, standardize: bool = True) -> dict:
+    """The linear-probe accuracy of already-validated float64 ``X`` and codes ``y`` on a given split."""
+    Xtr, Xva, mean, scale = standardise(X[train_idx], X[val_idx], standardize)
+    ytr, yva = y[train_idx], y[val_idx]
+    Y = np.eye(n_classes)[ytr]
+    if protocol == "lbfgs":
+        W, b, f, ok = fit_lbfgs_objective(Xtr, ytr, n_classes, C)
+        return {"score": accuracy(Xva, yva, W, b), "coef": W, "intercept": b, "mean": mean, "scale": scale,
+                "loss": f, "n_iter": 0, "converged": ok, "runs": None}
+    steps = STEPS
+    accs = np.zeros((RUNS, len(LRS)))
+    chosen = []
+    for r in range(RUNS):
+        fits = [sgd_run(Xtr, ytr, n_classes, lr, seed, r) for lr in LRS]
+        accs[r] = [accuracy(Xva, yva, W, b) for W, b in fits]
+        chosen.append(fits[int(np.argmax(accs[r]))])
+    per_run = accs.max(axis=1)
+    med = float(np.median(per_run))
+    W, b = chosen[int(np.flatnonzero(per_run == med)[0])]
+    f, _ = objective(np.concatenate([W.ravel(), b]), Xtr, Y, math.inf)
+    return {"score": med, "coef": W, "intercept": b, "mean": mean, "scale": scale, "loss": float(f),
+            "n_iter": steps, "converged": True, "runs": accs}
