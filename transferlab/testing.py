@@ -38,7 +38,7 @@ import numpy as np
 
 from .scores import _registry
 
-__all__ = ["CheckResult", "ScoreReport", "ScoreCheckError", "check_score", "CHECKS", "input_digest"]
+__all__ = ["CheckResult", "ScoreReport", "ScoreCheckError", "check_score", "CHECKS", "input_digest", "valid_inputs"]
 
 MODES = ("memory", "memmap")
 
@@ -487,6 +487,14 @@ def _row17(ctx):
 
 
 # ------------------------------------------------------------------------------ the runner
+
+
+def valid_inputs(name: str, n: int = 60, d: int = 8, c: int = 3, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """A valid (first argument, labels) pair for the registered score ``name``: float32 class
+    blobs (N x d) for feature scores, dyadic probabilities (N x max(d, 2), float64) for
+    probability scores. Every class has at least 2 samples. Deterministic in ``seed``."""
+    return _Ctx(_registry.get(name), "memory", Path("."), seed).clean(n=n, d=d, c=c)
+
 
 
 def check_score(
