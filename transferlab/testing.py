@@ -397,6 +397,16 @@ def _row11(ctx):
     }
     for what, make in layouts.items():
         _same(ctx.value(make(), ctx.put(y)), ref, 0.0, f"{what} vs the C-contiguous array")
+    # Integer and bool banks are converted once to float32: any layout of them too.
+    if not ctx.probs:
+        Xi = np.round(X * 4).astype(np.int32)
+        ref_i = ctx.value(ctx.put(Xi), ctx.put(y))
+        _same(ctx.value(ctx.put(np.asfortranarray(Xi)), ctx.put(y)), ref_i, 0.0, "Fortran-order int vs C order")
+        _same(ctx.value(ctx.put(np.ascontiguousarray(Xi[::-1]))[::-1], ctx.put(y)), ref_i, 0.0,
+              "negative-stride int vs C order")
+        Xb = X > 0
+        _same(ctx.value(ctx.put(np.asfortranarray(Xb)), ctx.put(y)), ctx.value(ctx.put(Xb), ctx.put(y)), 0.0,
+              "Fortran-order bool vs C order")
     # A strided row subset equals the same rows copied.
     sub = ctx.value(ctx.put(np.concatenate([X, X]))[::2], ctx.put(np.concatenate([y, y])[::2]))
     _same(sub, ctx.value(ctx.put(np.ascontiguousarray(np.concatenate([X, X])[::2])),
