@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import transferlab
@@ -106,6 +106,27 @@ def label_vectors(draw, n):
     }[kind]
 
 
+def _implemented():
+    """Registered scores that answer a valid input (stubs raising NotImplementedError are left out)."""
+    from transferlab import testing
+
+    out = []
+    for name in transferlab.scores.available():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                transferlab.scores.get(name).func(*testing.valid_inputs(name))
+        except NotImplementedError:
+            continue
+        except Exception:  # a broken score is the bad-input suite's business; fuzz it anyway
+            pass
+        out.append(name)
+    return out
+
+
+IMPLEMENTED = _implemented()
+
+
 # ------------------------------------------------------------------------------ public API
 
 
@@ -126,7 +147,9 @@ def test_as_matrix_and_check_finite_never_crash(data):
 @fuzz
 @given(data=st.data())
 def test_every_registered_score_fails_clearly(data):
-    name = data.draw(st.sampled_from(transferlab.scores.available()))
+    if not IMPLEMENTED:
+        pytest.skip("no registered score is implemented yet")
+    name = data.draw(st.sampled_from(IMPLEMENTED))
     x, desc = data.draw(arrays())
     n = len(x) if hasattr(x, "__len__") else 0
     y = data.draw(label_vectors(n))
@@ -149,9 +172,6 @@ def test_every_registered_score_fails_clearly(data):
         warnings.simplefilter("ignore")
         try:
             out = info.func(x, y, **kw)
-        except NotImplementedError:
-            assume(False)
-            return
         except BaseException as e:  # noqa: BLE001
             _assert_clear(e)
             return
@@ -162,9 +182,8 @@ def test_every_registered_score_fails_clearly(data):
 @fuzz
 @given(data=st.data())
 def test_knn_loo_matches_reference_whenever_it_answers(data):
-    """Not only no crash: on any layout/dtype the CPU answer equals the float64 oracle's (k = 1,
-    well-separated values, so float32 rounding cannot reorder neighbours... except exact ties,
-    which both sides resolve by the same rule)."""
+    """Not only no crash: whenever the CPU path answers, the float64 oracle answers too, and on
+    small-integer banks (int8/uint8/bool: every float32 distance is exact) the two are equal."""
     x, desc = data.draw(arrays(max_n=30, max_d=6, allow_odd_ndim=False))
     n = len(x) if hasattr(x, "__len__") else 0
     y = data.draw(label_vectors(n))
@@ -177,6 +196,8 @@ def test_knn_loo_matches_reference_whenever_it_answers(data):
             return
         ref = transferlab.knn_loo(x, y, device="reference")
     assert 0.0 <= got <= 1.0 and 0.0 <= ref <= 1.0, desc
+    if desc[0] in ("int8", "uint8", "bool"):
+        assert got == ref, desc
 
 
 # ------------------------------------------------------------------------------ raw bindings
