@@ -38,7 +38,8 @@ import numpy as np
 
 from .scores import _registry
 
-__all__ = ["CheckResult", "ScoreReport", "ScoreCheckError", "check_score", "CHECKS", "input_digest", "valid_inputs"]
+__all__ = ["CheckResult", "ScoreReport", "ScoreCheckError", "check_score", "CHECKS", "EXEMPTIONS", "input_digest",
+           "valid_inputs"]
 
 MODES = ("memory", "memmap")
 
@@ -442,27 +443,35 @@ def _row12_devices(ctx):
         ctx.value(t, y, device="cpu")  # a CUDA tensor scored on the host: moved, not refused
 
 
-@_check("row13_many_classes")
-def _row13(ctx):
-    c = 10_000
+def _many_class_peak(ctx: _Ctx, n: int, c: int) -> int:
+    """Peak traced Python/numpy memory of one call on n samples in c equal classes."""
     rng = ctx.rng(13)
-    y = rng.permutation(np.repeat(np.arange(c), 2))
-    n = y.shape[0]
+    y = rng.permutation(np.repeat(np.arange(c), n // c))
     if ctx.probs:
         X, _ = ctx.clean(n=n, d=8, c=2, salt=13)
     else:
         X = (rng.normal(size=(n, 4)) + (y % 97)[:, None] * 0.1).astype(np.float32)
-    # Memory bound: a dense one-hot N x C float64 would be 1.6 GB; allow an eighth of it (Python
-    # allocations, numpy included, are traced; native kernel buffers are O(C * D) by contract).
     Xp, yp = ctx.put(X), ctx.put(y)
     tracemalloc.start()
     try:
         ctx.value(Xp, yp)
-        peak = tracemalloc.get_traced_memory()[1]
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    if peak > n * c * 8 // 8:
-        raise _Fail(f"peak traced memory {peak / 2**20:.0f} MiB with C={c}: looks like an N x C matrix")
+
+
+@_check("row13_many_classes")
+def _row13(ctx):
+    # N = 20,000 samples in 5,000 and then 10,000 classes. Memory O(C * D) plus a fixed working
+    # budget grows by ~nothing between the two; an N x C matrix (one-hot, probabilities, any dtype
+    # of one byte or more) grows by >= N * 5,000 bytes. Python allocations, numpy's included, are
+    # traced; native kernel buffers are not (O(C * D) by their contracts).
+    n, c1, c2 = 20_000, 5_000, 10_000
+    p1 = _many_class_peak(ctx, n, c1)
+    p2 = _many_class_peak(ctx, n, c2)
+    if p2 - p1 > n * (c2 - c1) // 2:
+        raise _Fail(f"peak traced memory grows from {p1 / 2**20:.0f} MiB (C={c1}) to {p2 / 2**20:.0f} MiB "
+                    f"(C={c2}) at N={n}: looks like an N x C matrix (rule: O(C * D) memory)")
 
 
 @_check("row14_bad_probabilities")
@@ -494,6 +503,14 @@ def _row17(ctx):
     n = X.shape[0]
     for k in (0, -1, n, n + 5):
         ctx.raises(ValueError, [r"k must be in \[1, n_samples-1\]"], ctx.put(X), ctx.put(y), k=k)
+
+
+# ------------------------------------------------------------------------------ exemptions
+
+#: Documented exceptions to a row: {score name: {check name: reason}}. An exempt check is not run
+#: and is reported as "skip" with the reason, so the exemption is visible in every report.
+#: Add one only with a reason a user would accept (an algorithm that cannot meet the row).
+EXEMPTIONS: Dict[str, Dict[str, str]] = {}
 
 
 # ------------------------------------------------------------------------------ the runner
@@ -548,6 +565,10 @@ def check_score(
         for mode in modes:
             for check in selected:
                 if mode != "memory" and check in _MEMORY_ONLY:
+                    continue
+                reason = EXEMPTIONS.get(name, {}).get(check)
+                if reason is not None:
+                    report.results.append(CheckResult(check, mode, "skip", f"exempt: {reason}"))
                     continue
                 ctx = _Ctx(info, mode, Path(tmp), seed)
                 try:

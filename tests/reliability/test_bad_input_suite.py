@@ -139,3 +139,33 @@ def test_input_digest_sees_one_changed_byte():
     before = testing.input_digest(a, [1, 2])
     a[2, 1] = 1e-30
     assert testing.input_digest(a, [1, 2]) != before
+
+
+def _one_hot_score(features, labels):
+    """Builds a dense N x C one-hot matrix (what row 13 forbids)."""
+    lab = as_labels(labels, None, "labels")
+    onehot = np.zeros((lab.n, lab.n_classes))
+    onehot[np.arange(lab.n), lab.codes] = 1.0
+    return _good_mean_score(features, labels) + float(onehot.sum()) * 0.0
+
+
+def test_dense_one_hot_is_caught_by_row13():
+    register("_tl_onehot", inputs="features")(_one_hot_score)
+    try:
+        report = testing.check_score("_tl_onehot", checks=["row13_many_classes"], modes=["memory"],
+                                     raise_on_failure=False)
+        assert [r.status for r in report.results] == ["fail"], str(report)
+        assert "N x C" in report.results[0].detail
+    finally:
+        unregister("_tl_onehot")
+
+
+def test_exemptions_are_reported_as_skips(monkeypatch):
+    register("_tl_nan_through", inputs="features")(_nan_through)
+    monkeypatch.setitem(testing.EXEMPTIONS, "_tl_nan_through", {"row01_nan_inf_raise": "test exemption"})
+    try:
+        report = testing.check_score("_tl_nan_through", checks=["row01_nan_inf_raise"], raise_on_failure=False)
+        assert report.ok and {r.status for r in report.results} == {"skip"}
+        assert "exempt: test exemption" in report.results[0].detail
+    finally:
+        unregister("_tl_nan_through")
