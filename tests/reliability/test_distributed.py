@@ -198,3 +198,19 @@ def test_connect_local_scheduler():
     with tld.connect(scheduler="local", n_workers=1, threads_per_worker=1, processes=False) as c:
         got = tld.knn_loo_sharded(X, y, n_blocks=2, client=c)
     assert got == transferlab.knn_loo(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_knn_cross_thread_count_and_simd_free_of_blocking(dtype):
+    """knn_cross is bitwise the same for 1, 2 and 3 threads and any split of the query rows."""
+    X, y = _bank(n=700, d=19, seed=6)
+    X = X.astype(dtype)
+    y32 = y.astype(np.int32)
+    ref = _C.knn_cross(X, 0, X, y32, 3, False, 1)
+    for threads in (2, 3):
+        out = _C.knn_cross(X, 0, X, y32, 3, False, threads)
+        for a, b in zip(out, ref):
+            assert a.tobytes() == b.tobytes()
+    pieces = [_C.knn_cross(X[a:b], a, X, y32, 3, False, 2) for a, b in [(0, 250), (250, 251), (251, 700)]]
+    for i in range(5):
+        assert np.concatenate([p[i] for p in pieces]).tobytes() == ref[i].tobytes()

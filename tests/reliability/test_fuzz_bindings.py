@@ -1,7 +1,7 @@
 """Property-based fuzzing at the binding boundary: whatever array a user (or a caller of the raw
 ``_C`` bindings) passes -- any shape, dtype, layout, stride sign, NaN/inf placement -- transferlab
 never crashes the interpreter and never fails with anything but a clear ``ValueError`` or
-``TypeError``. Profiles: tests/reliability/conftest.py (``ci`` by default; HYPOTHESIS_PROFILE=local
+``TypeError``. Profiles: tests/conftest.py (``ci`` by default; HYPOTHESIS_PROFILE=local
 for the long run). A segfault here kills the pytest process: that is the failure this file hunts.
 """
 from __future__ import annotations
