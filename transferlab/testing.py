@@ -460,8 +460,9 @@ def _many_class_peak(ctx: _Ctx, n: int, c: int) -> int:
         tracemalloc.stop()
 
 
-@_check("row13_many_classes")
+@_check("row13_many_classes", memory_only=True)
 def _row13(ctx):
+    # Memory only: a memory-scaling check (memmaps add nothing) and the most expensive one.
     # N = 20,000 samples in 5,000 and then 10,000 classes. Memory O(C * D) plus a fixed working
     # budget grows by ~nothing between the two; an N x C matrix (one-hot, probabilities, any dtype
     # of one byte or more) grows by >= N * 5,000 bytes. Python allocations, numpy's included, are

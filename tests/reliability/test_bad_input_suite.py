@@ -16,14 +16,27 @@ from transferlab._arrays import as_labels, as_matrix, check_finite
 from transferlab.scores import register, unregister
 
 
+SLOW_CHECKS = ["row13_many_classes"]  # 20,000 samples in 5,000 and 10,000 classes: minutes for some scores
+
+
 @pytest.mark.parametrize("name", transferlab.scores.available())
 def test_registered_score_passes_bad_input_suite(name):
-    report = testing.check_score(name, raise_on_failure=False)
+    checks = [c for c in testing.CHECKS if c not in SLOW_CHECKS]
+    report = testing.check_score(name, checks=checks, raise_on_failure=False)
     if report.not_implemented is not None:
         pytest.skip(f"{name}: {report.not_implemented}")
     assert report.ok, str(report)
-    # Both input modes ran and nothing was silently skipped for a reason other than applicability.
+    # Both input modes ran.
     assert {r.mode for r in report.passed} == {"memory", "memmap"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", transferlab.scores.available())
+def test_registered_score_many_classes(name):
+    report = testing.check_score(name, checks=SLOW_CHECKS, raise_on_failure=False)
+    if report.not_implemented is not None:
+        pytest.skip(f"{name}: {report.not_implemented}")
+    assert report.ok, str(report)
 
 
 # ---------------------------------------------------------------------------- the suite can fail
