@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -197,7 +198,7 @@ def score_pool(
                     [shipped[key]] = c.scatter([src])
                 src = shipped[key]
             futures.append(c.submit(_score_task, src, lab_f, s, dict(score_kwargs.get(s, {})), kernel_threads,
-                                    key=f"tl-score-{s}-{model}-{len(futures)}", pure=False))
+                                    key=f"tl-score-{s}-{model}-{uuid.uuid4().hex}", pure=False))
         for (model, s, _), fut in zip(jobs, futures):
             try:
                 out[s][model] = fut.result()

@@ -154,7 +154,7 @@ class _Ctx:
         if self.probs:
             z = max(d, 2)
             base = np.array([1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 16] + [0.0] * max(0, z - 5))[:z]
-            base = base / base.sum()  # z < 5: still dyadic (1/2, 1/4, ...) after renormalisation
+            base = base / base.sum()  # z < 5: renormalised (then no longer exact in half precision)
             P = np.empty((n, z))
             for i in range(n):
                 perm = rng.permutation(z)
