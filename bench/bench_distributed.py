@@ -2,9 +2,9 @@
 
     python bench/bench_distributed.py --n 12000 --d 256 --k 5 --blocks 4 --workers 2
 
-Work: the local kernel uses the symmetry (N^2 d / 2 multiply-adds); the sharded one computes every
-(block, block) pair (N^2 d), so on the same cores expect about 2x the local time plus Dask overhead;
-it exists to go past one machine's memory and cores, not to beat the local kernel on one machine.
+Work: both use the symmetry (N^2 d / 2 multiply-adds; the sharded one computes each block pair once,
+both directions); the sharded one adds Dask overhead and the Python merges. It exists to go past one
+machine's memory and cores, not to beat the local kernel on one machine.
 """
 from __future__ import annotations
 
@@ -47,17 +47,20 @@ def main() -> None:
                                                dashboard_address=None)
             ctx = distributed.Client(cluster)
         with ctx as client:
-            t = time.perf_counter()
-            got = tld.knn_loo_sharded(path, y, k=args.k, n_blocks=args.blocks, client=client, kernel_threads=1,
-                                      return_details=True)
-            t_sharded = time.perf_counter() - t
+            times = []
+            for _ in range(2):  # the first run also imports transferlab on cold workers
+                t = time.perf_counter()
+                got = tld.knn_loo_sharded(path, y, k=args.k, n_blocks=args.blocks, client=client,
+                                          kernel_threads=1, return_details=True)
+                times.append(time.perf_counter() - t)
         if not args.scheduler:
             cluster.close()
     equal = (np.array_equal(got.neighbors, local.neighbors) and got.distances.tobytes() == local.distances.tobytes()
              and np.array_equal(got.tie_count, local.tie_count) and got.score == local.score)
     print(f"N={args.n} D={args.d} k={args.k} blocks={args.blocks} workers={args.workers}")
     print(f"local knn_loo      : {t_local:7.2f} s  score={local.score!r}")
-    print(f"knn_loo_sharded    : {t_sharded:7.2f} s  score={got.score!r}  bitwise equal: {equal}")
+    print(f"knn_loo_sharded    : {times[1]:7.2f} s (cold workers: {times[0]:.2f} s)  score={got.score!r}  "
+          f"bitwise equal: {equal}")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ Banks are given as paths to ``.npy`` files (opened with ``mmap_mode="r"`` *on th
 paths travel, so the files must be visible to the workers, e.g. on a shared file system), as
 zero-argument callables run on the worker (a bank loader), or as arrays (shipped to the cluster).
 
-Sharded k-NN (``knn_loo_sharded``). The bank is cut into row blocks B_0..B_{m-1}. Task (I, J)
-computes, for every row of B_I, its k nearest rows of B_J other than itself (self excluded by
-global index) with ``_C.knn_cross``, whose distances are bitwise those of ``knn_loo`` (same packed
-micro-kernels, csrc/knn/knn_cross.h). The partial lists of B_I are then min-merged pairwise in a tree
+Sharded k-NN (``knn_loo_sharded``). The bank is cut into row blocks B_0..B_{m-1}. Task (I, J),
+I <= J, computes for every row of B_I its k nearest rows of B_J other than itself (self excluded by
+global index) and, from the same distance tiles, for every row of B_J its k nearest rows of B_I,
+with ``_C.knn_cross``, whose distances are bitwise those of ``knn_loo`` (same packed micro-kernels,
+csrc/knn/knn_cross.h): N^2 d / 2 multiply-adds in all, like the local kernel. The partial lists of B_I are then min-merged pairwise in a tree
 by (distance, global index), tie counts carried as in csrc/knn/knn_cross.h. The merged neighbours,
 distances and tie counts equal the local kernel's bit for bit, hence so do the per-sample credit
 and the score. A worker holds two blocks at a time; the client holds O(N k) results and the labels.
@@ -242,14 +243,28 @@ def _block_data(src: Any, is_bf16: bool) -> np.ndarray:
     return data if is_bf16 else as_matrix(data, "features").data
 
 
-def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: int, c_lab: np.ndarray, k: int,
-                is_bf16: bool, threads: int) -> Partial:
-    q, c = _block_data(q_src, is_bf16), _block_data(c_src, is_bf16)
-    idx, dist, found, tc, ts = _backend.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab)
+def _partial(out: Tuple[np.ndarray, ...], row_lab: np.ndarray, cand_lab: np.ndarray, cand_off: int) -> Partial:
+    idx, dist, found, tc, ts = out
     valid = idx >= 0
     same = np.zeros(idx.shape, dtype=bool)
-    same[valid] = c_lab[idx[valid] - c_off] == np.broadcast_to(q_lab[:, None], idx.shape)[valid]
+    same[valid] = cand_lab[idx[valid] - cand_off] == np.broadcast_to(row_lab[:, None], idx.shape)[valid]
     return Partial(idx, dist, same, found, tc, ts)
+
+
+def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: int, c_lab: np.ndarray, k: int,
+                is_bf16: bool, threads: int, both: bool):
+    """Partial lists of block q over block c, and (``both``) of block c over block q from the same
+    distance tiles (one pass for the pair: distances are symmetric bitwise)."""
+    q, c = _block_data(q_src, is_bf16), _block_data(c_src, is_bf16)
+    out = _backend.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab, both)
+    if both:
+        fwd, back = out
+        return _partial(fwd, q_lab, c_lab, c_off), _partial(back, c_lab, q_lab, q_off)
+    return _partial(out, q_lab, c_lab, c_off)
+
+
+def _pick(pair: Tuple[Partial, Partial], i: int) -> Partial:
+    return pair[i]
 
 
 def _nonfinite_task(src: Any, offset: int, is_bf16: bool) -> np.ndarray:
@@ -328,8 +343,8 @@ def knn_loo_sharded(
     distances, tie counts, per-sample credit, score), for ``metric="euclidean"`` and
     ``nan_policy="raise"``. ``features`` is a ``.npy`` path (workers open their blocks with
     ``mmap_mode="r"``: nothing but paths and results travel) or an array (blocks are scattered).
-    ``block_rows`` / ``n_blocks`` set the sharding (default 8 blocks); (number of blocks)^2 tasks
-    of ``block_rows^2 * d`` multiply-adds each. ``kernel_threads``: OpenMP threads per task
+    ``block_rows`` / ``n_blocks`` set the sharding (default 8 blocks); m (m + 1) / 2 tasks for m
+    blocks, ``block_rows^2 * d`` multiply-adds each. ``kernel_threads``: OpenMP threads per task
     (0 = the worker machine's default).
     """
     from .scores import knn as _knn
@@ -381,13 +396,19 @@ def knn_loo_sharded(
                 f"features contains NaN or inf in {bad.size} row(s) (first at row {int(bad.min())}); "
                 "clean them (knn_loo_sharded has no nan_policy='omit': drop those rows from the bank)"
             )
-        merged = []
+        # Block pairs I <= J, each computed once: the diagonal one-sided, the others both ways.
+        lists: List[List[Any]] = [[] for _ in blocks]
         for I, (a, _) in enumerate(blocks):
-            level = [
-                c.submit(_cross_task, handles[I], a, lab_blocks[I], handles[J], blocks[J][0], lab_blocks[J], k,
-                         m.is_bf16, kernel_threads, pure=False)
-                for J in range(len(blocks))
-            ]
+            for J in range(I, len(blocks)):
+                fut = c.submit(_cross_task, handles[I], a, lab_blocks[I], handles[J], blocks[J][0], lab_blocks[J],
+                               k, m.is_bf16, kernel_threads, J != I, pure=False)
+                if J == I:
+                    lists[I].append(fut)
+                else:
+                    lists[I].append(c.submit(_pick, fut, 0, pure=False))
+                    lists[J].append(c.submit(_pick, fut, 1, pure=False))
+        merged = []
+        for level in lists:
             while len(level) > 1:  # tree min-merge, fixed order (the merge is exact in any order)
                 level = [c.submit(_merge_task, *level[s : s + merge_fan_in], pure=False)
                          for s in range(0, len(level), merge_fan_in)]

@@ -32,7 +32,7 @@
 //   q, c       any DType, unit inner stride, same number of columns (std::invalid_argument else)
 //   q_labels, c_labels  int32 codes, or both nullptr (tie_same then 0)
 //   k >= 1; num_threads <= 0: OpenMP default. Work is split by query blocks only, so the output
-//   does not depend on the thread count.
+//   does not depend on the thread count (back lists: per-thread lists merged exactly at the end).
 #pragma once
 
 #include <cstdint>
@@ -41,8 +41,20 @@
 
 namespace tl {
 
+struct KnnCrossOut {
+  int64_t* nbr_index;  // rows * k
+  float* nbr_dist;     // rows * k
+  int64_t* n_found;    // rows
+  int64_t* tie_count;  // rows
+  int64_t* tie_same;   // rows
+};
+
+// fwd: the q rows' lists over the c rows (nq rows). back (optional, nullptr to skip): the c rows'
+// lists over the q rows (nc rows), from the same distance tiles (dist is symmetric bitwise), so a
+// pair of disjoint blocks costs one tile pass for both directions: sharded k-NN then does
+// N^2 d / 2 multiply-adds like knn_loo_cpu.
 void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, int64_t c_offset,
-                   const int32_t* q_labels, const int32_t* c_labels, int64_t k, int64_t* nbr_index,
-                   float* nbr_dist, int64_t* n_found, int64_t* tie_count, int64_t* tie_same, int num_threads);
+                   const int32_t* q_labels, const int32_t* c_labels, int64_t k, const KnnCrossOut& fwd,
+                   const KnnCrossOut* back, int num_threads);
 
 }  // namespace tl

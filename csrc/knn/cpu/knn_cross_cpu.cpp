@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -147,11 +148,46 @@ struct RowTopK {
   }
 };
 
+// Merges per-thread lists of one row (each over a disjoint set of candidates) into `out` row r,
+// with knn_cross.h's min-merge rule.
+void merge_row(const std::vector<std::vector<RowTopK>>& per_thread, int64_t j, int64_t k, int64_t r,
+               const KnnCrossOut& out, std::vector<std::pair<float, int64_t>>& all) {
+  all.clear();
+  for (const auto& st : per_thread)
+    for (int64_t p = 0; p < st[j].m; ++p) all.emplace_back(st[j].td[p], st[j].ti[p]);
+  std::sort(all.begin(), all.end());  // (dist, index): the total order of the contract
+  const int64_t found = std::min<int64_t>(k, (int64_t)all.size());
+  for (int64_t p = 0; p < k; ++p) {
+    out.nbr_dist[r * k + p] = p < found ? all[p].first : std::numeric_limits<float>::infinity();
+    out.nbr_index[r * k + p] = p < found ? all[p].second : -1;
+  }
+  int64_t tc = 0, ts = 0;
+  if (found > 0) {
+    const float bd = all[found - 1].first;
+    for (const auto& st : per_thread) {
+      const RowTopK& t = st[j];
+      if (t.m > 0 && t.td[t.m - 1] == bd) {
+        tc += t.cnt;  // this thread counted every candidate it saw at bd, listed or not
+        ts += t.same;
+      } else {
+        for (int64_t p = 0; p < t.m; ++p) {  // its list holds every candidate it saw at bd
+          if (t.td[p] != bd) continue;
+          ++tc;
+          if (t.same_label(t.ti[p])) ++ts;
+        }
+      }
+    }
+  }
+  out.n_found[r] = found;
+  out.tie_count[r] = tc;
+  out.tie_same[r] = ts;
+}
+
 }  // namespace
 
 void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, int64_t c_offset,
-                   const int32_t* q_labels, const int32_t* c_labels, int64_t k, int64_t* nbr_index,
-                   float* nbr_dist, int64_t* n_found, int64_t* tie_count, int64_t* tie_same, int num_threads) {
+                   const int32_t* q_labels, const int32_t* c_labels, int64_t k, const KnnCrossOut& fwd,
+                   const KnnCrossOut* back, int num_threads) {
   TL_CHECK_ARG(k >= 1, "k must be >= 1");
   TL_CHECK_ARG(q.cols == c.cols, "query and candidate blocks must have the same number of features");
   TL_CHECK_ARG(q.cols >= 1, "empty feature bank: n_features=0");
@@ -171,8 +207,30 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
     norms_of(isa, c, r0, std::min(nchunk, nc - r0), cnorm.data() + r0);
   });
 
+  // Backward lists (candidate rows vs query rows): every thread sees some query blocks, so each
+  // keeps private lists for all candidate rows, merged at the end (exact, order-free).
+  std::vector<std::vector<float>> bd_store;
+  std::vector<std::vector<int64_t>> bi_store;
+  std::vector<std::vector<RowTopK>> back_tk;
+  if (back != nullptr) {
+    bd_store.assign(threads, std::vector<float>(nc * k));
+    bi_store.assign(threads, std::vector<int64_t>(nc * k));
+    back_tk.assign(threads, std::vector<RowTopK>(nc));
+    for (int t = 0; t < threads; ++t) {
+      for (int64_t j = 0; j < nc; ++j) {
+        RowTopK& b = back_tk[t][j];
+        b.td = bd_store[t].data() + j * k;
+        b.ti = bi_store[t].data() + j * k;
+        b.k = k;
+        b.label = has_labels ? c_labels[j] : 0;
+        b.c_labels = q_labels;  // its candidates are query rows
+        b.c_offset = q_offset;
+      }
+    }
+  }
+
   const int64_t tmp_rows = (q.dtype == DType::f32 && c.dtype == DType::f32) ? 1 : std::max(isa->mr, isa->nr);
-  parallel_for((nq + T - 1) / T, threads, 1, [&](int64_t I, int) {
+  parallel_for((nq + T - 1) / T, threads, 1, [&](int64_t I, int tid) {
     const int64_t i0 = I * T, na = std::min(T, nq - i0);
     FloatBuf a = alloc_floats(T * d), b = alloc_floats(T * d), cc = alloc_floats(T * T);
     FloatBuf tmp = alloc_floats(tmp_rows * d);
@@ -180,13 +238,14 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
     norms_of(isa, q, i0, na, qnorm.data());
     std::vector<RowTopK> tk(na);
     for (int64_t r = 0; r < na; ++r) {
-      tk[r].td = nbr_dist + (i0 + r) * k;
-      tk[r].ti = nbr_index + (i0 + r) * k;
+      tk[r].td = fwd.nbr_dist + (i0 + r) * k;
+      tk[r].ti = fwd.nbr_index + (i0 + r) * k;
       tk[r].k = k;
       tk[r].label = has_labels ? q_labels[i0 + r] : 0;
       tk[r].c_labels = c_labels;
       tk[r].c_offset = c_offset;
     }
+    RowTopK* btk = back != nullptr ? back_tk[tid].data() : nullptr;
     pack(isa, q, i0, na, T, isa->mr, a.get(), tmp.get());
     const int64_t mpan = (na + isa->mr - 1) / isa->mr;
     for (int64_t j0 = 0; j0 < nc; j0 += T) {
@@ -208,8 +267,12 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
           const int64_t gj = c_offset + j0 + col;
           if (gj == gi) continue;  // self, by index
           const float dist = clamp_dist(qnorm[r], cnorm[j0 + col], crow[col]);
-          if (t.m == k && dist > t.td[k - 1]) continue;
-          t.insert(dist, gj);
+          if (!(t.m == k && dist > t.td[k - 1])) t.insert(dist, gj);
+          if (btk != nullptr) {
+            // dist(i, j) == dist(j, i) bitwise (knn_cross.h), so one tile serves both directions.
+            RowTopK& u = btk[j0 + col];
+            if (!(u.m == k && dist > u.td[k - 1])) u.insert(dist, gi);
+          }
         }
       }
     }
@@ -219,11 +282,19 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
         t.td[p] = std::numeric_limits<float>::infinity();
         t.ti[p] = -1;
       }
-      n_found[i0 + r] = t.m;
-      tie_count[i0 + r] = t.cnt;
-      tie_same[i0 + r] = has_labels ? t.same : 0;
+      fwd.n_found[i0 + r] = t.m;
+      fwd.tie_count[i0 + r] = t.cnt;
+      fwd.tie_same[i0 + r] = has_labels ? t.same : 0;
     }
   });
+
+  if (back != nullptr) {
+    const int64_t chunk = 512;
+    parallel_for((nc + chunk - 1) / chunk, threads, 1, [&](int64_t ch, int) {
+      std::vector<std::pair<float, int64_t>> all;
+      for (int64_t j = ch * chunk; j < std::min(nc, (ch + 1) * chunk); ++j) merge_row(back_tk, j, k, j, *back, all);
+    });
+  }
 }
 
 }  // namespace tl
