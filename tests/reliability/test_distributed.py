@@ -218,3 +218,9 @@ def test_knn_cross_thread_count_and_simd_free_of_blocking(dtype):
     pieces = [_C.knn_cross(X[a:b], a, X, y32, 3, False, 2) for a, b in [(0, 250), (250, 251), (251, 700)]]
     for i in range(5):
         assert np.concatenate([p[i] for p in pieces]).tobytes() == ref[i].tobytes()
+    # Backward lists (per-thread lists merged at the end) equal the one-sided call, any thread count.
+    one_sided = _C.knn_cross(X[300:], 300, X[:300], y32[:300], 3, False, 1, 0, y32[300:])
+    for threads in (1, 2, 3):
+        _, back = _C.knn_cross(X[:300], 0, X[300:], y32[300:], 3, False, threads, 300, y32[:300], True)
+        for a, b in zip(back, one_sided):
+            assert a.tobytes() == b.tobytes()
