@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import math
 import re
 import tempfile
@@ -136,6 +137,7 @@ class _Ctx:
         self.params = inspect.signature(info.func).parameters
         self.first_name = next(iter(self.params), "features")
         self.probs = info.inputs == "probs"
+        self.last_warnings: List[str] = []  # messages of the last successful value() call
 
     # -- data
     def rng(self, salt: int = 0) -> np.random.Generator:
@@ -205,6 +207,7 @@ class _Ctx:
             raise _Fail(f"expected a float, got {type(out).__name__}")
         if not math.isfinite(float(out)):
             raise _Fail(f"expected a finite score, got {out}")
+        self.last_warnings = [str(w.message) for w in caught]
         runtime = [w for w in caught if issubclass(w.category, RuntimeWarning)]
         if runtime:
             raise _Fail(f"floating-point warning during the call: {runtime[0].message}")
@@ -278,9 +281,22 @@ def _row01_omit(ctx):
         raise _Skip("the score has no nan_policy parameter")
     X, y, rows = _with_nonfinite(ctx, [np.nan, -np.inf])
     keep = np.setdiff1d(np.arange(X.shape[0]), rows)
-    got = ctx.value(ctx.put(X), ctx.put(y), nan_policy="omit")
+    # "drops those rows and reports how many": a log record or a warning naming the count.
+    records: List[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    log = logging.getLogger("transferlab")
+    log.addHandler(handler)
+    try:
+        got = ctx.value(ctx.put(X), ctx.put(y), nan_policy="omit")
+    finally:
+        log.removeHandler(handler)
     want = ctx.value(ctx.put(np.ascontiguousarray(X[keep])), ctx.put(y[keep]))
     _same(got, want, 1e-12, "nan_policy='omit' vs the score of the finite rows")
+    told = [r.getMessage() for r in records] + ctx.last_warnings
+    if not any(re.search(rf"\b{len(rows)}\b", m) for m in told):
+        raise _Fail(f"nan_policy='omit' dropped {len(rows)} rows without reporting how many "
+                    "(no 'transferlab' log record or warning with the count)")
 
 
 @_check("row02_empty")

@@ -90,7 +90,17 @@ def _order_dependent(features, labels, **kw):
     return _good_mean_score(features, labels, **kw) + (1e-3 * X[0, 0] if X.ndim == 2 and X.size else 0.0)
 
 
+def _silent_omit(features, labels, *, nan_policy="raise"):
+    """Drops NaN rows under nan_policy='omit' without saying how many."""
+    if nan_policy == "omit":
+        X = np.asarray(features, dtype=np.float64)
+        ok = np.isfinite(X).all(axis=1) if X.ndim == 2 else slice(None)
+        return _good_mean_score(np.ascontiguousarray(X[ok]), np.asarray(labels)[ok])
+    return _good_mean_score(features, labels, nan_policy=nan_policy)
+
+
 BROKEN = {
+    "silent_omit": (_silent_omit, "row01_nan_policy_omit"),
     "mutating": (_mutating, "mutated"),
     "nan_through": (_nan_through, "row01_nan_inf_raise"),
     "no_remap": (_no_remap, "row06_labels_remapped"),
