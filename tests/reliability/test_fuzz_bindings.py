@@ -244,6 +244,6 @@ def test_raw_knn_bindings_never_crash(data):
                     _C.knn_cross(blk, a, x, labels, k, is_bf16, threads)
                 else:
                     _C.knn_cross(blk, a, x, labels, k, is_bf16, threads, data.draw(st.integers(-1, 3)),
-                                 labels[: blk.shape[0]] if blk.ndim else labels)
+                                 labels[: blk.shape[0]] if blk.ndim else labels, data.draw(st.booleans()))
     except BaseException as e:  # noqa: BLE001
         _assert_clear(e)
