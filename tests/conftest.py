@@ -57,3 +57,17 @@ def class_data(n=600, d=32, c=5, sep=3.0, seed=0, dtype=np.float32):
     y = rng.integers(0, c, size=n)
     X = centers[y] + rng.normal(size=(n, d))
     return X.astype(dtype), y
+
+
+# Hypothesis profiles of the reliability fuzzers (tests/reliability/test_fuzz_bindings.py), which
+# apply the one named by HYPOTHESIS_PROFILE explicitly (other modules keep their own settings):
+#   ci (default): derandomised -- the same examples every run, CI never flakes on a new draw --,
+#       100 examples per property, no deadline (shared CI machines are slow);
+#   local: HYPOTHESIS_PROFILE=local, 2,000 random examples per property; run it after touching
+#       _arrays.py, a binding or a kernel.
+from hypothesis import HealthCheck, settings as _hyp_settings  # noqa: E402
+
+_HYP_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                   print_blob=True)
+_hyp_settings.register_profile("ci", max_examples=100, derandomize=True, **_HYP_COMMON)
+_hyp_settings.register_profile("local", max_examples=2000, derandomize=False, **_HYP_COMMON)

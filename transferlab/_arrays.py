@@ -155,7 +155,9 @@ def _host_from_numpy(a: np.ndarray, name: str) -> Matrix:
         )
     _check_shape(a.shape, name)
     if kind in "iub":
-        a = np.asarray(a, dtype=np.float32)  # one conversion copy; the caller's array is untouched
+        # One conversion copy, row-major whatever the input layout (np.asarray(..., dtype) would
+        # keep Fortran order, which the kernels refuse); the caller's array is untouched.
+        a = np.ascontiguousarray(a, dtype=np.float32)
         return Matrix(a, "cpu", "float32", name)
     if kind != "f" or a.dtype.itemsize not in (2, 4, 8):
         raise TypeError(f"{name} has unsupported floating dtype {a.dtype} (use float16/32/64)")

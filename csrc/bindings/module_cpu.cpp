@@ -12,6 +12,7 @@ PYBIND11_MODULE(_C, m) {
   m.attr("compiler") = TL_CXX_COMPILER;
   m.attr("build_type") = TL_BUILD_TYPE;
   tl::bind_knn_cpu(m);
+  tl::bind_knn_cross_cpu(m);
   tl::bind_leep_cpu(m);
   tl::bind_lda_cpu(m);
   tl::bind_cuda_logic(m);

@@ -1,0 +1,226 @@
+"""transferlab.distributed on a real (local) Dask cluster: pool scoring and sharded knn_loo equal
+to the local results, bitwise."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import transferlab  # noqa: E402
+from transferlab import _C, distributed as tld  # noqa: E402
+from transferlab.distributed import Partial, merge_partials  # noqa: E402
+
+# Dask's own housekeeping warnings (ports, scratch dirs, event loop) are not ours.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning",
+                                        "ignore:.*[Pp]ort.*:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        with distributed.Client(c) as cl:
+            yield cl
+
+
+def _bank(n=900, d=24, c=5, seed=0, dup=True):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, c, size=n)
+    X = (rng.normal(size=(c, d)) * 1.5)[y] + rng.normal(size=(n, d))
+    X = np.round(X * 4) / 4  # coarse grid: many exact distance ties
+    if dup:
+        X[rng.integers(0, n, size=n // 5)] = X[:n // 5]
+    return X.astype(np.float32), y
+
+
+def _same_details(a, b):
+    np.testing.assert_array_equal(a.neighbors, b.neighbors)
+    assert a.distances.tobytes() == b.distances.tobytes()
+    np.testing.assert_array_equal(a.tie_count, b.tie_count)
+    assert a.correct.tobytes() == b.correct.tobytes()
+    assert np.float64(a.score).tobytes() == np.float64(b.score).tobytes()
+
+
+@pytest.mark.parametrize("k,ties", [(1, "expected"), (1, "lowest_index"), (5, "expected"), (4, "lowest_index")])
+@pytest.mark.parametrize("blocks", [1, 3, 7])
+def test_sharded_knn_equals_local_in_memory(client, k, ties, blocks):
+    X, y = _bank()
+    local = transferlab.knn_loo(X, y, k=k, ties=ties, device="cpu", return_details=True)
+    got = tld.knn_loo_sharded(X, y, k=k, ties=ties, n_blocks=blocks, client=client, return_details=True)
+    _same_details(got, local)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int32])
+def test_sharded_knn_from_npy_path_equals_local(client, tmp_path, dtype):
+    X, y = _bank(n=700, seed=1)
+    X = (X * 4).astype(dtype) if dtype == np.int32 else X.astype(dtype)
+    path = tmp_path / "bank.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    local = transferlab.knn_loo(mm, y, k=3, device="cpu", return_details=True)
+    got = tld.knn_loo_sharded(str(path), y, k=3, block_rows=128, client=client, return_details=True)
+    _same_details(got, local)
+
+
+def test_sharded_knn_bfloat16_torch(client):
+    torch = pytest.importorskip("torch")
+    X, y = _bank(n=500, seed=2)
+    t = torch.from_numpy(X).to(torch.bfloat16)
+    local = transferlab.knn_loo(t, y, k=2, device="cpu", return_details=True)
+    got = tld.knn_loo_sharded(t, y, k=2, n_blocks=4, client=client, return_details=True)
+    _same_details(got, local)
+
+
+def test_sharded_knn_validates_like_knn_loo(client):
+    X, y = _bank(n=100)
+    bad = X.copy()
+    bad[[13, 60]] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf in 2 row\(s\) \(first at row 13\)"):
+        tld.knn_loo_sharded(bad, y, n_blocks=3, client=client)
+    with pytest.raises(ValueError, match=r"k must be in \[1, n_samples-1\]"):
+        tld.knn_loo_sharded(X, y, k=100, client=client)
+    with pytest.raises(ValueError, match="need at least 2 classes, got 1"):
+        tld.knn_loo_sharded(X, np.zeros(100), client=client)
+    with pytest.raises(ValueError, match="block_rows"):
+        tld.knn_loo_sharded(X, y, block_rows=0, client=client)
+    with pytest.raises(ValueError, match=r"\.npy"):
+        tld.knn_loo_sharded("bank.csv", y, client=client)
+
+
+def test_merge_is_order_free_and_matches_kernel():
+    """The min-merge of partials over any split of the candidates equals one partial over all."""
+    X, y = _bank(n=300, d=6, seed=4)
+    y32 = y.astype(np.int32)
+    rng = np.random.default_rng(0)
+    for k in (1, 3, 10):
+        whole = _C.knn_cross(X, 0, X, y32, k, False, 1)
+        cuts = [0, 7, 8, 150, 151, 300]  # blocks smaller than k included
+        parts = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            idx, dist, found, tc, ts = _C.knn_cross(X, 0, X[a:b], y32[a:b], k, False, 1, a, y32)
+            if b - a > 1:  # the backward lists of the swapped call are the same partial
+                _, back = _C.knn_cross(X[a:b], a, X, y32, k, False, 2, 0, y32[a:b], True)
+                for u, v in zip(back, (idx, dist, found, tc, ts)):
+                    assert u.tobytes() == v.tobytes()
+            same = np.zeros(idx.shape, bool)
+            same[idx >= 0] = (y32[idx[idx >= 0]] == np.broadcast_to(y32[:, None], idx.shape)[idx >= 0])
+            parts.append(Partial(idx, dist, same, found, tc, ts))
+        for trial in range(3):
+            order = rng.permutation(len(parts))
+            acc = parts[order[0]]
+            for i in order[1:]:
+                acc = merge_partials(acc, parts[i])
+            np.testing.assert_array_equal(acc.idx, whole[0])
+            assert acc.dist.tobytes() == whole[1].tobytes()
+            np.testing.assert_array_equal(acc.found, whole[2])
+            np.testing.assert_array_equal(acc.tie_count, whole[3])
+            np.testing.assert_array_equal(acc.tie_same, whole[4])
+
+
+def test_knn_cross_kernel_bitwise_equals_knn_loo():
+    X, y = _bank(n=650, d=37, seed=5)
+    y32 = y.astype(np.int32)
+    idx, dist, tc, ts = _C.knn_loo(X, y32, 4, False, 2)
+    for a, b in [(0, 650), (0, 1), (100, 400), (640, 650)]:
+        bi, bd, bf, btc, bts = _C.knn_cross(X[a:b], a, X, y32, 4, False, 2)
+        np.testing.assert_array_equal(bi, idx[a:b])
+        assert bd.tobytes() == dist[a:b].tobytes()
+        np.testing.assert_array_equal(btc, tc[a:b])
+        np.testing.assert_array_equal(bts, ts[a:b])
+        assert (bf == 4).all()
+
+
+def test_knn_cross_argument_errors():
+    X = np.ones((5, 3), np.float32)
+    lab = np.zeros(5, np.int32)
+    with pytest.raises(ValueError, match="k must be"):
+        _C.knn_cross(X, 0, X, lab, 0, False, 1)
+    with pytest.raises(ValueError, match="features"):
+        _C.knn_cross(X, 0, np.ones((5, 4), np.float32), lab, 1, False, 1)
+    with pytest.raises(ValueError, match="inside x_all"):
+        _C.knn_cross(X, 3, X, lab, 1, False, 1)
+    with pytest.raises(ValueError, match="labels"):
+        _C.knn_cross(X, 0, X, lab[:3], 1, False, 1)
+
+
+def test_score_pool_equals_local_scores(client, tmp_path):
+    banks, local = {}, {}
+    for i in range(4):
+        X, y = _bank(n=300, d=8 + i, seed=10)  # same labels (seed), different banks
+        X = X + i * np.float32(0.01) * np.arange(X.shape[1], dtype=np.float32)
+        if i % 2:
+            path = tmp_path / f"m{i}.npy"
+            np.save(path, X)
+            banks[f"m{i}"] = str(path)
+        else:
+            banks[f"m{i}"] = X
+        local[f"m{i}"] = transferlab.knn_loo(X, y, k=3)
+    table = tld.score_pool(banks, y, "knn_loo", score_kwargs={"knn_loo": {"k": 3}}, client=client, kernel_threads=1)
+    assert set(table) == {"knn_loo"}
+    assert table["knn_loo"] == local
+
+
+def test_score_pool_errors(client):
+    X, y = _bank(n=50)
+    bad = X.copy()
+    bad[3, 0] = np.inf
+    with pytest.raises(ValueError, match="model 'broken', score 'knn_loo'.*NaN or inf"):
+        tld.score_pool({"ok": X, "broken": bad}, y, client=client)
+    table = tld.score_pool({"ok": X, "broken": bad}, y, client=client, on_error="nan")
+    assert np.isnan(table["knn_loo"]["broken"]) and np.isfinite(table["knn_loo"]["ok"])
+    assert "knn_loo/broken" in table["_errors"]
+    with pytest.raises(ValueError, match="unknown score"):
+        tld.score_pool({"ok": X}, y, "nope", client=client)
+    with pytest.raises(ValueError, match="empty pool"):
+        tld.score_pool({}, y, client=client)
+    with pytest.raises(ValueError, match=r"inputs\['ok'\]\['probs'\]"):
+        tld.score_pool({"ok": X}, y, "leep", client=client)
+
+
+def test_connect_without_client_says_what_to_pass(monkeypatch):
+    def no_client():
+        raise ValueError("No global client found")
+
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    with pytest.raises(ValueError, match="scheduler="):
+        with tld.connect():
+            pass
+
+
+def test_default_client_is_used_and_errors_pass_through(client):
+    X, y = _bank(n=120)
+    assert tld.knn_loo_sharded(X, y, n_blocks=2) == transferlab.knn_loo(X, y)  # the fixture's client
+    with pytest.raises(ValueError, match="k must be in"):
+        tld.knn_loo_sharded(X, y, k=0)
+    with pytest.raises(ValueError, match="not both"):
+        with tld.connect(client, scheduler="local"):
+            pass
+
+
+def test_connect_local_scheduler():
+    X, y = _bank(n=200)
+    with tld.connect(scheduler="local", n_workers=1, threads_per_worker=1, processes=False) as c:
+        got = tld.knn_loo_sharded(X, y, n_blocks=2, client=c)
+    assert got == transferlab.knn_loo(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_knn_cross_thread_count_and_simd_free_of_blocking(dtype):
+    """knn_cross is bitwise the same for 1, 2 and 3 threads and any split of the query rows."""
+    X, y = _bank(n=700, d=19, seed=6)
+    X = X.astype(dtype)
+    y32 = y.astype(np.int32)
+    ref = _C.knn_cross(X, 0, X, y32, 3, False, 1)
+    for threads in (2, 3):
+        out = _C.knn_cross(X, 0, X, y32, 3, False, threads)
+        for a, b in zip(out, ref):
+            assert a.tobytes() == b.tobytes()
+    pieces = [_C.knn_cross(X[a:b], a, X, y32, 3, False, 2) for a, b in [(0, 250), (250, 251), (251, 700)]]
+    for i in range(5):
+        assert np.concatenate([p[i] for p in pieces]).tobytes() == ref[i].tobytes()
+    # Backward lists (per-thread lists merged at the end) equal the one-sided call, any thread count.
+    one_sided = _C.knn_cross(X[300:], 300, X[:300], y32[:300], 3, False, 1, 0, y32[300:])
+    for threads in (1, 2, 3):
+        _, back = _C.knn_cross(X[:300], 0, X[300:], y32[300:], 3, False, threads, 300, y32[:300], True)
+        for a, b in zip(back, one_sided):
+            assert a.tobytes() == b.tobytes()

@@ -1,0 +1,425 @@
+"""Past one machine, on Dask: score a pool of banks on a cluster, and shard ``knn_loo`` by row blocks.
+
+    from distributed import Client
+    from transferlab import distributed as tld
+
+    with Client("tcp://scheduler:8786") as client:          # or scheduler="tcp://..." below
+        table = tld.score_pool({"resnet50": "banks/resnet50.npy", "vit_b16": "banks/vit_b16.npy"},
+                               labels, scores=["knn_loo", "leep"], client=client)
+        table["knn_loo"]["resnet50"]                        # -> float; table[score] feeds select.task_aware
+        acc = tld.knn_loo_sharded("banks/huge.npy", labels, k=1, block_rows=200_000, client=client)
+
+Banks are given as paths to ``.npy`` files (opened with ``mmap_mode="r"`` *on the worker*: only
+paths travel, so the files must be visible to the workers, e.g. on a shared file system), as
+zero-argument callables run on the worker (a bank loader), or as arrays (shipped to the cluster).
+
+Sharded k-NN (``knn_loo_sharded``). The bank is cut into row blocks B_0..B_{m-1}. Task (I, J),
+I <= J, computes for every row of B_I its k nearest rows of B_J other than itself (self excluded by
+global index) and, from the same distance tiles, for every row of B_J its k nearest rows of B_I,
+with ``_C.knn_cross``, whose distances are bitwise those of ``knn_loo`` (same packed micro-kernels,
+csrc/knn/knn_cross.h): N^2 d / 2 multiply-adds in all, like the local kernel. The partial lists of B_I are then min-merged pairwise in a tree
+by (distance, global index), tie counts carried as in csrc/knn/knn_cross.h. The merged neighbours,
+distances and tie counts equal the local kernel's bit for bit, hence so do the per-sample credit
+and the score. A worker holds two blocks at a time; the client holds O(N k) results and the labels.
+With ``k > 1`` and ``ties="expected"``, rows whose boundary tie group is larger than the slots left
+need the exact label histogram of that group (``knn_loo``'s rescan); it is computed on the client
+against the (memory-mapped) bank, which touches the bank once per such row.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _backend
+from ._arrays import Matrix, as_labels, as_matrix
+from .scores import _registry
+
+__all__ = ["score_pool", "knn_loo_sharded", "connect", "merge_partials"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+BankLike = Union[PathLike, Callable[[], Any], Any]
+
+
+# ------------------------------------------------------------------------------ the client
+
+
+@contextlib.contextmanager
+def connect(client=None, scheduler: Optional[str] = None, **local_kw: Any) -> Iterator[Any]:
+    """The Dask client to use: ``client`` if given; else a client of ``scheduler`` (an address such
+    as ``"tcp://10.0.0.5:8786"``, closed on exit; ``"local"`` starts a temporary LocalCluster with
+    ``local_kw``); else the current default client (``distributed.get_client()``)."""
+    try:
+        import distributed
+    except ImportError as e:
+        raise ImportError("transferlab.distributed needs dask.distributed: pip install 'transferlab[dask]'") from e
+    if client is not None:
+        if scheduler is not None:
+            raise ValueError("pass either client= or scheduler=, not both")
+        yield client
+        return
+    if scheduler == "local":
+        local_kw.setdefault("dashboard_address", None)
+        with distributed.LocalCluster(**local_kw) as cluster, distributed.Client(cluster) as c:
+            yield c
+        return
+    if scheduler is not None:
+        if not isinstance(scheduler, str):
+            raise TypeError(f"scheduler must be an address string, got {type(scheduler).__name__}")
+        with distributed.Client(scheduler) as c:
+            yield c
+        return
+    try:
+        default = distributed.get_client()
+    except ValueError:
+        raise ValueError(
+            "no Dask client: pass client=, scheduler='tcp://HOST:8786' (a running dask scheduler) "
+            "or scheduler='local' (a LocalCluster on this machine)"
+        ) from None
+    yield default  # outside the try: errors of the caller's block pass through unchanged
+
+
+# ------------------------------------------------------------------------------ bank sources
+
+
+@dataclass(frozen=True)
+class _NpyRows:
+    """Rows [start, stop) of a ``.npy`` file, opened read-only on whichever worker runs the task."""
+
+    path: str
+    start: int = 0
+    stop: Optional[int] = None
+
+    def load(self) -> np.ndarray:
+        return np.load(self.path, mmap_mode="r")[self.start : self.stop]
+
+
+def _is_path(x: Any) -> bool:
+    return isinstance(x, (str, os.PathLike))
+
+
+def _materialise(bank: Any) -> Any:
+    """A task argument as an array (runs on the worker)."""
+    if isinstance(bank, _NpyRows):
+        return bank.load()
+    if callable(bank) and not hasattr(bank, "__array__") and not hasattr(bank, "__dlpack__"):
+        return bank()
+    return bank
+
+
+def _source(bank: BankLike) -> Any:
+    if _is_path(bank):
+        path = os.fspath(bank)
+        if not path.endswith(".npy"):
+            raise ValueError(f"bank path {path!r}: transferlab.distributed reads .npy files (np.save)")
+        return _NpyRows(path)
+    return bank
+
+
+# ------------------------------------------------------------------------------ pool scoring
+
+
+def _score_task(bank: Any, labels: Any, name: str, kwargs: Dict[str, Any], threads: Optional[int]) -> float:
+    first = _materialise(bank)
+    if threads is not None:
+        with _backend.threads(threads):
+            return float(_registry.score(name, first, labels, **kwargs))
+    return float(_registry.score(name, first, labels, **kwargs))
+
+
+def score_pool(
+    banks: Mapping[str, BankLike],
+    labels: Any,
+    scores: Union[str, Sequence[str]] = ("knn_loo",),
+    *,
+    client=None,
+    scheduler: Optional[str] = None,
+    inputs: Optional[Mapping[str, Mapping[str, BankLike]]] = None,
+    score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    kernel_threads: Optional[int] = None,
+    on_error: str = "raise",
+) -> Dict[str, Dict[str, float]]:
+    """Every score of every model of a pool, one Dask task per (model, score).
+
+    Parameters
+    ----------
+    banks : model name -> feature bank (``.npy`` path, loader callable, or array).
+    labels : the target labels (shared by every model; small, sent once).
+    scores : registered score names. A score with ``inputs="probs"`` reads the model's source
+        probabilities from ``inputs[model]["probs"]`` (a bank-like as above) instead of its features.
+    score_kwargs : score name -> keyword arguments (e.g. ``{"knn_loo": {"k": 3}}``).
+    kernel_threads : OpenMP threads per task (None: the worker's default); with several Dask
+        worker threads per machine, 1 avoids oversubscription.
+    on_error : "raise" (default: the first failure, naming model and score) or "nan" (record NaN
+        and go on; the failures are in the returned dict under ``"_errors"``).
+
+    Returns
+    -------
+    ``{score: {model: value}}`` (``table["knn_loo"]`` is what ``select.task_aware`` takes).
+    """
+    if isinstance(scores, str):
+        scores = [scores]
+    scores = list(scores)
+    if on_error not in ("raise", "nan"):
+        raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
+    if not banks:
+        raise ValueError("empty pool: banks has no models")
+    infos = {s: _registry.get(s) for s in scores}
+    score_kwargs = dict(score_kwargs or {})
+    unknown = sorted(set(score_kwargs) - set(scores))
+    if unknown:
+        raise ValueError(f"score_kwargs for scores not requested: {unknown}")
+    jobs: List[Tuple[str, str, Any]] = []
+    for model, bank in banks.items():
+        for s, info in infos.items():
+            if info.inputs == "probs":
+                try:
+                    src = (inputs or {})[model]["probs"]
+                except KeyError:
+                    raise ValueError(f"score {s!r} takes source probabilities: give inputs[{model!r}]['probs']") from None
+            else:
+                src = bank
+            jobs.append((model, s, _source(src)))
+    out: Dict[str, Dict[str, float]] = {s: {} for s in scores}
+    errors: Dict[str, str] = {}
+    with connect(client, scheduler) as c:
+        [lab_f] = c.scatter([np.asarray(labels)], broadcast=True)
+        # Arrays are shipped once each even when several scores read them.
+        shipped: Dict[int, Any] = {}
+        futures = []
+        for model, s, src in jobs:
+            if isinstance(src, np.ndarray) or hasattr(src, "__array__") and not isinstance(src, _NpyRows):
+                key = id(src)
+                if key not in shipped:
+                    [shipped[key]] = c.scatter([src])
+                src = shipped[key]
+            futures.append(c.submit(_score_task, src, lab_f, s, dict(score_kwargs.get(s, {})), kernel_threads,
+                                    key=f"tl-score-{s}-{model}-{uuid.uuid4().hex}", pure=False))
+        for (model, s, _), fut in zip(jobs, futures):
+            try:
+                out[s][model] = fut.result()
+            except Exception as e:
+                if on_error == "raise":
+                    for f in futures:
+                        f.cancel()
+                    raise type(e)(f"model {model!r}, score {s!r}: {e}") from e
+                out[s][model] = float("nan")
+                errors[f"{s}/{model}"] = f"{type(e).__name__}: {e}"
+    if errors:
+        out["_errors"] = errors  # type: ignore[assignment]
+    return out
+
+
+# ------------------------------------------------------------------------------ sharded knn_loo
+
+
+@dataclass(frozen=True)
+class Partial:
+    """Partial neighbour lists of a block of query rows over a subset of candidate rows.
+
+    ``idx``/``dist`` (nq, k): sorted by (dist, global index), padded with -1 / +inf past ``found``;
+    ``same`` (nq, k): listed neighbour has the query's label; ``tie_count``/``tie_same`` (nq,):
+    candidates (listed or not) at exactly the last listed distance, and how many share the label.
+    """
+
+    idx: np.ndarray
+    dist: np.ndarray
+    same: np.ndarray
+    found: np.ndarray
+    tie_count: np.ndarray
+    tie_same: np.ndarray
+
+
+def _block_data(src: Any, is_bf16: bool) -> np.ndarray:
+    """A block as the kernel takes it: bfloat16 blocks are already uint16 bit patterns (from the
+    client's Matrix); anything else goes through as_matrix like the local path (int -> float32,
+    Fortran order copied), block by block."""
+    data = _materialise(src)
+    return data if is_bf16 else as_matrix(data, "features").data
+
+
+def _partial(out: Tuple[np.ndarray, ...], row_lab: np.ndarray, cand_lab: np.ndarray, cand_off: int) -> Partial:
+    idx, dist, found, tc, ts = out
+    valid = idx >= 0
+    same = np.zeros(idx.shape, dtype=bool)
+    same[valid] = cand_lab[idx[valid] - cand_off] == np.broadcast_to(row_lab[:, None], idx.shape)[valid]
+    return Partial(idx, dist, same, found, tc, ts)
+
+
+def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: int, c_lab: np.ndarray, k: int,
+                is_bf16: bool, threads: int, both: bool):
+    """Partial lists of block q over block c, and (``both``) of block c over block q from the same
+    distance tiles (one pass for the pair: distances are symmetric bitwise)."""
+    q, c = _block_data(q_src, is_bf16), _block_data(c_src, is_bf16)
+    out = _backend.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab, both)
+    if both:
+        fwd, back = out
+        return _partial(fwd, q_lab, c_lab, c_off), _partial(back, c_lab, q_lab, q_off)
+    return _partial(out, q_lab, c_lab, c_off)
+
+
+def _pick(pair: Tuple[Partial, Partial], i: int) -> Partial:
+    return pair[i]
+
+
+def _nonfinite_task(src: Any, offset: int, is_bf16: bool) -> np.ndarray:
+    from ._arrays import nonfinite_rows
+
+    data = _block_data(src, is_bf16)
+    m = Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features")
+    return np.flatnonzero(nonfinite_rows(m)).astype(np.int64) + offset
+
+
+def merge_partials(a: Partial, b: Partial) -> Partial:
+    """Min-merge of two partials over disjoint candidate sets (associative and commutative)."""
+    k = a.idx.shape[1]
+    dist = np.concatenate([a.dist, b.dist], axis=1)
+    idx = np.concatenate([a.idx, b.idx], axis=1)
+    same = np.concatenate([a.same, b.same], axis=1)
+    # Padding (+inf, -1) sorts after every real candidate: real distances are finite.
+    order = np.lexsort((np.where(idx < 0, np.iinfo(np.int64).max, idx), dist), axis=1)[:, :k]
+    dist = np.take_along_axis(dist, order, axis=1)
+    idx = np.take_along_axis(idx, order, axis=1)
+    same = np.take_along_axis(same, order, axis=1)
+    found = np.minimum(a.found + b.found, k)
+    rows = np.arange(idx.shape[0])
+    bd = np.where(found > 0, dist[rows, np.maximum(found - 1, 0)], np.inf)
+    tc = np.zeros_like(a.tie_count)
+    ts = np.zeros_like(a.tie_same)
+    for p in (a, b):
+        last = np.where(p.found > 0, p.dist[rows, np.maximum(p.found - 1, 0)], -np.inf)
+        at = (p.dist == bd[:, None]) & (p.idx >= 0)
+        full = last == bd  # this side saw every candidate at bd, listed or not, in its counts
+        tc += np.where(full, p.tie_count, at.sum(axis=1))
+        ts += np.where(full, p.tie_same, (at & p.same).sum(axis=1))
+    tc[found == 0] = 0
+    ts[found == 0] = 0
+    return Partial(idx, dist, same, found, tc, ts)
+
+
+def _merge_task(*parts: Partial) -> Partial:
+    out = parts[0]
+    for p in parts[1:]:
+        out = merge_partials(out, p)
+    return out
+
+
+def _blocks(n: int, block_rows: Optional[int], n_blocks: Optional[int]) -> List[Tuple[int, int]]:
+    if block_rows is not None and n_blocks is not None:
+        raise ValueError("give block_rows or n_blocks, not both")
+    if n_blocks is not None:
+        if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or n_blocks < 1:
+            raise ValueError(f"n_blocks must be a positive int, got {n_blocks!r}")
+        block_rows = math.ceil(n / min(int(n_blocks), n))
+    if block_rows is None:
+        block_rows = max(1, math.ceil(n / 8))
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise ValueError(f"block_rows must be a positive int, got {block_rows!r}")
+    return [(s, min(n, s + int(block_rows))) for s in range(0, n, int(block_rows))]
+
+
+def knn_loo_sharded(
+    features: BankLike,
+    labels: Any,
+    *,
+    k: int = 1,
+    ties: str = "expected",
+    block_rows: Optional[int] = None,
+    n_blocks: Optional[int] = None,
+    client=None,
+    scheduler: Optional[str] = None,
+    kernel_threads: int = 0,
+    merge_fan_in: int = 4,
+    return_details: bool = False,
+):
+    """``knn_loo`` (Euclidean) on a bank sharded by row blocks over a Dask cluster.
+
+    Same validation, definition and result as :func:`transferlab.knn_loo` (bitwise: neighbours,
+    distances, tie counts, per-sample credit, score), for ``metric="euclidean"`` and
+    ``nan_policy="raise"``. ``features`` is a ``.npy`` path (workers open their blocks with
+    ``mmap_mode="r"``: nothing but paths and results travel) or an array (blocks are scattered).
+    ``block_rows`` / ``n_blocks`` set the sharding (default 8 blocks); m (m + 1) / 2 tasks for m
+    blocks, ``block_rows^2 * d`` multiply-adds each. ``kernel_threads``: OpenMP threads per task
+    (0 = the worker machine's default).
+    """
+    from .scores import knn as _knn
+
+    if ties not in _knn.TIES:
+        raise ValueError(f"ties must be one of {_knn.TIES}, got {ties!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    k = int(k)
+    if not isinstance(merge_fan_in, int) or merge_fan_in < 2:
+        raise ValueError(f"merge_fan_in must be an int >= 2, got {merge_fan_in!r}")
+    src = _source(features)
+    host = src.load() if isinstance(src, _NpyRows) else _materialise(src)
+    m = as_matrix(host, "features")
+    if m.device != "cpu":
+        m = _backend.to_host(m)
+    lab = as_labels(labels, m.n, "labels", min_classes=1)
+    n = m.n
+    if not 1 <= k <= n - 1:
+        raise ValueError(
+            f"k must be in [1, n_samples-1]: got k={k} with n_samples={n} "
+            f"(leave-one-out {k}-NN needs at least {max(k, 1) + 1} samples)"
+        )
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    singles = int(np.sum(lab.counts == 1))
+    if singles:
+        import warnings
+
+        warnings.warn(
+            f"{singles} class(es) have a single sample; under leave-one-out those samples cannot be "
+            "classified correctly and are counted wrong",
+            UserWarning,
+            stacklevel=2,
+        )
+    y = lab.codes
+    blocks = _blocks(n, block_rows, n_blocks)
+    with connect(client, scheduler) as c:
+        if isinstance(src, _NpyRows):
+            handles = [_NpyRows(src.path, a, b) for a, b in blocks]
+        else:
+            handles = c.scatter([m.data[a:b] for a, b in blocks])
+        lab_blocks = [y[a:b] for a, b in blocks]
+        # NaN / inf scan on the workers, one block each (check_finite's message, global rows).
+        bad = np.concatenate(c.gather([c.submit(_nonfinite_task, h, a, m.is_bf16, pure=False)
+                                       for h, (a, _) in zip(handles, blocks)]))
+        if bad.size:
+            raise ValueError(
+                f"features contains NaN or inf in {bad.size} row(s) (first at row {int(bad.min())}); "
+                "clean them (knn_loo_sharded has no nan_policy='omit': drop those rows from the bank)"
+            )
+        # Block pairs I <= J, each computed once: the diagonal one-sided, the others both ways.
+        lists: List[List[Any]] = [[] for _ in blocks]
+        for I, (a, _) in enumerate(blocks):
+            for J in range(I, len(blocks)):
+                fut = c.submit(_cross_task, handles[I], a, lab_blocks[I], handles[J], blocks[J][0], lab_blocks[J],
+                               k, m.is_bf16, kernel_threads, J != I, pure=False)
+                if J == I:
+                    lists[I].append(fut)
+                else:
+                    lists[I].append(c.submit(_pick, fut, 0, pure=False))
+                    lists[J].append(c.submit(_pick, fut, 1, pure=False))
+        merged = []
+        for level in lists:
+            while len(level) > 1:  # tree min-merge, fixed order (the merge is exact in any order)
+                level = [c.submit(_merge_task, *level[s : s + merge_fan_in], pure=False)
+                         for s in range(0, len(level), merge_fan_in)]
+            merged.append(level[0])
+        parts: List[Partial] = c.gather(merged)
+    idx = np.concatenate([p.idx for p in parts])
+    dist = np.concatenate([p.dist for p in parts])
+    tie_count = np.concatenate([p.tie_count for p in parts])
+    tie_same = np.concatenate([p.tie_same for p in parts])
+    correct = _knn._credit(m, y, k, ties, idx, dist, tie_count, tie_same)
+    score = float(correct.mean())
+    if not return_details:
+        return score
+    return _knn.KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)
