@@ -3,8 +3,9 @@
 //
 // Gram (the hot path of SFDA, LogME and H-score): G = Z^T Z with z_i = s_i (x_i - shift), a
 // GEMM whose reduction runs over the rows. BLIS-style:
-//   * the rows are cut into slabs of KC rows; all threads convert one slab to float64 (shift and
-//     scale applied) and pack it twice, as MR-wide panels (the A side) and NR-wide panels (B side);
+//   * the rows are cut into slabs of S x KC rows (S > 1 only for small D); all threads convert one
+//     slab to float64 (shift and scale applied) and pack it twice, as MR-wide panels (the A side)
+//     and NR-wide panels (the B side), per KC-row sub-slab;
 //   * after a barrier the threads share the upper-triangular part of the D x D output, cut into
 //     tasks of (T feature rows) x (W feature columns); a task runs the micro-kernel over its
 //     micro-tiles (B micro-panel in L1, the T x KC A block in L2);
@@ -150,7 +151,9 @@ void lda_class_sums_cpu(const MatrixView& x, const int32_t* labels, int64_t n_cl
   // is one chain over the rows whatever the thread count.
   constexpr int64_t CB = 64;
   const int64_t nblocks = (d + CB - 1) / CB;
-  parallel_for(nblocks, num_threads, 1, [&](int64_t blk, int) {
+  const int threads = (int)std::max<int64_t>(
+      1, std::min<int64_t>(resolve_threads(num_threads), (int64_t)((double)n * (double)d / (double)(1 << 20))));
+  parallel_for(nblocks, threads, 1, [&](int64_t blk, int) {
     const int64_t j0 = blk * CB, len = std::min(CB, d - j0);
     double z[CB];
     for (int64_t i = 0; i < n; ++i) {
@@ -174,7 +177,6 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
   TL_CHECK_ARG(d >= 1, "empty feature bank: n_features=0");
   if (n == 0) return;
   const LdaIsa* isa = select_isa();
-  const int threads = resolve_threads(num_threads);
   const int64_t mr = isa->mr, nr = isa->nr;
   const int64_t l = std::lcm(mr, nr);
   // Tile edge: ~192 features (the A block, 192 x KC doubles = 384 KB, stays in a 1 MB L2).
@@ -183,6 +185,17 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
   const int64_t dp = nt * T;
   const int64_t rows_end = round_up(d, mr), cols_end = round_up(d, nr);
   const int64_t W = round_up(48, nr);  // columns per task
+  // A slab holds S sub-slabs of KC rows; small d gets several, so that the work between two
+  // barriers (~16M multiply-adds) dwarfs their cost, within a 64 MB packing budget.
+  const double tile_work = (double)KC * (double)d * (double)d / 2;
+  int64_t S = std::max<int64_t>(1, (int64_t)((double)(1 << 24) / tile_work));
+  S = std::min<int64_t>({S, 64, std::max<int64_t>(1, (8 << 20) / (2 * KC * dp))});
+  const int64_t slab = std::min(S * KC, round_up(n, KC));
+  // Threads: one per ~4M multiply-adds of a slab (tiny problems run on one thread: no barrier
+  // waits behind a BLAS pool still spinning on the other cores). Never changes the bits.
+  const double slab_work = (double)std::min(n, slab) * (double)d * (double)d / 2;
+  const int threads = (int)std::max<int64_t>(
+      1, std::min<int64_t>(resolve_threads(num_threads), (int64_t)(slab_work / (double)(1 << 22))));
 
   std::vector<GramTask> tasks;
   for (int64_t I = 0; I < nt; ++I) {
@@ -190,8 +203,9 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
     for (int64_t c0 = r0 - r0 % nr; c0 < cols_end; c0 += W) tasks.push_back({r0, r1, c0, std::min(c0 + W, cols_end)});
   }
 
-  DoubleBuf apack = alloc_doubles(dp * KC, "the Gram A panels");
-  DoubleBuf bpack = alloc_doubles(dp * KC, "the Gram B panels");
+  // Sub-slab k of the packs starts at k * KC * dp; inside it, panel q at q * R * kc_k.
+  DoubleBuf apack = alloc_doubles(dp * slab, "the Gram A panels");
+  DoubleBuf bpack = alloc_doubles(dp * slab, "the Gram B panels");
   DoubleBuf cbuf = alloc_doubles(dp * dp, "the Gram accumulator");
   DoubleBuf trows = alloc_doubles((int64_t)threads * d, "row buffers");
   double* C = cbuf.get();
@@ -204,22 +218,27 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
 #pragma omp parallel num_threads(threads)
   {
     double* z = trows.get() + (int64_t)omp_get_thread_num() * d;
-    for (int64_t s0 = 0; s0 < n; s0 += KC) {
-      const int64_t kc = std::min(KC, n - s0);
+    for (int64_t s0 = 0; s0 < n; s0 += slab) {
+      const int64_t rows = std::min(slab, n - s0);
 #pragma omp for schedule(static)
-      for (int64_t p = 0; p < kc; ++p) {
+      for (int64_t p = 0; p < rows; ++p) {
+        const int64_t k = p / KC, kc = std::min(KC, rows - k * KC);
         centred_row(x, s0 + p, shift, row_scale ? row_scale[s0 + p] : 1.0, z);
-        scatter_panels(z, d, rows_end, (int)mr, kc, p, apack.get());
-        scatter_panels(z, d, cols_end, (int)nr, kc, p, bpack.get());
+        scatter_panels(z, d, rows_end, (int)mr, kc, p - k * KC, apack.get() + k * KC * dp);
+        scatter_panels(z, d, cols_end, (int)nr, kc, p - k * KC, bpack.get() + k * KC * dp);
       }
 #pragma omp for schedule(dynamic, 1)
       for (int64_t t = 0; t < ntasks; ++t) {
         const GramTask& tk = tasks[t];
-        for (int64_t col = tk.col0; col < tk.col1; col += nr) {
-          const double* bp = bpack.get() + col * kc;
-          for (int64_t row = tk.row0; row < tk.row1; row += mr) {
-            if (col + nr - 1 < row) break;  // this and every later micro-tile lie below the diagonal
-            isa->micro(kc, apack.get() + row * kc, bp, C + row * dp + col, dp);
+        for (int64_t k = 0; k * KC < rows; ++k) {  // sub-slabs in row order: the chain order
+          const int64_t kc = std::min(KC, rows - k * KC);
+          const double* ab = apack.get() + k * KC * dp;
+          const double* bb = bpack.get() + k * KC * dp;
+          for (int64_t col = tk.col0; col < tk.col1; col += nr) {
+            for (int64_t row = tk.row0; row < tk.row1; row += mr) {
+              if (col + nr - 1 < row) break;  // this and every later micro-tile lie below the diagonal
+              isa->micro(kc, ab + row * kc, bb + col * kc, C + row * dp + col, dp);
+            }
           }
         }
       }
@@ -253,7 +272,8 @@ void lda_project_cpu(const MatrixView& x, const double* w, const double* b, int6
   TL_CHECK_ARG(K >= 1, "n_out must be >= 1");
   if (n == 0) return;
   const LdaIsa* isa = select_isa();
-  const int threads = resolve_threads(num_threads);
+  const int threads = (int)std::max<int64_t>(
+      1, std::min<int64_t>(resolve_threads(num_threads), (int64_t)((double)n * d * K / (double)(1 << 22))));
   const int64_t mr = isa->mr, nr = isa->nr;
   const int64_t kp = round_up(K, nr);
   const int64_t MB = mr * 16;  // rows per task
