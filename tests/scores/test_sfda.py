@@ -77,6 +77,20 @@ def test_parity_with_published_algorithm(name):
     assert sfda(X, y, device="cpu") == pytest.approx(published, rel=TOL["published_rel"])
 
 
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_cholesky_solver_matches_oracle(name):
+    # coef = M S_w'^-1 by Cholesky equals M V V^T (all D eigenvectors): same score, cheaper.
+    X, y = DATASETS[name]()
+    want = ref.sfda(X, y)[0]
+    assert sfda(X, y, device="cpu", solver="cholesky") == pytest.approx(want, rel=REL)
+    lab = as_labels(y)
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(X))
+    m = Matrix(t, "cuda", str(t.dtype).replace("torch.", ""), "features")
+    assert sfda_mod._sfda(m, lab.codes, lab.n_classes, 5.0, False, "cuda", "cholesky") == pytest.approx(want, rel=REL)
+
+
 def test_published_numbers_pinned():
     # Digits (sklearn's copy, float64 pixels): the published algorithm's number on fixed data.
     X, y = _digits()
@@ -282,6 +296,8 @@ def test_shape_and_type_errors():
         sfda(X, y, log="yes")
     with pytest.raises(ValueError, match="device must be one of"):
         sfda(X, y, device="tpu")
+    with pytest.raises(ValueError, match="solver must be one of"):
+        sfda(X, y, solver="svd")
 
 
 def test_singleton_class_is_finite():
@@ -325,6 +341,7 @@ def test_cuda_matches_cpu_and_accepts_torch_cuda():
     X, y = class_data(n=5000, d=256, c=10, sep=0.3, seed=8)
     cpu = sfda(X, y, device="cpu")
     assert sfda(X, y, device="cuda") == pytest.approx(cpu, rel=1e-6)
+    assert sfda(X, y, device="cuda", solver="cholesky") == pytest.approx(cpu, rel=1e-6)
     t = torch.from_numpy(X).cuda()
     before = digest(t)
     assert sfda(t, torch.from_numpy(y).cuda()) == pytest.approx(cpu, rel=1e-6)
