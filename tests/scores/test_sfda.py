@@ -147,7 +147,7 @@ def test_chunked_prediction_and_large_c(monkeypatch):
     # are gathered per block (the path used for very many classes).
     X, y = DATASETS["many_classes"]()
     want = sfda(X, y, device="cpu")
-    monkeypatch.setattr(sfda_mod, "_LOGIT_BYTES", 8 * 40 * 7)
+    monkeypatch.setattr(sfda_mod, "_LOGIT_BYTES", 8 * 40 * 7)  # 7 rows per block
     monkeypatch.setattr(sfda_mod, "_ANCHOR_LOGITS_BYTES", 0)
     assert sfda(X, y, device="cpu") == pytest.approx(want, rel=1e-12)
 
