@@ -309,6 +309,16 @@ def test_singleton_class_is_finite():
     assert got == pytest.approx(ref.sfda(X, as_labels(y).codes)[0], rel=REL)
 
 
+def test_many_classes():
+    # BAD_INPUTS 13: thousands of classes work without an N x C one-hot (memory O(C D) plus
+    # bounded prediction blocks).
+    rng = np.random.default_rng(9)
+    C, d = 1200, 5
+    y = np.repeat(np.arange(C), 3)
+    X = (rng.normal(size=(C, d)) * 3)[y] + rng.normal(size=(3 * C, d))
+    assert sfda(X, y, device="cpu") == pytest.approx(ref.sfda(X, y)[0], rel=REL)
+
+
 def test_zero_within_scatter_is_an_error():
     X = np.repeat(np.eye(3), 4, axis=0)  # every class is one repeated point
     y = np.repeat(np.arange(3), 4)
