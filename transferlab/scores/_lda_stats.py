@@ -41,6 +41,12 @@ from .._arrays import Matrix
 # Rows per block on the torch / reference paths: bounds their float64 temporaries.
 _BLOCK_BYTES = 64 << 20
 
+# On "cuda", use transferlab._cuda's lda kernels when that build has them (else torch float64
+# matmuls on the device, which need no kernel of ours). Tests switch it to compare both.
+USE_CUDA_KERNELS = True
+
+_CUDA_LDA = ("lda_class_sums", "lda_gram", "lda_project")
+
 __all__ = ["ScatterStats", "class_sums", "gram", "gram_batched", "project", "scatter_stats", "block_rows"]
 
 
@@ -75,7 +81,7 @@ def _dev_vec(a: Any, like, n: int, name: str):
     import torch
 
     t = torch.as_tensor(a.detach() if _is_torch(a) else np.asarray(a), dtype=torch.float64, device=like.device)
-    t = t.reshape(-1)
+    t = t.reshape(-1).contiguous()
     if t.shape[0] != n:
         raise ValueError(f"{name} must have length {n}, got {t.shape[0]}")
     return t
@@ -97,6 +103,31 @@ def _f64_rows(m: Matrix, start: int, stop: int):
     return m.to_float64_host(start, stop)
 
 
+def _cuda_kernels(m: Matrix):
+    """``transferlab._cuda`` when it has the lda kernels and ``m`` lives on a CUDA device, else None."""
+    if not USE_CUDA_KERNELS or not getattr(m.data, "is_cuda", False):
+        return None
+    mod = _backend.cuda_module()
+    if mod is None or not all(hasattr(mod, f) for f in _CUDA_LDA):
+        return None
+    return mod
+
+
+def _launch(t):
+    """(context, stream handle) for queueing a kernel on the current stream of tensor t's device."""
+    import contextlib
+
+    import torch
+
+    if not t.is_cuda:  # CPU tensors: only the tests' pointer-level stand-in of _cuda runs here
+        return contextlib.nullcontext(), 0
+    return torch.cuda.device(t.device), int(torch.cuda.current_stream(t.device).cuda_stream)
+
+
+def _ptr(t) -> int:
+    return 0 if t is None else int(t.data_ptr())
+
+
 # ---------------------------------------------------------------------------- low level
 
 
@@ -116,6 +147,17 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
 
         like = m.data
         sh, w = _dev_vec(shift, like, d, "shift"), _dev_vec(row_weight, like, n, "row_weight")
+        mod = _cuda_kernels(m)
+        if mod is not None:
+            # Inputs stay referenced until the kernel is queued; later frees are stream-ordered.
+            yt32 = torch.as_tensor(y, dtype=torch.int32, device=like.device).contiguous()
+            counts_t = torch.zeros(n_classes, dtype=torch.int64, device=like.device)
+            sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
+            ctx, stream = _launch(like)
+            with ctx:
+                mod.lda_class_sums(*m.device_view(), yt32.data_ptr(), int(n_classes), _ptr(sh), _ptr(w),
+                                   counts_t.data_ptr(), sums.data_ptr(), stream)
+            return counts, sums
         yt = torch.as_tensor(y, dtype=torch.int64, device=like.device)
         sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
     else:
@@ -150,6 +192,12 @@ def gram(m: Matrix, device: str, *, shift=None, row_scale=None):
         like = m.data
         sh, s_ = _dev_vec(shift, like, d, "shift"), _dev_vec(row_scale, like, n, "row_scale")
         out = torch.zeros((d, d), dtype=torch.float64, device=like.device)
+        mod = _cuda_kernels(m)
+        if mod is not None:
+            ctx, stream = _launch(like)
+            with ctx:
+                mod.lda_gram(*m.device_view(), _ptr(sh), _ptr(s_), out.data_ptr(), stream)
+            return out
     else:
         sh, s_ = _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale")
         out = np.zeros((d, d), dtype=np.float64)
@@ -201,8 +249,17 @@ def project(m: Matrix, W, device: str, *, b=None):
         import torch
 
         Wt = torch.as_tensor(W, dtype=torch.float64, device=m.data.device)
+        if Wt.ndim != 2 or Wt.shape[1] != d:
+            raise ValueError(f"W must have shape (K, {d}), got {tuple(Wt.shape)}")
         bt = _dev_vec(b, m.data, Wt.shape[0], "b")
         out = torch.empty((n, Wt.shape[0]), dtype=torch.float64, device=m.data.device)
+        mod = _cuda_kernels(m)
+        if mod is not None:
+            Wc = Wt.contiguous()
+            ctx, stream = _launch(m.data)
+            with ctx:
+                mod.lda_project(*m.device_view(), Wc.data_ptr(), _ptr(bt), int(Wc.shape[0]), out.data_ptr(), stream)
+            return out
     else:
         Wt = np.asarray(W, dtype=np.float64)
         bt = _host_vec(b, Wt.shape[0], "b")
