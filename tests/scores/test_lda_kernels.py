@@ -298,6 +298,9 @@ def test_scatter_stats_mixed_rows_match_materialised(path):
     want = stats.scatter_stats(as_matrix(Xm), y, 5, "reference")
     for name in ("means", "mean", "total", "between", "within"):
         _close(_host(getattr(st, name)), getattr(want, name))
+    for name in ("total", "between", "within"):  # exactly symmetric (eigh/Cholesky read one triangle)
+        a = _host(getattr(st, name))
+        np.testing.assert_array_equal(a, a.T)
 
 
 def test_lda_stats_low_level_paths_agree():

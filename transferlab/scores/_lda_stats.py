@@ -325,8 +325,18 @@ def _as_like(a: np.ndarray, like):
     return a
 
 
+def _weighted_gram(A, w):
+    """``A^T diag(w) A`` for w >= 0 as ``Y^T Y`` with ``Y = sqrt(w) A``: BLAS syrk on the host, whose
+    result is exactly symmetric."""
+    sw = w ** 0.5
+    Y = A * sw[:, None]
+    return Y.T @ Y
+
+
 def _sym(a):
-    return 0.5 * (a + a.T)
+    """Exactly symmetric: the host forms above already are (no extra D x D pass); torch matmuls need
+    not be."""
+    return 0.5 * (a + a.T) if _is_torch(a) else a
 
 
 def scatter_stats(m: Matrix, codes, n_classes: int, device: str, *, shift=None, mix_weight=None,
@@ -381,11 +391,12 @@ def scatter_stats(m: Matrix, codes, n_classes: int, device: str, *, shift=None, 
         q = _as_like(np.bincount(y, weights=(1.0 - p) ** 2, minlength=n_classes), h)
         Q = S1 + (P1 - nf_d)[:, None] * U
         E = S21.T @ U
-        G = gram(m, device, shift=h, row_scale=p) + (E + E.T) + U.T @ (q[:, None] * U)
+        G = gram(m, device, shift=h, row_scale=p) + (E + E.T) + _weighted_gram(U, q)
     delta = Q.sum(0) / n
     mean = h + delta
     means = h[None, :] + Q / nf_d[:, None]
+    # Every term is exactly symmetric on the host (the Gram kernel mirrors, E + E^T, outer products,
+    # syrk), so within = total - between is too.
     total = _sym(G - n * (delta[:, None] * delta[None, :]))
-    Bc = means - mean[None, :]
-    between = _sym(Bc.T @ (nf_d[:, None] * Bc))
+    between = _sym(_weighted_gram(means - mean[None, :], nf_d))
     return ScatterStats(counts, means, mean, total, between, _sym(total - between))
