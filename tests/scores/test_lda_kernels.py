@@ -457,3 +457,23 @@ def test_cuda_kernels_and_torch_fallback_agree(monkeypatch):
     with_torch = stats.scatter_stats(m, y, 9, "cuda")
     for name in ("means", "total", "within"):
         _close(getattr(with_kernels, name).cpu().numpy(), getattr(with_torch, name).cpu().numpy(), 1e-11)
+
+
+@pytest.mark.parametrize("path", ["cpu", "reference", "torch"])
+def test_lda_stats_chunked_accumulation(path):
+    # Streaming over row chunks with out= / sums=: equal to one pass (bitwise on the CPU).
+    X, y = class_data(n=900, d=27, c=4, seed=17)
+    m = dict(_paths(X))[path]
+    dev = _dev(path)
+    shift = _f64(X).mean(axis=0)
+    G = stats.gram(m, dev, shift=shift)
+    _, S = stats.class_sums(m, y, 4, dev, shift=shift)
+    Gc, Sc = None, None
+    for a, b in [(0, 1), (1, 8), (8, 500), (500, 900)]:
+        Gc = stats.gram(m.rows(a, b), dev, shift=shift, out=Gc)
+        Sc = stats.class_sums(m.rows(a, b), y[a:b], 4, dev, shift=shift, sums=Sc)[1]
+    if path == "cpu":
+        np.testing.assert_array_equal(Gc, G)
+        np.testing.assert_array_equal(Sc, S)
+    _close(_host(Gc), _host(G))
+    _close(_host(Sc), _host(S))

@@ -14,7 +14,8 @@ Vectors such as ``shift`` / ``row_weight`` may be given as numpy or torch.
 Low level (one kernel call each; ``z_i = s_i (x_i - shift)``, missing arguments are 0 / 1):
 
 * :func:`class_sums` -> ``(counts (C,) int64 numpy, sums (C, D))``, ``sums[c] = sum_{y_i=c} w_i (x_i - shift)``
-* :func:`gram` -> ``(D, D)``, ``sum_i z_i z_i^T``
+  (``sums=`` accumulates: row-chunked passes)
+* :func:`gram` -> ``(D, D)``, ``sum_i z_i z_i^T`` (``out=`` accumulates)
 * :func:`gram_batched` -> one Gram per model (many models in one call: the "batched SFDA" kernel)
 * :func:`project` -> ``(N, K)``, ``x W^T + b``
 
@@ -131,16 +132,21 @@ def _ptr(t) -> int:
 # ---------------------------------------------------------------------------- low level
 
 
-def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row_weight=None):
-    """``(counts, sums)``: ``counts[c] = #{i: y_i = c}`` (int64 numpy) and
-    ``sums[c] = sum_{i: y_i = c} w_i (x_i - shift)`` ((C, D) float64)."""
+def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row_weight=None, sums=None):
+    """``(counts, sums)``: ``counts[c] = #{i: y_i = c}`` (int64 numpy, of these rows) and
+    ``sums[c] = sum_{i: y_i = c} w_i (x_i - shift)`` ((C, D) float64).
+
+    ``sums`` (a (C, D) float64 array of the device's kind) is accumulated into and returned
+    (row-chunked passes; on the CPU bitwise equal to one pass).
+    """
     n, d = m.n, m.d
     y = _codes(codes, n)
     if device == "cpu":
-        return _backend.cpu_module().lda_class_sums(
+        counts, sums = _backend.cpu_module().lda_class_sums(
             m.data, y, int(n_classes), _host_vec(shift, d, "shift"), _host_vec(row_weight, n, "row_weight"),
-            m.is_bf16, _backend.num_threads(),
+            m.is_bf16, _backend.num_threads(), sums=sums,
         )
+        return counts, sums
     counts = np.bincount(y, minlength=n_classes).astype(np.int64)
     if device == "cuda":
         import torch
@@ -152,18 +158,21 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
             # Inputs stay referenced until the kernel is queued; later frees are stream-ordered.
             yt32 = torch.as_tensor(y, dtype=torch.int32, device=like.device).contiguous()
             counts_t = torch.zeros(n_classes, dtype=torch.int64, device=like.device)
-            sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
+            if sums is None:
+                sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
             ctx, stream = _launch(like)
             with ctx:
                 mod.lda_class_sums(*m.device_view(), yt32.data_ptr(), int(n_classes), _ptr(sh), _ptr(w),
                                    counts_t.data_ptr(), sums.data_ptr(), stream)
             return counts, sums
         yt = torch.as_tensor(y, dtype=torch.int64, device=like.device)
-        sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
+        if sums is None:
+            sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
     else:
         sh, w = _host_vec(shift, d, "shift"), _host_vec(row_weight, n, "row_weight")
         yt = y
-        sums = np.zeros((n_classes, d), dtype=np.float64)
+        if sums is None:
+            sums = np.zeros((n_classes, d), dtype=np.float64)
     step = block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
@@ -178,20 +187,26 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
     return counts, sums
 
 
-def gram(m: Matrix, device: str, *, shift=None, row_scale=None):
-    """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T`` ((D, D) float64, exactly symmetric on "cpu")."""
+def gram(m: Matrix, device: str, *, shift=None, row_scale=None, out=None):
+    """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T`` ((D, D) float64, exactly symmetric on "cpu").
+
+    ``out`` (a symmetric (D, D) float64 array of the device's kind, e.g. an earlier result) is
+    accumulated into and returned: a bank scored in row chunks then gets, on the CPU, bitwise the
+    Gram of one pass (each element is one chain over the rows).
+    """
     n, d = m.n, m.d
     if device == "cpu":
         return _backend.cpu_module().lda_gram(
             m.data, _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale"), m.is_bf16,
-            _backend.num_threads(),
+            _backend.num_threads(), out=out,
         )
     if device == "cuda":
         import torch
 
         like = m.data
         sh, s_ = _dev_vec(shift, like, d, "shift"), _dev_vec(row_scale, like, n, "row_scale")
-        out = torch.zeros((d, d), dtype=torch.float64, device=like.device)
+        if out is None:
+            out = torch.zeros((d, d), dtype=torch.float64, device=like.device)
         mod = _cuda_kernels(m)
         if mod is not None:
             ctx, stream = _launch(like)
@@ -200,7 +215,8 @@ def gram(m: Matrix, device: str, *, shift=None, row_scale=None):
             return out
     else:
         sh, s_ = _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale")
-        out = np.zeros((d, d), dtype=np.float64)
+        if out is None:
+            out = np.zeros((d, d), dtype=np.float64)
     step = block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
