@@ -118,13 +118,13 @@ def _simd_run(level: str) -> list:
 
 def test_simd_levels_agree():
     levels = {lv: _simd_run(lv) for lv in ("generic", "avx2", "avx512")}
-    got = {v[0] for v in levels.values()}
-    # Every FMA path runs the same fused chain per element: bitwise equal across ISAs.
+    assert levels["generic"][0] == "generic"
+    # Every FMA path runs the same fused chain per element: bitwise equal across ISAs (on a CPU
+    # without AVX-512 the "avx512" run is capped to avx2 and the check is weaker, not vacuous).
     fused = [v for v in levels.values() if v[0] in ("avx2", "avx512")]
     for v in fused[1:]:
         assert v[1] == fused[0][1] and v[3] == fused[0][3]
     # The generic (unfused) path rounds differently but agrees to float64 precision.
-    assert levels["generic"][0] == "generic" and got
     for v in fused:
         assert v[2] == pytest.approx(levels["generic"][2], rel=1e-12)
 
