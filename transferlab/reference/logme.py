@@ -11,7 +11,7 @@ class and a scalar fixed-point loop per class.
     L_c = K/2 log alpha + N/2 log beta - 1/2 sum log(alpha + beta sigma) - beta/2 res2 - alpha/2 m2 - N/2 log 2pi
 
 compat="exact": sum over sigma > 1e-10 sigma_max, K = that count. compat="thuml": K = D and the
-authors' directions (sqrt(sigma) > 1e-10 for N > D; all min(N, D) thin-SVD values for N <= D).
+authors' directions (the count of sqrt(singular values of X^T X) > 1e-10 for N > D; all min(N, D) thin-SVD values for N <= D).
 Score = mean_c L_c / N.
 """
 from __future__ import annotations
@@ -26,7 +26,13 @@ def logme(X, y, *, compat: str = "exact") -> float:
     U, s, _ = np.linalg.svd(X, full_matrices=False)
     sigma = s**2
     if compat == "thuml":
-        keep = s > 1e-10 if n > d else np.ones_like(s, dtype=bool)
+        keep = np.ones_like(s, dtype=bool)
+        if n > d:
+            # The authors count directions on the singular values of X^T X (sqrt > 1e-10): dead
+            # units give tiny nonzero values there (solver-dependent: gesdd with vectors), exact zeros
+            # in the SVD of X.
+            k_auth = int(np.sum(np.sqrt(np.linalg.svd(X.T @ X)[1]) > 1e-10))  # with vectors, as they call it
+            keep = np.arange(s.size) < k_auth
         dim = d
     else:
         keep = sigma > 1e-10 * sigma.max()

@@ -80,12 +80,15 @@ def spectral_projections(m, codes: np.ndarray, n_classes: int, compat: str) -> T
     """
     if m.n > m.d:
         G = _gram.gram(m)
-        w, V = _gram.eigh_desc(G)
         _, sums = _gram.class_sums(m, codes, n_classes)
         if compat == "thuml":
-            w = np.abs(w)  # the authors' SVD of X^T X returns |eigenvalues|
+            # The authors' SVD of X^T X: which near-null directions pass their absolute cutoff
+            # sqrt(s) > 1e-10 depends on the solver (exact zeros from dead units), so use theirs.
+            _, w, vh = np.linalg.svd(G)
+            V = vh.T
             keep = np.sqrt(w) > 1e-10
         else:
+            w, V = _gram.eigh_desc(G)
             keep = w > RANK_RTOL * max(w[0], 0.0)
         w, V = w[keep], V[:, keep]
         x = (sums @ V) / np.sqrt(w)
