@@ -32,7 +32,7 @@ def digits_features(hidden: int = 64):
     X = d.data / 16.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=60, random_state=0).fit(X, d.target)
+        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=30, random_state=0).fit(X, d.target)
     H = np.maximum(X @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
     return H.astype(np.float32), d.target.copy()
 
