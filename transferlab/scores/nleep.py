@@ -10,7 +10,7 @@ from ._common import prepare
 from ._registry import register
 
 RULES = ("5c", "ratio")
-_REG_COVAR_RETRIES = (1e-5, 1e-4, 1e-3)
+_REG_COVAR_RETRIES = (1e-6, 1e-5, 1e-4, 1e-3)  # 1e-6: scikit-learn's default
 
 
 @register("nleep")
@@ -37,9 +37,12 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     P(y|k) = J[y, k] / sum_y J[y, k] (components with zero mass skipped),
     ``NLEEP = (1/N) sum_i log sum_k P[i, k] P(y_i | k)``.
 
+    Like the published score, the result depends on the row order (the mixture's k-means++
+    start draws rows by index) and on the seed.
+
     Robustness: the published code casts features to float32 and then often fails ("ill-defined
     empirical covariance"); here the fit is always float64, and if it still fails the covariance
-    regulariser is raised (1e-5, 1e-4, 1e-3) with a UserWarning naming the value used.
+    regulariser is raised from scikit-learn's 1e-6 to 1e-5, 1e-4, 1e-3 with a UserWarning naming the value used.
     """
     if var_ratio is None or not 0.0 < float(var_ratio) < 1.0:
         raise ValueError(f"var_ratio must be in (0, 1), got {var_ratio!r}")
@@ -84,7 +87,7 @@ def fit_posteriors(Z: np.ndarray, k: int, random_state) -> np.ndarray:
             err = e
             continue
         if i:
-            warnings.warn(f"NLEEP: the Gaussian mixture fit failed with reg_covar=1e-6 .. {_REG_COVAR_RETRIES[i - 1]:g}"
+            warnings.warn(f"NLEEP: the Gaussian mixture fit failed with reg_covar <= {_REG_COVAR_RETRIES[i - 1]:g}"
                           f" and succeeded with reg_covar={reg:g}", UserWarning, stacklevel=3)
         return gmm.predict_proba(Z)
     raise ValueError(f"NLEEP: the Gaussian mixture fit failed even with reg_covar={_REG_COVAR_RETRIES[-1]:g}: {err}")
