@@ -24,7 +24,9 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     features : (N, D); labels : (N,).
     pca : "randomized" (default: scikit-learn ``PCA(n_dims, svd_solver="randomized",
         random_state=1919, iterated_power=1)`` on float32 features, which the published numbers
-        come from), "exact" (one eigensolve of the centred Gram, float64) or None (no reduction).
+        come from), "exact" (one eigensolve of the centred Gram, float64; axis signs as
+        scikit-learn's PCA sets them, which matters: the row correlations centre each row over
+        the axes) or None (no reduction).
         No reduction either when D <= n_dims; n_dims is capped at the probe size.
     probe_size : PARC is O(N^2): above this many samples a probe set of ``probe_size`` rows is drawn
         without replacement with ``numpy.random.default_rng(seed)`` (sorted), as ``probe_indices``
