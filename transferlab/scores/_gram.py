@@ -11,18 +11,17 @@ features only through these functions, which mirror the ``lda`` kernel contract
     project(m, W, b)                           -> (N, K) float64,  X W^T + b
     eigh_desc(G)                               -> eigenvalues descending, eigenvectors as columns
 
-This implementation scans the bank in row blocks of bounded size (memory O(D^2 + block), a
-memory-mapped bank is never loaded whole) and computes in float64 numpy; the compiled ``lda``
-kernels satisfy the same contract and can replace the bodies without touching the scores.
+The three passes are the compiled ``lda`` kernels (through ``_lda_stats``, float64 sums, any
+input dtype, memory O(D^2) or O(C D), a memory-mapped bank is never loaded whole); the remaining
+helpers scan the bank in bounded float64 row blocks. Matrices reach this module on the host.
 """
 from __future__ import annotations
 
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
-from scipy.linalg import blas
-
 from .._arrays import Matrix
+from . import _lda_stats
 
 # Float64 bytes per row block: large enough for BLAS efficiency, small enough for bounded memory.
 _BLOCK_BYTES = 32 << 20
@@ -41,47 +40,18 @@ def row_blocks(m: Matrix) -> Iterator[Tuple[int, int, np.ndarray]]:
 
 def class_sums(m: Matrix, codes: np.ndarray, n_classes: int, shift: Optional[np.ndarray] = None,
                row_weight: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-class counts and sums of (x - shift), optionally weighted per row. Never one-hot."""
-    counts = np.bincount(codes, minlength=n_classes).astype(np.int64)
-    sums = np.zeros((n_classes, m.d))
-    for s, e, blk in row_blocks(m):
-        if shift is not None:
-            blk -= shift
-        if row_weight is not None:
-            blk *= row_weight[s:e, None]
-        # Sorted scatter-add: np.add.at is slow; a sort + reduceat is O(rows log rows) and exact.
-        c = codes[s:e]
-        order = np.argsort(c, kind="stable")
-        cs = c[order]
-        starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-        sums[cs[starts]] += np.add.reduceat(blk[order], starts, axis=0)
-    return counts, sums
+    """Per-class counts and sums of w_i (x_i - shift) (the ``lda_class_sums`` kernel). Never one-hot."""
+    return _lda_stats.class_sums(m, codes, n_classes, "cpu", shift=shift, row_weight=row_weight)
 
 
 def gram(m: Matrix, shift: Optional[np.ndarray] = None, row_scale: Optional[np.ndarray] = None) -> np.ndarray:
-    """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T`` as a full symmetric (D, D) float64 matrix."""
-    d = m.d
-    acc = np.zeros((d, d), order="F")
-    for s, e, blk in row_blocks(m):
-        if shift is not None:
-            blk -= shift
-        if row_scale is not None:
-            blk *= row_scale[s:e, None]
-        # dsyrk on blk^T (a Fortran view, no copy): C += A A^T, upper triangle only (half the GEMM).
-        acc = blas.dsyrk(1.0, blk.T, beta=1.0, c=acc, trans=0, lower=0, overwrite_c=1)
-    upper = np.triu(acc)
-    return upper + np.triu(upper, 1).T
+    """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T``, full symmetric (D, D) float64 (the ``lda_gram`` kernel)."""
+    return _lda_stats.gram(m, "cpu", shift=shift, row_scale=row_scale)
 
 
 def project(m: Matrix, W: np.ndarray, b: Optional[np.ndarray] = None) -> np.ndarray:
-    """``X W^T + b`` in float64, (N, K)."""
-    W = np.asarray(W, dtype=np.float64)
-    out = np.empty((m.n, W.shape[0]))
-    for s, e, blk in row_blocks(m):
-        out[s:e] = blk @ W.T
-    if b is not None:
-        out += b
-    return out
+    """``X W^T + b`` in float64, (N, K) (the ``lda_project`` kernel)."""
+    return _lda_stats.project(m, np.ascontiguousarray(W, dtype=np.float64), "cpu", b=b)
 
 
 def row_sq_norms(m: Matrix, shift: Optional[np.ndarray] = None) -> np.ndarray:
