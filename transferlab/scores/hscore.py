@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import warnings
-from typing import Tuple
-
 import numpy as np
 
 from . import _gram
@@ -38,10 +36,9 @@ def hscore(features, labels, *, device="auto", nan_policy="raise"):
         from ..reference.hscore import hscore as oracle
 
         return oracle(m.to_float64_host(), lab.codes)
-    w, proj, counts, _, _ = _spectral_stats(m, lab)
-    keep = np.abs(w) > PINV_RCOND * np.max(np.abs(w))
-    between = (proj**2 / counts[:, None]).sum(axis=0)  # (D,) diag of V^T B V
-    return float(np.sum(between[keep] / w[keep]))
+    mean, S = _gram.mean_and_centred_gram(m)
+    counts, sums = _gram.class_sums(m, lab.codes, lab.n_classes, shift=mean)
+    return hscore_from_stats(S, sums, counts)
 
 
 @register("reg_hscore")
@@ -63,8 +60,27 @@ def reg_hscore(features, labels, *, device="auto", nan_policy="raise"):
         from ..reference.hscore import reg_hscore as oracle
 
         return oracle(m.to_float64_host(), lab.codes)
-    w, proj, counts, fourth, _ = _spectral_stats(m, lab, want_fourth=True)
-    n, d = m.n, m.d
+    mean, S = _gram.mean_and_centred_gram(m)
+    counts, sums = _gram.class_sums(m, lab.codes, lab.n_classes, shift=mean)
+    fourth = float(np.sum(_gram.row_sq_norms(m, shift=mean) ** 2))
+    return reg_hscore_from_stats(S, sums, counts, fourth, m.n)
+
+
+def hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> float:
+    """H-score from the centred Gram S (D, D) and the centred class sums (C, D) (the streaming form)."""
+    w, V = _gram.eigh_desc(S)
+    proj = sums @ V
+    keep = np.abs(w) > PINV_RCOND * np.max(np.abs(w))
+    between = (proj**2 / np.asarray(counts, dtype=np.float64)[:, None]).sum(axis=0)  # diag of V^T B V
+    return float(np.sum(between[keep] / w[keep]))
+
+
+def reg_hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray, fourth: float, n: int) -> float:
+    """Regularised H-score from the centred Gram, centred class sums and sum_i |x_i - mu|^4."""
+    d = S.shape[0]
+    w, V = _gram.eigh_desc(S)
+    proj = sums @ V
+    counts = np.asarray(counts, dtype=np.float64)
     a = ledoit_wolf_shrinkage(w.sum(), np.sum(w**2), fourth, n, d)
     shrunk = (1.0 - a) * w / n + a * w.sum() / (n * d)
     keep = np.abs(shrunk) > PINV_RCOND * np.max(np.abs(shrunk))
@@ -82,15 +98,6 @@ def ledoit_wolf_shrinkage(trace: float, frob2: float, fourth: float, n: int, d: 
     delta = (delta_ - 2.0 * mu * trace / n + d * mu**2) / d
     beta = min(beta, delta)
     return 0.0 if beta == 0 else beta / delta
-
-
-def _spectral_stats(m, lab, want_fourth: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
-    """Eigen-decomposition of the centred Gram, V^T of the centred class sums, counts, sum |x - mu|^4."""
-    mean, S = _gram.mean_and_centred_gram(m)
-    counts, sums = _gram.class_sums(m, lab.codes, lab.n_classes, shift=mean)
-    w, V = _gram.eigh_desc(S)
-    fourth = float(np.sum(_gram.row_sq_norms(m, shift=mean) ** 2)) if want_fourth else 0.0
-    return w, sums @ V, counts.astype(np.float64), fourth, mean
 
 
 def _warn_saturation(n: int, d: int, name: str) -> None:

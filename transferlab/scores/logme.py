@@ -79,20 +79,8 @@ def spectral_projections(m, codes: np.ndarray, n_classes: int, compat: str) -> T
     N <= D: one eigensolve of X X^T (its eigenvectors are U); U^T y_c = class sum of U's rows.
     """
     if m.n > m.d:
-        G = _gram.gram(m)
         _, sums = _gram.class_sums(m, codes, n_classes)
-        if compat == "thuml":
-            # The authors' SVD of X^T X: which near-null directions pass their absolute cutoff
-            # sqrt(s) > 1e-10 depends on the solver (exact zeros from dead units), so use theirs.
-            _, w, vh = np.linalg.svd(G)
-            V = vh.T
-            keep = np.sqrt(w) > 1e-10
-        else:
-            w, V = _gram.eigh_desc(G)
-            keep = w > RANK_RTOL * max(w[0], 0.0)
-        w, V = w[keep], V[:, keep]
-        x = (sums @ V) / np.sqrt(w)
-        return w, x * x
+        return gram_projections(_gram.gram(m), sums, compat, m.n)
     X = m.to_float64_host()
     K = X @ X.T
     w, U = _gram.eigh_desc(K)
@@ -103,6 +91,38 @@ def spectral_projections(m, codes: np.ndarray, n_classes: int, compat: str) -> T
     x = np.zeros((n_classes, U.shape[1]))
     np.add.at(x, codes, U)
     return w, x * x
+
+
+def gram_projections(G: np.ndarray, sums: np.ndarray, compat: str, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(sigma, x2) from the uncentred Gram X^T X and the class sums of x (the streaming form).
+
+    ``compat="thuml"`` with N > D keeps the authors' directions: their SVD of X^T X with the
+    absolute cutoff sqrt(s) > 1e-10 (which near-null directions pass depends on the solver: exact
+    zeros from dead units, so use theirs); otherwise the eigenvalues above 1e-10 times the largest.
+    """
+    if compat == "thuml" and n > G.shape[0]:
+        _, w, vh = np.linalg.svd(G)
+        V = vh.T
+        keep = np.sqrt(w) > 1e-10
+    else:
+        w, V = _gram.eigh_desc(G)
+        keep = w > RANK_RTOL * max(w[0], 0.0)
+    w, V = w[keep], V[:, keep]
+    x = (sums @ V) / np.sqrt(w)
+    return w, x * x
+
+
+def logme_from_stats(G: np.ndarray, sums: np.ndarray, counts: np.ndarray, n: int, compat: str = "exact") -> float:
+    """LogME from sufficient statistics: uncentred Gram (D, D), class sums (C, D), counts (C,).
+
+    Equal to ``logme`` on the rows they summarise; for N <= D with ``compat="thuml"`` the authors'
+    N - k null directions of the thin SVD are accounted for as the (D - N + k)/2 log alpha term.
+    """
+    d = G.shape[0]
+    sigma, x2 = gram_projections(G, sums, compat, n)
+    k = sigma.shape[0]
+    d_eff = k if compat == "exact" else (d if n > d else d - n + k)
+    return float(np.mean(evidences(sigma, x2, np.asarray(counts, dtype=np.float64), n, d_eff)))
 
 
 def evidences(sigma: np.ndarray, x2: np.ndarray, counts: np.ndarray, n: int, d_eff: int) -> np.ndarray:
