@@ -39,7 +39,9 @@ _DATA: dict = {}
 def make_data(n: int, d: int, c: int, seed: int = 0):
     """Embedding-like float32 data: c Gaussian classes through a ReLU (non-negative, sparse-ish)."""
     rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(c, d)).astype(np.float32) * 0.5
+    # Class means ~2 noise standard deviations apart whatever d: scores away from saturation
+    # (SFDA saturates at 1.0 on well-separated classes).
+    centers = rng.normal(size=(c, d)).astype(np.float32) * np.float32(1.5 / np.sqrt(d))
     y = rng.integers(0, c, size=n)
     X = centers[y] + rng.normal(size=(n, d)).astype(np.float32)
     X = np.maximum(X + 0.5, 0.0, dtype=np.float32)
