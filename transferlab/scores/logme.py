@@ -47,10 +47,11 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
 
     ``compat="exact"``: the sum runs over the k directions with sigma > 1e-10 sigma_max and K = k
     (the null directions of X cancel exactly in the evidence). ``compat="thuml"``: K = D and the
-    sum runs over the authors' directions (sqrt(sigma) > 1e-10 when N > D, all min(N, D) of the
-    thin SVD otherwise); for N <= D that overstates each class by (D - k)/(2N) log alpha.
-    For N > D both equal the authors' ``LogME.fit`` (to ~1e-10 on features whose Gram has no
-    exactly-zero eigenvalue).
+    sum runs over the authors' directions (N > D: their SVD of X^T X with sqrt(s) > 1e-10; all
+    min(N, D) values of the thin SVD of X otherwise); for N <= D that overstates each class by
+    (D - k)/(2N) log alpha. For N > D both equal the authors' ``LogME.fit`` to rounding (tested on
+    random data and on ReLU features with dead units); only if the authors' SVD returns exact
+    zeros for dead units do they differ, and ``compat="thuml"`` then follows theirs.
 
     Cost: one pass building X^T X (N > D) or X X^T (N <= D) and the class sums, one eigensolve,
     then O(C k) per iteration for all classes at once.
