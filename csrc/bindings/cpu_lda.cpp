@@ -154,7 +154,8 @@ void bind_lda_cpu(py::module_& m) {
         "sums[c] += sum_{y_i = c} w_i (x_i - shift). See csrc/lda/lda.h.");
   m.def("lda_gram", &lda_gram, py::arg("x"), py::arg("shift"), py::arg("row_scale"), py::arg("is_bf16"),
         py::arg("num_threads"), py::arg("out") = py::none(),
-        "gram float64 (D, D) (+)= sum_i s_i^2 (x_i - shift)(x_i - shift)^T. See csrc/lda/lda.h.");
+        "gram float64 (D, D) (+)= sum_i s_i^2 (x_i - shift)(x_i - shift)^T. See csrc/lda/lda.h. "
+        "With out (symmetric, e.g. an earlier result), its upper triangle is accumulated and mirrored.");
   m.def("lda_gram_batched", &lda_gram_batched, py::arg("xs"), py::arg("shifts"), py::arg("row_scale"),
         py::arg("is_bf16"), py::arg("num_threads"),
         "List of Grams, one per model (bitwise equal to separate lda_gram calls).");

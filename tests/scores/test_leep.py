@@ -133,6 +133,29 @@ def test_logit_probabilities_match_scipy_softmax():
     assert S[5, 0] == pytest.approx(1 / 37, rel=1e-15) and S[6, 3] == 1.0
 
 
+def test_kernel_argument_errors():
+    P, y = structured_probs(n=50, z=6, c=3, seed=31, dtype=np.float32)
+    y32 = y.astype(np.int32)
+    bad = y32.copy()
+    bad[7] = 3
+    with pytest.raises(ValueError, match=r"labels\[7\] = 3 is outside \[0, n_classes=3\)"):
+        _C.leep_joint(P, bad, 3, False, None, False, 0)
+    with pytest.raises(ValueError, match="labels must be a contiguous array of int32"):
+        _C.leep_joint(P, y.astype(np.int64), 3, False, None, False, 0)
+    with pytest.raises(ValueError, match=r"joint must be a C-contiguous float64 array of shape \(3, 6\)"):
+        _C.leep_joint(P, y32, 3, False, None, False, 0, np.zeros((3, 6), dtype=np.float32))
+    ro = np.zeros((3, 6))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="joint must be writeable"):
+        _C.leep_joint(P, y32, 3, False, None, False, 0, ro)
+    with pytest.raises(ValueError, match="row_lse is required"):
+        _C.leep_joint(P, y32, 3, True, None, False, 0)
+    with pytest.raises(ValueError, match=r"cond must be a C-contiguous float64 array of shape \(3, 6\)"):
+        _C.leep_eep(P, y32, 3, False, None, np.zeros((6, 3)), False, 0)
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        _C.leep_row_stats(P.astype(np.int32), False, 1e-3, False, 0)
+
+
 def test_row_stats_flags_rows():
     P, _ = structured_probs(n=600, z=9, seed=1)
     P[5, 2] = np.nan
@@ -293,6 +316,8 @@ def test_chunked_joint_equals_one_shot_bitwise(dtype, from_logits):
 
 
 def test_every_simd_level_gives_the_same_bits(tmp_path):
+    # Includes the logit passes: the generic, AVX2 (4-wide) and AVX-512 (8-wide, masked tails) exp
+    # perform the same unfused operations, so lse, J and EEP agree to the bit (z = 77, 301: tails).
     P, y = structured_probs(n=900, z=301, c=6, seed=10, dtype=np.float32)
     L, yl = structured_logits(n=400, z=77, c=6, seed=10)
     np.save(tmp_path / "P.npy", P)
@@ -308,7 +333,12 @@ def test_every_simd_level_gives_the_same_bits(tmp_path):
         "S = C.leep_joint(P, y32, 6, False, None, False, 0); c = S / S.sum(0)\n"
         "e = C.leep_eep(P, y32, 6, False, None, c, False, 0)\n"
         "e16 = C.leep_eep(P.astype(np.float16), y32, 6, False, None, c, False, 0)\n"
-        "h = hashlib.sha256(S.tobytes() + e.tobytes() + e16.tobytes()).hexdigest()\n"
+        "yl32 = yl.astype(np.int32); _, lse = C.leep_row_stats(L, True, 1e-3, False, 0)\n"
+        "SL = C.leep_joint(L, yl32, 6, True, lse, False, 0); cL = SL / SL.sum(0)\n"
+        "eL = C.leep_eep(L, yl32, 6, True, lse, cL, False, 0)\n"
+        "L16 = L.astype(np.float16); _, lse16 = C.leep_row_stats(L16, True, 1e-3, False, 0)\n"
+        "S16 = C.leep_joint(L16, yl32, 6, True, lse16, False, 0)\n"
+        "h = hashlib.sha256(b''.join(a.tobytes() for a in (S, e, e16, lse, SL, eL, lse16, S16))).hexdigest()\n"
         "print(json.dumps({'level': C.simd_level(), 'h': h, 'a': tl.leep(P, y), "
         "'b': tl.leep(L, yl, from_logits=True)}))\n"
     )
@@ -531,6 +561,12 @@ def test_cuda_requested_without_cuda_is_actionable():
     P, y = structured_probs(n=50, z=4, c=2, seed=25)
     with pytest.raises(RuntimeError, match="device='cpu'|TRANSFERLAB_CUDA=ON"):
         leep(P, y, device="cuda")
+
+
+def test_cuda_module_without_leep_kernels_is_actionable(monkeypatch):
+    monkeypatch.setattr(_backend, "require_cuda", lambda: object())
+    with pytest.raises(RuntimeError, match="no LEEP kernels; pass device='cpu'"):
+        _leep_stats._cuda_leep()
 
 
 # ------------------------------------------------------------------ CUDA (skipped without a device)

@@ -2,6 +2,7 @@
 published algorithm, properties, dtypes and bad input (BAD_INPUTS.md)."""
 from __future__ import annotations
 
+import functools
 import importlib
 import warnings
 
@@ -28,6 +29,22 @@ def _digits():
     return d.data, d.target
 
 
+@functools.lru_cache(maxsize=1)
+def _digits_mlp():
+    """Hidden ReLU features of a small MLP trained on digits: embedding-like, with dead units (zero
+    columns, a singular S_w) and N > D."""
+    from sklearn.datasets import load_digits
+    from sklearn.neural_network import MLPClassifier
+
+    d = load_digits()
+    X, y = d.data / 16.0, d.target
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: a few epochs are enough here
+        clf = MLPClassifier(hidden_layer_sizes=(256,), max_iter=10, random_state=0).fit(X, y)
+    H = np.maximum(X @ clf.coefs_[0] + clf.intercepts_[0], 0.0).astype(np.float32)
+    return H, y
+
+
 def _duplicates(seed=0):
     """1000 rows drawn from 60 distinct points: heavy exact duplication, several labels per point."""
     rng = np.random.default_rng(seed)
@@ -41,6 +58,7 @@ DATASETS = {
     "blobs_separated": lambda: class_data(n=600, d=24, c=4, sep=3.0, seed=2),
     "many_classes": lambda: class_data(n=1500, d=30, c=40, sep=0.6, seed=3),
     "digits": _digits,
+    "digits_mlp": _digits_mlp,
     "duplicates": _duplicates,
 }
 
@@ -147,7 +165,7 @@ def test_chunked_prediction_and_large_c(monkeypatch):
     # are gathered per block (the path used for very many classes).
     X, y = DATASETS["many_classes"]()
     want = sfda(X, y, device="cpu")
-    monkeypatch.setattr(sfda_mod, "_LOGIT_BYTES", 8 * 40 * 7)
+    monkeypatch.setattr(sfda_mod, "_LOGIT_BYTES", 8 * 40 * 7)  # 7 rows per block
     monkeypatch.setattr(sfda_mod, "_ANCHOR_LOGITS_BYTES", 0)
     assert sfda(X, y, device="cpu") == pytest.approx(want, rel=1e-12)
 
@@ -307,6 +325,16 @@ def test_singleton_class_is_finite():
     got = sfda(X, y, device="cpu")
     assert np.isfinite(got)
     assert got == pytest.approx(ref.sfda(X, as_labels(y).codes)[0], rel=REL)
+
+
+def test_many_classes():
+    # BAD_INPUTS 13: thousands of classes work without an N x C one-hot (memory O(C D) plus
+    # bounded prediction blocks).
+    rng = np.random.default_rng(9)
+    C, d = 1200, 5
+    y = np.repeat(np.arange(C), 3)
+    X = (rng.normal(size=(C, d)) * 3)[y] + rng.normal(size=(3 * C, d))
+    assert sfda(X, y, device="cpu") == pytest.approx(ref.sfda(X, y)[0], rel=REL)
 
 
 def test_zero_within_scatter_is_an_error():

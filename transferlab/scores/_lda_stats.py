@@ -14,7 +14,8 @@ Vectors such as ``shift`` / ``row_weight`` may be given as numpy or torch.
 Low level (one kernel call each; ``z_i = s_i (x_i - shift)``, missing arguments are 0 / 1):
 
 * :func:`class_sums` -> ``(counts (C,) int64 numpy, sums (C, D))``, ``sums[c] = sum_{y_i=c} w_i (x_i - shift)``
-* :func:`gram` -> ``(D, D)``, ``sum_i z_i z_i^T``
+  (``sums=`` accumulates: row-chunked passes)
+* :func:`gram` -> ``(D, D)``, ``sum_i z_i z_i^T`` (``out=`` accumulates)
 * :func:`gram_batched` -> one Gram per model (many models in one call: the "batched SFDA" kernel)
 * :func:`project` -> ``(N, K)``, ``x W^T + b``
 
@@ -40,6 +41,12 @@ from .._arrays import Matrix
 
 # Rows per block on the torch / reference paths: bounds their float64 temporaries.
 _BLOCK_BYTES = 64 << 20
+
+# On "cuda", use transferlab._cuda's lda kernels when that build has them (else torch float64
+# matmuls on the device, which need no kernel of ours). Tests switch it to compare both.
+USE_CUDA_KERNELS = True
+
+_CUDA_LDA = ("lda_class_sums", "lda_gram", "lda_project")
 
 __all__ = ["ScatterStats", "class_sums", "gram", "gram_batched", "project", "scatter_stats", "block_rows"]
 
@@ -75,7 +82,7 @@ def _dev_vec(a: Any, like, n: int, name: str):
     import torch
 
     t = torch.as_tensor(a.detach() if _is_torch(a) else np.asarray(a), dtype=torch.float64, device=like.device)
-    t = t.reshape(-1)
+    t = t.reshape(-1).contiguous()
     if t.shape[0] != n:
         raise ValueError(f"{name} must have length {n}, got {t.shape[0]}")
     return t
@@ -97,31 +104,75 @@ def _f64_rows(m: Matrix, start: int, stop: int):
     return m.to_float64_host(start, stop)
 
 
+def _cuda_kernels(m: Matrix):
+    """``transferlab._cuda`` when it has the lda kernels and ``m`` lives on a CUDA device, else None."""
+    if not USE_CUDA_KERNELS or not getattr(m.data, "is_cuda", False):
+        return None
+    mod = _backend.cuda_module()
+    if mod is None or not all(hasattr(mod, f) for f in _CUDA_LDA):
+        return None
+    return mod
+
+
+def _launch(t):
+    """(context, stream handle) for queueing a kernel on the current stream of tensor t's device."""
+    import contextlib
+
+    import torch
+
+    if not t.is_cuda:  # CPU tensors: only the tests' pointer-level stand-in of _cuda runs here
+        return contextlib.nullcontext(), 0
+    return torch.cuda.device(t.device), int(torch.cuda.current_stream(t.device).cuda_stream)
+
+
+def _ptr(t) -> int:
+    return 0 if t is None else int(t.data_ptr())
+
+
 # ---------------------------------------------------------------------------- low level
 
 
-def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row_weight=None):
-    """``(counts, sums)``: ``counts[c] = #{i: y_i = c}`` (int64 numpy) and
-    ``sums[c] = sum_{i: y_i = c} w_i (x_i - shift)`` ((C, D) float64)."""
+def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row_weight=None, sums=None):
+    """``(counts, sums)``: ``counts[c] = #{i: y_i = c}`` (int64 numpy, of these rows) and
+    ``sums[c] = sum_{i: y_i = c} w_i (x_i - shift)`` ((C, D) float64).
+
+    ``sums`` (a (C, D) float64 array of the device's kind) is accumulated into and returned
+    (row-chunked passes; on the CPU bitwise equal to one pass).
+    """
     n, d = m.n, m.d
     y = _codes(codes, n)
     if device == "cpu":
-        return _backend.cpu_module().lda_class_sums(
+        counts, sums = _backend.cpu_module().lda_class_sums(
             m.data, y, int(n_classes), _host_vec(shift, d, "shift"), _host_vec(row_weight, n, "row_weight"),
-            m.is_bf16, _backend.num_threads(),
+            m.is_bf16, _backend.num_threads(), sums=sums,
         )
+        return counts, sums
     counts = np.bincount(y, minlength=n_classes).astype(np.int64)
     if device == "cuda":
         import torch
 
         like = m.data
         sh, w = _dev_vec(shift, like, d, "shift"), _dev_vec(row_weight, like, n, "row_weight")
+        mod = _cuda_kernels(m)
+        if mod is not None:
+            # Inputs stay referenced until the kernel is queued; later frees are stream-ordered.
+            yt32 = torch.as_tensor(y, dtype=torch.int32, device=like.device).contiguous()
+            counts_t = torch.zeros(n_classes, dtype=torch.int64, device=like.device)
+            if sums is None:
+                sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
+            ctx, stream = _launch(like)
+            with ctx:
+                mod.lda_class_sums(*m.device_view(), yt32.data_ptr(), int(n_classes), _ptr(sh), _ptr(w),
+                                   counts_t.data_ptr(), sums.data_ptr(), stream)
+            return counts, sums
         yt = torch.as_tensor(y, dtype=torch.int64, device=like.device)
-        sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
+        if sums is None:
+            sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
     else:
         sh, w = _host_vec(shift, d, "shift"), _host_vec(row_weight, n, "row_weight")
         yt = y
-        sums = np.zeros((n_classes, d), dtype=np.float64)
+        if sums is None:
+            sums = np.zeros((n_classes, d), dtype=np.float64)
     step = block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
@@ -136,23 +187,36 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
     return counts, sums
 
 
-def gram(m: Matrix, device: str, *, shift=None, row_scale=None):
-    """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T`` ((D, D) float64, exactly symmetric on "cpu")."""
+def gram(m: Matrix, device: str, *, shift=None, row_scale=None, out=None):
+    """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T`` ((D, D) float64, exactly symmetric on "cpu").
+
+    ``out`` (a symmetric (D, D) float64 array of the device's kind, e.g. an earlier result) is
+    accumulated into and returned: a bank scored in row chunks then gets, on the CPU, bitwise the
+    Gram of one pass (each element is one chain over the rows).
+    """
     n, d = m.n, m.d
     if device == "cpu":
         return _backend.cpu_module().lda_gram(
             m.data, _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale"), m.is_bf16,
-            _backend.num_threads(),
+            _backend.num_threads(), out=out,
         )
     if device == "cuda":
         import torch
 
         like = m.data
         sh, s_ = _dev_vec(shift, like, d, "shift"), _dev_vec(row_scale, like, n, "row_scale")
-        out = torch.zeros((d, d), dtype=torch.float64, device=like.device)
+        if out is None:
+            out = torch.zeros((d, d), dtype=torch.float64, device=like.device)
+        mod = _cuda_kernels(m)
+        if mod is not None:
+            ctx, stream = _launch(like)
+            with ctx:
+                mod.lda_gram(*m.device_view(), _ptr(sh), _ptr(s_), out.data_ptr(), stream)
+            return out
     else:
         sh, s_ = _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale")
-        out = np.zeros((d, d), dtype=np.float64)
+        if out is None:
+            out = np.zeros((d, d), dtype=np.float64)
     step = block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
@@ -201,8 +265,17 @@ def project(m: Matrix, W, device: str, *, b=None):
         import torch
 
         Wt = torch.as_tensor(W, dtype=torch.float64, device=m.data.device)
+        if Wt.ndim != 2 or Wt.shape[1] != d:
+            raise ValueError(f"W must have shape (K, {d}), got {tuple(Wt.shape)}")
         bt = _dev_vec(b, m.data, Wt.shape[0], "b")
         out = torch.empty((n, Wt.shape[0]), dtype=torch.float64, device=m.data.device)
+        mod = _cuda_kernels(m)
+        if mod is not None:
+            Wc = Wt.contiguous()
+            ctx, stream = _launch(m.data)
+            with ctx:
+                mod.lda_project(*m.device_view(), Wc.data_ptr(), _ptr(bt), int(Wc.shape[0]), out.data_ptr(), stream)
+            return out
     else:
         Wt = np.asarray(W, dtype=np.float64)
         bt = _host_vec(b, Wt.shape[0], "b")
@@ -268,8 +341,18 @@ def _as_like(a: np.ndarray, like):
     return a
 
 
+def _weighted_gram(A, w):
+    """``A^T diag(w) A`` for w >= 0 as ``Y^T Y`` with ``Y = sqrt(w) A``: BLAS syrk on the host, whose
+    result is exactly symmetric."""
+    sw = w ** 0.5
+    Y = A * sw[:, None]
+    return Y.T @ Y
+
+
 def _sym(a):
-    return 0.5 * (a + a.T)
+    """Exactly symmetric: the host forms above already are (no extra D x D pass); torch matmuls need
+    not be."""
+    return 0.5 * (a + a.T) if _is_torch(a) else a
 
 
 def scatter_stats(m: Matrix, codes, n_classes: int, device: str, *, shift=None, mix_weight=None,
@@ -324,11 +407,12 @@ def scatter_stats(m: Matrix, codes, n_classes: int, device: str, *, shift=None, 
         q = _as_like(np.bincount(y, weights=(1.0 - p) ** 2, minlength=n_classes), h)
         Q = S1 + (P1 - nf_d)[:, None] * U
         E = S21.T @ U
-        G = gram(m, device, shift=h, row_scale=p) + (E + E.T) + U.T @ (q[:, None] * U)
+        G = gram(m, device, shift=h, row_scale=p) + (E + E.T) + _weighted_gram(U, q)
     delta = Q.sum(0) / n
     mean = h + delta
     means = h[None, :] + Q / nf_d[:, None]
+    # Every term is exactly symmetric on the host (the Gram kernel mirrors, E + E^T, outer products,
+    # syrk), so within = total - between is too.
     total = _sym(G - n * (delta[:, None] * delta[None, :]))
-    Bc = means - mean[None, :]
-    between = _sym(Bc.T @ (nf_d[:, None] * Bc))
+    between = _sym(_weighted_gram(means - mean[None, :], nf_d))
     return ScatterStats(counts, means, mean, total, between, _sym(total - between))

@@ -3,9 +3,9 @@
 Three steps, each on the device the matrix lives on (csrc/leep/leep.h is the kernel contract):
 
 * :func:`validate_probs` - one pass over P: NaN/inf rows (``nan_policy``), and for probabilities
-  negative entries and row sums outside ``1 +- sum_tolerance(m)``, with errors that name the rows; with
-  ``from_logits`` it returns the per-row float64 log-sum-exp the later passes use (the softmax is
-  never materialised);
+  negative entries and row sums outside ``1 +- sum_tolerance(m)``, with errors that name the
+  rows; with ``from_logits`` it returns the per-row float64 log-sum-exp the later passes use
+  (the softmax is never materialised);
 * :func:`joint_counts` - ``S[c, z] = sum_{i : y_i = c} P[i, z]`` (float64, *not* divided by N),
   optionally chunk by chunk over rows (bitwise equal to one shot on the CPU);
 * :func:`conditional` and :func:`eep` - ``P(y | z)`` with zero-mass source classes skipped, and
@@ -32,7 +32,8 @@ def sum_tolerance(m: Matrix) -> float:
     """The row-sum tolerance for a matrix of ``m.dtype``."""
     return SUM_TOLERANCE + _ROUNDOFF[m.dtype]
 
-_HOST_BLOCK_BYTES = 32 << 20
+
+_HOST_BLOCK_BYTES = 32 << 20  # rows per block of the reference path's numpy checks
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,18 @@ def eep(p: ProbInput, cond: np.ndarray, *, device: str = "cpu") -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- CUDA
-# _cuda.leep_*(ptr, dtype_code, rows, cols, row_stride, ..., stream): device pointers as ints,
-# outputs preallocated here as torch tensors (COMMON.md, binding API).
+# The _C calls with device pointers (ints; 0 = none), outputs preallocated here as torch tensors
+# (COMMON.md, binding API); `view` = Matrix.device_view() = ptr, dtype_code, rows, cols, row_stride:
+#   leep_row_stats(*view, from_logits, tol, row_lse_ptr, stream) -> stats dict (as _C's)
+#   leep_joint(*view, labels_ptr, n_classes, from_logits, row_lse_ptr, joint_ptr, stream)   (+= into joint)
+#   leep_eep(*view, labels_ptr, n_classes, from_logits, row_lse_ptr, cond_ptr, eep_ptr, stream)
+
+
+def _cuda_leep():
+    mod = _backend.require_cuda()
+    if not hasattr(mod, "leep_row_stats"):
+        raise RuntimeError("this build's transferlab._cuda has no LEEP kernels; pass device='cpu'")
+    return mod
 
 
 def _stream(t):
@@ -199,7 +210,7 @@ def _ptr(t) -> int:
 def _cuda_row_stats(m: Matrix, from_logits: bool):
     import torch
 
-    mod = _backend.require_cuda()
+    mod = _cuda_leep()
     lse = torch.empty((m.n,), dtype=torch.float64, device=m.data.device) if from_logits else None
     with torch.cuda.device(m.data.device):
         stats = mod.leep_row_stats(*m.device_view(), from_logits, sum_tolerance(m), _ptr(lse), _stream(m.data))
@@ -210,7 +221,7 @@ def _cuda_row_stats(m: Matrix, from_logits: bool):
 def _cuda_joint(p: ProbInput) -> np.ndarray:
     import torch
 
-    mod = _backend.require_cuda()
+    mod = _cuda_leep()
     dev = p.m.data.device
     labels = torch.as_tensor(p.labels.codes, dtype=torch.int32, device=dev).contiguous()
     S = torch.zeros((p.labels.n_classes, p.m.d), dtype=torch.float64, device=dev)
@@ -224,7 +235,7 @@ def _cuda_joint(p: ProbInput) -> np.ndarray:
 def _cuda_eep(p: ProbInput, cond: np.ndarray) -> np.ndarray:
     import torch
 
-    mod = _backend.require_cuda()
+    mod = _cuda_leep()
     dev = p.m.data.device
     labels = torch.as_tensor(p.labels.codes, dtype=torch.int32, device=dev).contiguous()
     cond_t = torch.as_tensor(cond, dtype=torch.float64, device=dev).contiguous()

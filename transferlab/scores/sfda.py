@@ -277,15 +277,16 @@ def _log_softmax_np(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def _chunk_rows(n_classes: int, d: int) -> int:
-    return max(1, _LOGIT_BYTES // (8 * max(n_classes, d // 8, 1)))
+def _chunk_rows(n_classes: int) -> int:
+    """Rows per prediction block: bounds the (rows, C) float64 logits, whatever N."""
+    return max(1, _LOGIT_BYTES // (8 * max(n_classes, 1)))
 
 
 def _softened_own_prob(m: Matrix, y: np.ndarray, coef, intercept, dev: str, la) -> np.ndarray:
     """Steps 4-5 on the bank: the twice-softmaxed probability of each sample's own class (N,)."""
     n, C = m.n, y.max() + 1
     out = np.empty(n, dtype=np.float64)
-    step = _chunk_rows(int(C), m.d)
+    step = _chunk_rows(int(C))
     for s in range(0, n, step):
         logits = la.host(stats.project(m.rows(s, s + step), coef, dev, b=intercept))
         p = _softmax_np(_softmax_np(logits))
@@ -297,14 +298,14 @@ def _mixed_true_class(m: Matrix, y: np.ndarray, p: np.ndarray, anchors, coef, in
                       log: bool) -> float:
     """Step 7's prediction on x~_i = p_i x_i + (1 - p_i) anchors[y_i] without building x~:
     logits_i = p_i (x_i coef^T) + (1 - p_i)(anchors[y_i] coef^T) + intercept."""
-    n, d = m.n, m.d
+    n = m.n
     C = int(anchors.shape[0])
     anchor_logits = None
     if C * C * 8 <= _ANCHOR_LOGITS_BYTES:
         anchor_logits = la.host(anchors @ coef.T)  # (C, C)
     icpt = la.host(intercept)
     total = 0.0
-    step = _chunk_rows(C, d)
+    step = _chunk_rows(C)
     for s in range(0, n, step):
         ys = y[s : s + step]
         xw = la.host(stats.project(m.rows(s, s + step), coef, dev))

@@ -9,9 +9,10 @@
 //   * after a barrier the threads share the upper-triangular part of the D x D output, cut into
 //     tasks of (T feature rows) x (W feature columns); a task runs the micro-kernel over its
 //     micro-tiles (B micro-panel in L1, the T x KC A block in L2);
-//   * micro-tiles entirely below the diagonal are skipped; the upper triangle is mirrored at the end.
+//   * the micro-kernels accumulate in place into the caller's gram (no D x D scratch); micro-tiles
+//     entirely below the diagonal are skipped; the upper triangle is mirrored at the end.
 // Every output element is one multiply-add chain over the rows in increasing order, carried across
-// slabs through the C buffer, so the result does not depend on the thread count, on which thread
+// slabs through the output, so the result does not depend on the thread count, on which thread
 // ran which task, or on KC. lda_gram_batched_cpu runs the same code per model (bitwise equal to
 // separate calls).
 #include <algorithm>
@@ -123,6 +124,22 @@ void scatter_panels(const double* z, int64_t d, int64_t width, int R, int64_t kc
   }
 }
 
+constexpr int64_t kMaxMicroTile = 256;  // mr * nr of every ISA (checked before the kernel runs)
+
+// A micro-tile at (row, col) that crosses the d x d edge: run it on a zero-padded copy and write
+// back the valid part (the chains of the valid elements are the same as in place).
+void edge_micro(const LdaIsa* isa, int64_t kc, const double* a, const double* b, double* c, int64_t d, int64_t row,
+                int64_t col) {
+  double tile[kMaxMicroTile];
+  const int64_t mr = isa->mr, nr = isa->nr;
+  const int64_t vr = std::min(mr, d - row), vc = std::min(nr, d - col);
+  for (int64_t r = 0; r < mr; ++r)
+    for (int64_t q = 0; q < nr; ++q) tile[r * nr + q] = (r < vr && q < vc) ? c[(row + r) * d + col + q] : 0.0;
+  isa->micro(kc, a, b, tile, nr);
+  for (int64_t r = 0; r < vr; ++r)
+    for (int64_t q = 0; q < vc; ++q) c[(row + r) * d + col + q] = tile[r * nr + q];
+}
+
 struct GramTask {
   int64_t row0, row1;  // feature rows of the A block (a multiple of MR wide)
   int64_t col0, col1;  // feature columns (a multiple of NR wide), col1 > row0
@@ -148,14 +165,16 @@ void lda_class_sums_cpu(const MatrixView& x, const int32_t* labels, int64_t n_cl
   }
   for (int64_t i = 0; i < n; ++i) ++counts[labels[i]];
   // Column blocks: each task owns sums[:, j0:j0+CB] and walks every row in order, so each element
-  // is one chain over the rows whatever the thread count.
-  constexpr int64_t CB = 64;
-  const int64_t nblocks = (d + CB - 1) / CB;
+  // is one chain over the rows whatever the thread count. One block per thread: long contiguous
+  // row segments stream several times faster than short ones.
   const int threads = (int)std::max<int64_t>(
       1, std::min<int64_t>(resolve_threads(num_threads), (int64_t)((double)n * (double)d / (double)(1 << 20))));
+  const int64_t CB = std::max<int64_t>(8, round_up((d + threads - 1) / threads, 8));
+  const int64_t nblocks = (d + CB - 1) / CB;
   parallel_for(nblocks, threads, 1, [&](int64_t blk, int) {
     const int64_t j0 = blk * CB, len = std::min(CB, d - j0);
-    double z[CB];
+    std::vector<double> zbuf(len);
+    double* z = zbuf.data();
     for (int64_t i = 0; i < n; ++i) {
       row_to_f64(x, i, j0, len, z);
       if (shift != nullptr)
@@ -178,6 +197,7 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
   if (n == 0) return;
   const LdaIsa* isa = select_isa();
   const int64_t mr = isa->mr, nr = isa->nr;
+  TL_CHECK_RUNTIME(mr * nr <= kMaxMicroTile, "lda_gram: micro-tile larger than the edge buffer");
   const int64_t l = std::lcm(mr, nr);
   // Tile edge: ~192 features (the A block, 192 x KC doubles = 384 KB, stays in a 1 MB L2).
   const int64_t T = std::min(std::max<int64_t>(1, (192 + l / 2) / l) * l, round_up(d, l));
@@ -206,12 +226,10 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
   // Sub-slab k of the packs starts at k * KC * dp; inside it, panel q at q * R * kc_k.
   DoubleBuf apack = alloc_doubles(dp * slab, "the Gram A panels");
   DoubleBuf bpack = alloc_doubles(dp * slab, "the Gram B panels");
-  DoubleBuf cbuf = alloc_doubles(dp * dp, "the Gram accumulator");
   DoubleBuf trows = alloc_doubles((int64_t)threads * d, "row buffers");
-  double* C = cbuf.get();
-  // The caller's gram is accumulated into (chunked passes give the same chain as one pass).
-  for (int64_t a = 0; a < d; ++a)
-    for (int64_t b = a; b < d; ++b) C[a * dp + b] = gram[a * d + b];
+  // The micro-kernels accumulate straight into the caller's gram (its upper triangle: chunked
+  // passes continue the same chains); micro-tiles that cross the edge go through a padded copy.
+  double* C = gram;
 
   const int64_t ntasks = (int64_t)tasks.size();
   // Nothing in this region throws (all memory is allocated above), so no exception capture.
@@ -237,7 +255,11 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
           for (int64_t col = tk.col0; col < tk.col1; col += nr) {
             for (int64_t row = tk.row0; row < tk.row1; row += mr) {
               if (col + nr - 1 < row) break;  // this and every later micro-tile lie below the diagonal
-              isa->micro(kc, ab + row * kc, bb + col * kc, C + row * dp + col, dp);
+              if (row + mr <= d && col + nr <= d) {
+                isa->micro(kc, ab + row * kc, bb + col * kc, C + row * d + col, d);
+              } else {
+                edge_micro(isa, kc, ab + row * kc, bb + col * kc, C, d, row, col);
+              }
             }
           }
         }
@@ -245,10 +267,9 @@ void lda_gram_cpu(const MatrixView& x, const double* shift, const double* row_sc
     }
   }
 
-  // Mirror the upper triangle.
+  // Mirror the upper triangle (the lower one only held scratch of diagonal micro-tiles).
   parallel_for(d, threads, 64, [&](int64_t a, int) {
-    for (int64_t b = a; b < d; ++b) gram[a * d + b] = C[a * dp + b];
-    for (int64_t b = 0; b < a; ++b) gram[a * d + b] = C[b * dp + a];
+    for (int64_t b = 0; b < a; ++b) gram[a * d + b] = gram[b * d + a];
   });
 }
 

@@ -92,7 +92,11 @@ const LeepIsa kGeneric = {"generic",  accum_f32_g, accum_f64_g, dot_f32_g,    do
                           scan_f32_g, scan_f64_g,  exp_f32_g,   exp_f64_g,    half_to_f32_g};
 
 const LeepIsa* select_isa() {
-  return simd_level() == SimdLevel::generic ? &kGeneric : isa_avx2();  // avx512 runs the AVX2 code
+  switch (simd_level()) {
+    case SimdLevel::avx512: return isa_avx512();
+    case SimdLevel::avx2: return isa_avx2();
+    default: return &kGeneric;
+  }
 }
 
 // ------------------------------------------------------------------ row pieces
@@ -270,7 +274,8 @@ void leep_row_stats_cpu(const MatrixView& p, bool from_logits, double sum_tolera
                         double* row_lse, int num_threads) {
   check_common(p, "leep_row_stats");
   TL_CHECK_ARG(stats != nullptr, "leep_row_stats: stats is required");
-  TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0, "leep_row_stats: row_lse is required with from_logits");
+  TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0,
+               "leep_row_stats: row_lse is required with from_logits");
   TL_CHECK_ARG(sum_tolerance >= 0.0, "leep_row_stats: sum_tolerance must be >= 0");
   const LeepIsa* isa = select_isa();
   const int64_t n = p.rows, nchunks = (n + kRowChunk - 1) / kRowChunk;

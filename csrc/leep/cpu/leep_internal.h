@@ -1,5 +1,5 @@
 // transferlab/csrc/leep/cpu: what the driver (leep_cpu.cpp) and the ISA-specific row primitives
-// (leep_simd_avx2.cpp, the generic ones in leep_cpu.cpp) share.
+// (leep_simd_avx2.cpp, leep_simd_avx512.cpp, the generic ones in leep_cpu.cpp) share.
 //
 // Numerical contract of the primitives (every ISA gives the same bits, so the SIMD level never
 // changes a score):
@@ -73,6 +73,7 @@ double reduce_lanes(const double* lanes);
 
 const LeepIsa* isa_generic();
 const LeepIsa* isa_avx2();
+const LeepIsa* isa_avx512();  // the AVX2 primitives with an 8-wide exp
 
 }  // namespace leep_detail
 }  // namespace tl
