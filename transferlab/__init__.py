@@ -14,6 +14,7 @@ from ._backend import set_num_threads, threads
 from ._config import config, show_config
 from . import scores
 from .scores import available, knn_loo, leep, linear_probe, score, sfda
+from .scores import gbc, hscore, logme, nce, nleep, parc, reg_hscore, transrate
 
 __all__ = [
     "__version__",
@@ -28,4 +29,12 @@ __all__ = [
     "sfda",
     "show_config",
     "threads",
+    "logme",
+    "nleep",
+    "hscore",
+    "reg_hscore",
+    "nce",
+    "gbc",
+    "transrate",
+    "parc",
 ]

@@ -8,6 +8,13 @@ from .knn import KnnLooResult, knn_loo
 from .leep import leep
 from .linear_probe import LinearProbeResult, linear_probe
 from .sfda import sfda
+from .logme import logme
+from .nleep import nleep
+from .hscore import hscore, reg_hscore
+from .nce import nce
+from .gbc import gbc
+from .transrate import transrate
+from .parc import parc
 
 __all__ = [
     "ScoreInfo",
@@ -22,4 +29,12 @@ __all__ = [
     "LinearProbeResult",
     "linear_probe",
     "sfda",
+    "logme",
+    "nleep",
+    "hscore",
+    "reg_hscore",
+    "nce",
+    "gbc",
+    "transrate",
+    "parc",
 ]

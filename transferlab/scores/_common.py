@@ -1,0 +1,31 @@
+"""Validation shared by the Gram-family scores (LogME, NLEEP, H-score, GBC, TransRate, PARC, NCE).
+
+One sequence for all of them (BAD_INPUTS.md): features through ``as_matrix``, labels through
+``as_labels`` (length checked against the features), NaN/inf rows raised or omitted, then the
+minimum sample count, then the two-class minimum; the order makes N = 1 say what the minimum is.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+from .. import _backend
+from .._arrays import Labels, Matrix, as_labels, as_matrix, check_finite, check_labels_omit
+
+
+def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2, device: str = "auto",
+            name: str = "features") -> Tuple[Matrix, Labels, str]:
+    """Validated (matrix, labels, resolved device) of a ``(features, labels)`` score call."""
+    m = as_matrix(features, name)
+    lab = as_labels(labels, m.n, "labels", min_classes=1)
+    keep = check_finite(m, nan_policy)
+    if keep is not None:
+        m = m.take(keep)
+        lab = check_labels_omit(lab, keep, min_classes=1)
+    if m.n < min_samples:
+        raise ValueError(f"need at least {min_samples} samples, got n_samples={m.n}")
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    dev = _backend.resolve_device(device, m)
+    if dev == "cuda":
+        m = _backend.to_host(m)  # the Gram seam runs on the host; D x D work is small next to the pass
+    return m, lab, dev

@@ -1,0 +1,107 @@
+"""The Gram seam: class statistics, (centred) Gram matrices, projections and one eigensolve.
+
+Every Gram-family score (LogME, H-score, GBC, TransRate, the PCA of NLEEP/GBC/PARC) reads its
+features only through these functions, which mirror the ``lda`` kernel contract
+(``csrc/lda/lda.h``)::
+
+    class_sums(m, codes, C, shift, row_weight) -> counts (C,) int64, sums (C, D) float64
+        counts[c] = #{i : y_i = c};  sums[c] = sum_{i : y_i = c} w_i (x_i - shift)
+    gram(m, shift, row_scale)                  -> (D, D) float64
+        sum_i s_i^2 (x_i - shift)(x_i - shift)^T
+    project(m, W, b)                           -> (N, K) float64,  X W^T + b
+    eigh_desc(G)                               -> eigenvalues descending, eigenvectors as columns
+
+The three passes are the compiled ``lda`` kernels (through ``_lda_stats``, float64 sums, any
+input dtype, memory O(D^2) or O(C D), a memory-mapped bank is never loaded whole); the remaining
+helpers scan the bank in bounded float64 row blocks. Matrices reach this module on the host.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+from .._arrays import Matrix
+from . import _lda_stats
+
+# Float64 bytes per row block: large enough for BLAS efficiency, small enough for bounded memory.
+_BLOCK_BYTES = 32 << 20
+
+
+def row_blocks(m: Matrix) -> Iterator[Tuple[int, int, np.ndarray]]:
+    """(start, stop, float64 copy of rows [start, stop)) over the bank in bounded blocks."""
+    step = max(1, _BLOCK_BYTES // max(1, 8 * m.d))
+    for s in range(0, m.n, step):
+        e = min(m.n, s + step)
+        blk = m.to_float64_host(s, e)
+        if m.device == "cpu" and np.may_share_memory(blk, m.data):
+            blk = blk.copy()  # float64 input: never modify the caller's rows in place
+        yield s, e, blk
+
+
+def class_sums(m: Matrix, codes: np.ndarray, n_classes: int, shift: Optional[np.ndarray] = None,
+               row_weight: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-class counts and sums of w_i (x_i - shift) (the ``lda_class_sums`` kernel). Never one-hot."""
+    return _lda_stats.class_sums(m, codes, n_classes, "cpu", shift=shift, row_weight=row_weight)
+
+
+def gram(m: Matrix, shift: Optional[np.ndarray] = None, row_scale: Optional[np.ndarray] = None) -> np.ndarray:
+    """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T``, full symmetric (D, D) float64 (the ``lda_gram`` kernel)."""
+    return _lda_stats.gram(m, "cpu", shift=shift, row_scale=row_scale)
+
+
+def project(m: Matrix, W: np.ndarray, b: Optional[np.ndarray] = None) -> np.ndarray:
+    """``X W^T + b`` in float64, (N, K) (the ``lda_project`` kernel)."""
+    return _lda_stats.project(m, np.ascontiguousarray(W, dtype=np.float64), "cpu", b=b)
+
+
+def row_sq_norms(m: Matrix, shift: Optional[np.ndarray] = None) -> np.ndarray:
+    """``|x_i - shift|^2`` per row, float64 (N,)."""
+    out = np.empty(m.n)
+    for s, e, blk in row_blocks(m):
+        if shift is not None:
+            blk -= shift
+        out[s:e] = np.einsum("ij,ij->i", blk, blk)
+    return out
+
+
+def eigh_desc(G: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors (columns, same order) of a symmetric matrix."""
+    w, V = np.linalg.eigh(G)
+    return w[::-1].copy(), V[:, ::-1].copy()
+
+
+def mean_and_centred_gram(m: Matrix) -> Tuple[np.ndarray, np.ndarray]:
+    """Column mean and ``sum_i (x_i - mean)(x_i - mean)^T``; the shift keeps the Gram accurate."""
+    mean = column_sum(m) / m.n
+    return mean, gram(m, shift=mean)
+
+
+def column_sum(m: Matrix) -> np.ndarray:
+    total = np.zeros(m.d)
+    for _, _, blk in row_blocks(m):
+        total += blk.sum(axis=0)
+    return total
+
+
+def pca(m: Matrix, n_components: Optional[int] = None, var_ratio: Optional[float] = None):
+    """Exact PCA from one eigensolve of the centred Gram.
+
+    Returns (mean, components (K, D), explained variance (K,) with the 1/(N-1) convention).
+    ``var_ratio`` follows scikit-learn's rule: the smallest K whose cumulative explained-variance
+    ratio exceeds it. Component signs follow scikit-learn's ``svd_flip`` on V^T (largest-|.| entry of
+    each component positive) so that projections are reproducible.
+    """
+    mean, G = mean_and_centred_gram(m)
+    w, V = eigh_desc(G)
+    w = np.maximum(w, 0.0)
+    if var_ratio is not None:
+        total = w.sum()
+        ratio = np.cumsum(w / total) if total > 0 else np.ones_like(w)
+        n_components = int(np.searchsorted(ratio, var_ratio, side="right") + 1)
+    k = min(int(n_components), m.d)
+    comps = V[:, :k].T.copy()
+    big = np.argmax(np.abs(comps), axis=1)
+    signs = np.sign(comps[np.arange(k), big])
+    signs[signs == 0] = 1.0
+    comps *= signs[:, None]
+    return mean, comps, w[:k] / max(m.n - 1, 1)

@@ -1,0 +1,78 @@
+"""NCE: negative conditional entropy (Tran et al. 2019)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _gram
+from .._arrays import Matrix
+from ._common import prepare
+from ._registry import register
+
+SUM_TOL = 1e-3  # rows of probabilities must sum to 1 within this (SCORES.md, LEEP)
+
+
+@register("nce", inputs="probs")
+def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise"):
+    """NCE: ``-sum_z p(z) H(Y | Z = z)`` with z_i = argmax_z P[i, z], the source model's hard label.
+
+    Tran et al. 2019, "Transferability and hardness of supervised classification tasks".
+
+    Parameters
+    ----------
+    source_probs : (N, Z) source-model class probabilities (rows on the simplex), or logits with
+        ``from_logits=True`` (the argmax of the logits is the argmax of their softmax).
+    labels : (N,) target labels (remapped to 0..C-1).
+    device : "auto" | "cpu" | "cuda" (counted on the host) | "reference".
+    nan_policy : "raise" or "omit".
+
+    Definition
+    ----------
+    Joint counts J[y, z] = #{i : y_i = y, z_i = z} / N (integer counts, never one-hot),
+    p(z) = sum_y J[y, z], and over the z with p(z) > 0:
+    ``NCE = sum_{y,z} J[y, z] log(J[y, z] / p(z)) = -sum_z p(z) H(Y | Z = z)`` (0 log 0 = 0).
+    Ties in the argmax go to the lowest source class. NCE <= 0; 0 when z determines y.
+
+    Validation: probabilities must be non-negative with rows summing to 1 within 1e-3; negative
+    entries mean logits were passed (pass ``from_logits=True``); this also makes swapping the two
+    arguments an error.
+    """
+    m, lab, dev = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs")
+    z = hard_labels(m, from_logits)
+    if dev == "reference":
+        from ..reference.nce import nce as oracle
+
+        return oracle(z, lab.codes)
+    n_src = m.d
+    joint = np.bincount(lab.codes.astype(np.int64) * n_src + z, minlength=lab.n_classes * n_src)
+    joint = joint.reshape(lab.n_classes, n_src).astype(np.float64)
+    pz = joint.sum(axis=0)
+    nz = joint > 0
+    cond = np.where(nz, joint / np.where(pz > 0, pz, 1.0)[None, :], 1.0)
+    return float(np.sum(joint[nz] * np.log(cond[nz])) / m.n)
+
+
+def hard_labels(m: Matrix, from_logits: bool) -> np.ndarray:
+    """argmax per row (int64), validating probabilities unless ``from_logits``."""
+    z = np.empty(m.n, dtype=np.int64)
+    for s, e, blk in _gram.row_blocks(m):
+        if not from_logits:
+            validate_probs_block(blk, s, m.name)
+        z[s:e] = np.argmax(blk, axis=1)
+    return z
+
+
+def validate_probs_block(blk: np.ndarray, start: int, name: str) -> None:
+    """ValueError when a block of rows is not on the probability simplex (say what was passed)."""
+    neg = np.flatnonzero((blk < 0).any(axis=1))
+    if neg.size:
+        raise ValueError(
+            f"{name} has negative entries (first at row {start + int(neg[0])}): these look like logits; "
+            "pass from_logits=True, and check the argument order (source_probs, labels)")
+    sums = blk.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > SUM_TOL)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{name} rows must sum to 1 (within {SUM_TOL}): row {start + i} sums to {sums[i]:.6g} "
+            f"({bad.size} rows off); pass from_logits=True for logits, and check the argument order "
+            "(source_probs, labels)")
