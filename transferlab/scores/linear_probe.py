@@ -114,7 +114,9 @@ def linear_probe(
     to the train split only (one ``UserWarning``). Train and validation rows are used (and
     returned) in canonical order, so permuting the rows gives bitwise the same fit and score, and
     exact duplicate rows are interchangeable (equal keys). The split ignores label values (a
-    bijective relabelling keeps it). ``split`` replaces it by a fixed one, used in the order given.
+    bijective relabelling keeps it) but follows the feature values: a transformed bank (columns
+    permuted, rescaled) draws another split. ``split`` replaces it by a fixed one, used in the
+    order given.
 
     *Standardisation*: ``x' = (x - mu) / s`` with mu, s the float64 mean and (biased) std of the
     train rows; ``s = 1`` for constant features (scikit-learn's ``StandardScaler``).
