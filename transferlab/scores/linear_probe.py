@@ -406,7 +406,13 @@ class _NumpyDesign:
     def _raw(self, idx: np.ndarray) -> np.ndarray:
         if idx.size and idx[-1] - idx[0] + 1 == idx.size and np.all(np.diff(idx) == 1):
             return self.m.to_float64_host(int(idx[0]), int(idx[-1]) + 1)  # a contiguous run: no gather
-        return self.m.take(idx).to_float64_host()
+        # Canonical order is pseudo-random over the file: gather in ascending row order (sequential
+        # reads of a memmap), then put the rows back in canonical order (the same values).
+        srt = np.argsort(idx, kind="stable")
+        rows = self.m.take(idx[srt]).to_float64_host()
+        out = np.empty_like(rows)
+        out[srt] = rows
+        return out
 
     def _moments(self):
         total = np.zeros(self.d)
