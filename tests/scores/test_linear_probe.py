@@ -315,10 +315,13 @@ def test_streamed_path_is_bitwise_the_cached_path(monkeypatch, short_sgd, protoc
     assert streamed.score == pytest.approx(cached.score, rel=TOL["oracle_rel"])
 
 
+@pytest.mark.parametrize("blocked", [False, True])
 @pytest.mark.parametrize("protocol", ["lbfgs", "renggli"])
-def test_torch_design_matches_numpy_design(tiny_sgd, protocol):
-    """The CUDA path's torch code, run on CPU tensors."""
+def test_torch_design_matches_numpy_design(monkeypatch, tiny_sgd, protocol, blocked):
+    """The CUDA path's torch code, run on CPU tensors (blocked: many row blocks and minibatch chunks)."""
     torch = pytest.importorskip("torch")
+    if blocked:
+        monkeypatch.setattr(lp, "_BLOCK_BYTES", 29 * 20 * 8)  # 29-row blocks; 7-row minibatch chunks
     X, y = class_data(n=500, d=20, c=4, sep=0.4, seed=11)
     codes = y.astype(np.int32)
     tr, va = _split(X, codes, 4, 0.2, 0)
@@ -417,6 +420,29 @@ def test_thread_count_bitwise(monkeypatch, tiny_sgd, protocol):
         np.testing.assert_array_equal(other.coef, out[0].coef)
         np.testing.assert_array_equal(other.intercept, out[0].intercept)
         assert other.n_iter == out[0].n_iter
+
+
+@pytest.mark.parametrize("protocol", ["lbfgs", "renggli"])
+def test_many_classes_memory_is_o_cd(tiny_sgd, protocol):
+    """BAD_INPUTS.md row 13 (the suite's slow check at a smaller size): doubling C at fixed N must not
+    grow peak memory by anything like an N x C float64 matrix (logits are formed by row blocks)."""
+    import tracemalloc
+
+    n, d = 6000, 4
+    assert lp._block_rows(d, 3000) == lp._BLOCK_BYTES // (8 * 3000)
+    peaks = []
+    for c in (1500, 3000):
+        rng = np.random.default_rng(c)
+        y = rng.permutation(np.repeat(np.arange(c), n // c))
+        X = (rng.normal(size=(n, d)) + (y % 7)[:, None]).astype(np.float32)
+        tracemalloc.start()
+        try:
+            linear_probe(X, y, protocol=protocol, tol=1.0)  # lbfgs: one full loss pass is enough
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    # An N x C float64 matrix would add 8 * n * 1500 = 72 MB; blocks of _BLOCK_BYTES add little.
+    assert peaks[1] - peaks[0] < 8 * n * 1500 // 4, peaks
 
 
 # ------------------------------------------------------------------ properties
