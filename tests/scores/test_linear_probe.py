@@ -73,18 +73,30 @@ def _assert_matches_oracle(got: LinearProbeResult, want: dict, coef_rtol=1e-5):
 # ------------------------------------------------------------------ split
 
 
+def _split(X, y, c, f, seed):
+    return lp.stratified_split(lp.content_keys(as_matrix(X), seed), y, c, f)
+
+
 @pytest.mark.parametrize("n,c,f", [(100, 3, 0.2), (57, 7, 0.5), (30, 10, 0.01), (40, 4, 0.99), (1000, 2, 0.3)])
 def test_split_matches_oracle_and_is_stratified(n, c, f):
     rng = np.random.default_rng(n + c)
     y = rng.integers(0, c, size=n)
     y[: 2 * c] = np.repeat(np.arange(c), 2)  # every class has at least 2 rows
-    tr, va = lp.stratified_split(y, c, f, seed=7)
-    otr, ova = ref.split(y, c, f, seed=7)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    X[n // 2 :: 7] = X[n // 2 - 1]  # exact duplicates (some in other classes)
+    X[3, 1] = -0.0
+    X[4] = X[3]
+    X[4, 1] = 0.0  # -0.0 and 0.0 are the same content
+    tr, va = _split(X, y, c, f, seed=7)
+    otr, ova = ref.split(X, y, c, f, seed=7)
     np.testing.assert_array_equal(tr, otr)
     np.testing.assert_array_equal(va, ova)
     assert tr.dtype == va.dtype == np.int64
-    assert np.all(np.diff(tr) > 0) and np.all(np.diff(va) > 0)
     np.testing.assert_array_equal(np.sort(np.concatenate([tr, va])), np.arange(n))
+    keys = lp.content_keys(as_matrix(X), 7)
+    assert tuple(keys[3]) == tuple(keys[4])
+    for idx in (tr, va):  # canonical order: ascending (key 0, key 1, class)
+        assert np.all(np.diff(np.lexsort((y[idx], keys[idx, 1], keys[idx, 0]))) == 1)
     for k in range(c):
         n_c = int(np.sum(y == k))
         want = min(max(int(np.floor(f * n_c + 0.5)), 1), n_c - 1)
@@ -105,13 +117,14 @@ def test_split_is_deterministic_and_seeded():
 
 def test_val_fraction_edges():
     y = np.repeat(np.arange(5), [2, 3, 10, 50, 1])
+    X = np.random.default_rng(0).normal(size=(y.size, 3))
     with pytest.warns(UserWarning, match="1 class\\(es\\) have a single sample"):
-        tr, va = lp.stratified_split(y, 5, 0.01, seed=0)
+        tr, va = _split(X, y, 5, 0.01, seed=0)
     # tiny fractions still validate every splittable class once; the singleton trains only
     np.testing.assert_array_equal(np.bincount(y[va], minlength=5), [1, 1, 1, 1, 0])
     assert np.sum(y[tr] == 4) == 1
     with pytest.warns(UserWarning):
-        tr, va = lp.stratified_split(y, 5, 0.99, seed=0)
+        tr, va = _split(X, y, 5, 0.99, seed=0)
     np.testing.assert_array_equal(np.bincount(y[tr], minlength=5), [1, 1, 1, 1, 1])
     # every class a singleton: nothing to validate on
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="nothing is left to validate"):
@@ -302,13 +315,16 @@ def test_streamed_path_is_bitwise_the_cached_path(monkeypatch, short_sgd, protoc
     assert streamed.score == pytest.approx(cached.score, rel=TOL["oracle_rel"])
 
 
+@pytest.mark.parametrize("blocked", [False, True])
 @pytest.mark.parametrize("protocol", ["lbfgs", "renggli"])
-def test_torch_design_matches_numpy_design(tiny_sgd, protocol):
-    """The CUDA path's torch code, run on CPU tensors."""
+def test_torch_design_matches_numpy_design(monkeypatch, tiny_sgd, protocol, blocked):
+    """The CUDA path's torch code, run on CPU tensors (blocked: many row blocks and minibatch chunks)."""
     torch = pytest.importorskip("torch")
+    if blocked:
+        monkeypatch.setattr(lp, "_BLOCK_BYTES", 29 * 20 * 8)  # 29-row blocks; 7-row minibatch chunks
     X, y = class_data(n=500, d=20, c=4, sep=0.4, seed=11)
     codes = y.astype(np.int32)
-    tr, va = lp.stratified_split(codes, 4, 0.2, 0)
+    tr, va = _split(X, codes, 4, 0.2, 0)
     m = as_matrix(X)
     npd = lp._NumpyDesign(m, codes, tr, va, 4, True)
     tm = lp.Matrix(torch.from_numpy(X), "cuda", "float32", "features")  # torch on the CPU device
@@ -370,16 +386,18 @@ def test_layouts_fortran_sliced_negative_stride():
     big = np.zeros((800, 20), dtype=np.float32)
     big[::2, 2:18] = X
     assert linear_probe(big[::2, 2:18], y) == base
-    rev = X[::-1]
-    got = linear_probe(rev, y[::-1], split=tuple(399 - i for i in lp.stratified_split(y, 3, 0.2, 0)))
-    assert got == pytest.approx(base, rel=TOL["oracle_rel"])
+    assert linear_probe(X[::-1], y[::-1]) == base  # the split and the fit follow row contents
+    rev = (np.arange(300, 400)[::-1], np.arange(300)[::-1])
+    got = linear_probe(X[::-1], y[::-1], split=rev)
+    assert got == pytest.approx(linear_probe(X, y, split=(np.arange(100), np.arange(100, 400))),
+                                rel=TOL["oracle_rel"])
 
 
 @pytest.mark.parametrize("protocol", ["lbfgs", "renggli"])
 def test_thread_count_bitwise(monkeypatch, tiny_sgd, protocol):
     """Fixed chunks on 1..3 worker threads, BLAS pinned to one thread: the same bits."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    X, y = class_data(n=3000, d=300, c=6, sep=0.15, seed=15)  # 2 column chunks of a minibatch
+    X, y = class_data(n=3000, d=300, c=6, sep=0.15, seed=15)  # 4 row chunks of a minibatch
     monkeypatch.setattr(lp, "_BLOCK_BYTES", 173 * 300 * 8)  # 14 row blocks, a ragged last one
     orig = lp._NumpyDesign.loss_grad
     seen = []
@@ -404,7 +422,53 @@ def test_thread_count_bitwise(monkeypatch, tiny_sgd, protocol):
         assert other.n_iter == out[0].n_iter
 
 
+@pytest.mark.parametrize("protocol", ["lbfgs", "renggli"])
+def test_many_classes_memory_is_o_cd(tiny_sgd, protocol):
+    """BAD_INPUTS.md row 13 (the suite's slow check at a smaller size): doubling C at fixed N must not
+    grow peak memory by anything like an N x C float64 matrix (logits are formed by row blocks)."""
+    import tracemalloc
+
+    n, d = 6000, 4
+    assert lp._block_rows(d, 3000) == lp._BLOCK_BYTES // (8 * 3000)
+    peaks = []
+    for c in (1500, 3000):
+        rng = np.random.default_rng(c)
+        y = rng.permutation(np.repeat(np.arange(c), n // c))
+        X = (rng.normal(size=(n, d)) + (y % 7)[:, None]).astype(np.float32)
+        tracemalloc.start()
+        try:
+            linear_probe(X, y, protocol=protocol, tol=1.0)  # lbfgs: one full loss pass is enough
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    # An N x C float64 matrix would add 8 * n * 1500 = 72 MB; blocks of _BLOCK_BYTES add little.
+    assert peaks[1] - peaks[0] < 8 * n * 1500 // 4, peaks
+
+
 # ------------------------------------------------------------------ properties
+
+
+@pytest.mark.parametrize("protocol", ["lbfgs", "renggli"])
+@pytest.mark.parametrize("cached", [True, False])
+def test_row_permutation_is_bitwise_invariant(monkeypatch, tiny_sgd, protocol, cached):
+    """BAD_INPUTS.md row 9: permuted rows, exact duplicates (same and other labels) -> the same bits."""
+    X, y = class_data(n=500, d=16, c=4, sep=0.4, seed=16)
+    X = np.concatenate([X, X[:40], X[:15]])
+    y = np.concatenate([y, y[:40], (y[:15] + 1) % 4])
+    if not cached:
+        monkeypatch.setattr(lp, "_CACHE_BYTES", 0)
+        monkeypatch.setattr(lp, "_BLOCK_BYTES", 37 * 16 * 8)
+    base = linear_probe(X, y, protocol=protocol, return_details=True)
+    for seed in (0, 1):
+        perm = np.random.default_rng(seed).permutation(y.size)
+        got = linear_probe(X[perm], y[perm], protocol=protocol, return_details=True)
+        assert got.score == base.score and got.loss == base.loss
+        np.testing.assert_array_equal(got.coef, base.coef)
+        np.testing.assert_array_equal(got.intercept, base.intercept)
+        np.testing.assert_array_equal(got.mean, base.mean)
+        # the same contents held out (which copy of a duplicate does not matter)
+        np.testing.assert_array_equal(X[perm][got.val_index], X[base.val_index])
+        np.testing.assert_array_equal(y[perm][got.train_index], y[base.train_index])
 
 
 def test_row_permutation_with_the_split_carried_along():
@@ -429,14 +493,18 @@ def test_bijective_relabelling_including_strings():
 
 
 def test_feature_column_permutation_and_affine_invariance():
+    """The fit is blind to column order and per-feature affine maps. The seeded split follows the
+    row contents, so a transformed bank draws another split: the same split is passed here."""
     X, y = class_data(n=500, d=16, c=4, sep=0.4, seed=18)
     base = linear_probe(X, y, return_details=True, **TIGHT)
+    split = (base.train_index, base.val_index)
     perm = np.random.default_rng(1).permutation(16)
-    got = linear_probe(X[:, perm], y, return_details=True, **TIGHT)
+    assert not np.array_equal(linear_probe(X[:, perm], y, return_details=True).val_index, base.val_index)
+    got = linear_probe(X[:, perm], y, split=split, return_details=True, **TIGHT)
     assert got.score == base.score
     np.testing.assert_allclose(got.coef, base.coef[:, perm], rtol=0, atol=1e-6 * np.abs(base.coef).max())
     # standardisation makes the score blind to per-feature shift and scale
-    scaled = linear_probe(X.astype(np.float64) * np.linspace(0.1, 30, 16) + 7.0, y, **TIGHT)
+    scaled = linear_probe(X.astype(np.float64) * np.linspace(0.1, 30, 16) + 7.0, y, split=split, **TIGHT)
     assert scaled == base.score
 
 

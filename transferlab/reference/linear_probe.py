@@ -1,9 +1,9 @@
 """Float64 oracle of the linear-probe accuracy, written from SCORES.md ("Linear probe accuracy") and
 the definition in ``transferlab.scores.linear_probe``'s docstring.
 
-Independent of the fast path where it can be: the split is a plain per-class loop; the "lbfgs"
-objective (scikit-learn's L2 multinomial logistic regression, divided by n) is minimised with a
-*different* solver, scipy's trust-region Newton-CG (``trust-ncg``) with exact Hessian-vector products,
+Independent of the fast path where it can be: the split is a plain loop over rows (content keys
+hashed with Python ints); the "lbfgs" objective (scikit-learn's L2 multinomial logistic regression,
+divided by n) is minimised with a *different* solver, scipy's trust-region Newton-CG (``trust-ncg``) with exact Hessian-vector products,
 to a gradient norm of ``gtol``; "renggli" SGD is one learning rate at a time with an explicit one-hot
 matrix and minibatch orders drawn epoch by epoch.
 """
@@ -20,22 +20,48 @@ BATCH = 512
 RUNS = 5
 
 
-def split(y: np.ndarray, n_classes: int, val_fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(train_index, val_index), sorted: ``perm = rng.permutation(N)`` orders all rows; of each class
-    the first ``clip(floor(f * n_c + 1/2), 1, n_c - 1)`` rows met in ``perm`` go to validation;
-    single-sample classes go to train."""
-    perm = np.random.default_rng(seed).permutation(y.shape[0])
-    val = []
+def _mix64(h: int) -> int:
+    """splitmix64's finaliser on a Python int (mod 2^64)."""
+    mask = (1 << 64) - 1
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & mask
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & mask
+    return h ^ (h >> 31)
+
+
+def row_keys(X: np.ndarray, seed: int):
+    """Per row, the two keys ``mix64(sum_j bits(x_j + 0.0) * a_kj mod 2^64)``, with Python ints."""
+    d = X.shape[1]
+    a = np.random.default_rng(seed).integers(0, 2**64, size=(2, d), dtype=np.uint64) | np.uint64(1)
+    keys = []
+    for row in np.asarray(X, dtype=np.float64):
+        bits = [int(np.float64(v + 0.0).view(np.uint64)) for v in row]
+        keys.append(tuple(_mix64(sum(bj * int(a[k, j]) for j, bj in enumerate(bits)) % (1 << 64))
+                          for k in range(2)))
+    return keys
+
+
+def split(X: np.ndarray, y: np.ndarray, n_classes: int, val_fraction: float,
+          seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(train_index, val_index) in canonical order: rows sorted by (key 0, key 1, class); of each
+    class the first ``clip(floor(f * n_c + 1/2), 1, n_c - 1)`` rows met in that order go to
+    validation; single-sample classes go to train."""
+    keys = row_keys(X, seed)
+    canonical = sorted(range(y.shape[0]), key=lambda i: (keys[i][0], keys[i][1], int(y[i])))
+    quota = {}
     for c in range(n_classes):
-        met = [int(i) for i in perm if y[i] == c]
-        n_c = len(met)
-        if n_c < 2:
-            continue
-        v = min(max(int(math.floor(val_fraction * n_c + 0.5)), 1), n_c - 1)
-        val.extend(met[:v])
-    val = np.sort(np.asarray(val, dtype=np.int64))
-    train = np.setdiff1d(np.arange(y.shape[0]), val)
-    return train, val
+        n_c = int(np.sum(y == c))
+        quota[c] = 0 if n_c < 2 else min(max(int(math.floor(val_fraction * n_c + 0.5)), 1), n_c - 1)
+    train, val = [], []
+    for i in canonical:
+        c = int(y[i])
+        if quota[c] > 0:
+            val.append(i)
+            quota[c] -= 1
+        else:
+            train.append(i)
+    return np.asarray(train, dtype=np.int64), np.asarray(val, dtype=np.int64)
 
 
 def standardise(Xtr: np.ndarray, Xva: np.ndarray, on: bool):

@@ -52,8 +52,8 @@ class LinearProbeResult:
     """
 
     score: float
-    train_index: np.ndarray  # (N_train,) int64 rows of the input used for training (after nan_policy)
-    val_index: np.ndarray  # (N_val,) int64 rows used for validation
+    train_index: np.ndarray  # (N_train,) int64 rows of the input used for training, in canonical order
+    val_index: np.ndarray  # (N_val,) int64 rows used for validation, in canonical order
     coef: np.ndarray
     intercept: np.ndarray
     mean: np.ndarray  # (D,) float64 train-split mean (zeros if standardize=False)
@@ -106,13 +106,17 @@ def linear_probe(
 
     Definition
     ----------
-    *Split* (stratified, deterministic): ``np.random.default_rng(seed).permutation(N)`` puts all
-    rows in a random order; of each class c (n_c rows) the ``v_c`` rows that come first in that
-    order go to validation, ``v_c = floor(val_fraction * n_c + 1/2)`` clipped to ``[1, n_c - 1]``:
-    every class is in both splits. A class with a single sample goes to the train split only (one
-    ``UserWarning``). The split depends on which rows share a class, not on the label values (a
-    bijective relabelling keeps it), but it follows row order: permuting the rows changes which
-    samples are held out (pass ``split`` for a fixed one).
+    *Split* (stratified, deterministic, a function of the rows' contents and the seed): every row
+    gets two seeded 64-bit hashes of its float64 values (:func:`content_keys`); the *canonical
+    order* sorts the rows by (key 0, key 1, class). Of each class c (n_c rows) the ``v_c`` rows
+    that come first in canonical order go to validation, ``v_c = floor(val_fraction * n_c + 1/2)``
+    clipped to ``[1, n_c - 1]``: every class is in both splits. A class with a single sample goes
+    to the train split only (one ``UserWarning``). Train and validation rows are used (and
+    returned) in canonical order, so permuting the rows gives bitwise the same fit and score, and
+    exact duplicate rows are interchangeable (equal keys). The split ignores label values (a
+    bijective relabelling keeps it) but follows the feature values: a transformed bank (columns
+    permuted, rescaled) draws another split. ``split`` replaces it by a fixed one, used in the
+    order given.
 
     *Standardisation*: ``x' = (x - mu) / s`` with mu, s the float64 mean and (biased) std of the
     train rows; ``s = 1`` for constant features (scikit-learn's ``StandardScaler``).
@@ -125,15 +129,18 @@ def linear_probe(
     after ``max_iter`` iterations (a ``UserWarning``: the accuracy may still move).
 
     *"renggli"*: for each run r in 0..4, ``rng_r = np.random.default_rng([seed, r])`` draws the
-    minibatch order: epochs are ``rng_r.permutation(n)`` in turn, concatenated, cut into consecutive
-    batches of ``B = min(512, n)`` rows. For each learning rate in (0.1, 0.01), from W = 0, b = 0,
-    2500 steps of ``W -= lr * G^T X_B / B``, ``b -= lr * sum(G) / B`` with
-    ``G = softmax(X_B W^T + b) - onehot(y_B)``. A run's accuracy is the better of its two final
-    validation accuracies (a tie keeps 0.1); the score is the median over the 5 runs. The paper
-    probes raw features: ``standardize=False`` reproduces that.
+    minibatch order: epochs are ``rng_r.permutation(n)`` in turn (positions in the train rows'
+    canonical order), concatenated, cut into consecutive batches of ``B = min(512, n)`` rows. For
+    each learning rate in (0.1, 0.01), from W = 0, b = 0, 2500 steps of ``W -= lr * G^T X_B / B``,
+    ``b -= lr * sum(G) / B`` with ``G = softmax(X_B W^T + b) - onehot(y_B)``. A run's accuracy is
+    the better of its two final validation accuracies (a tie keeps 0.1); the score is the median
+    over the 5 runs. The paper probes raw features: ``standardize=False`` reproduces that.
 
     Prediction is the argmax of ``W x' + b`` (ties to the lower class code). Score = the fraction of
     validation rows predicted right (higher = more transferable).
+
+    Memory: O(C * D) plus fixed working blocks; no N x C matrix (logits are formed for row blocks
+    of ``_BLOCK_BYTES / (8 * max(D, C))`` rows), so 10^4+ classes are fine.
 
     Determinism: for a given seed the result is bitwise the same on any thread count
     (``transferlab.threads``): the CPU work runs in fixed chunks with BLAS pinned to one thread per
@@ -160,7 +167,7 @@ def linear_probe(
         raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
     y = lab.codes
     if split is None:
-        train_idx, val_idx = stratified_split(y, lab.n_classes, val_fraction, seed)
+        train_idx, val_idx = stratified_split(content_keys(m, seed), y, lab.n_classes, val_fraction)
     else:
         train_idx, val_idx = _check_split(split, m.n, keep)
     dev = _backend.resolve_device(device, m)
@@ -214,22 +221,58 @@ def _check_args(protocol, val_fraction, seed, C, max_iter, tol):
     return protocol, val_fraction, int(seed), float(C), int(max_iter), float(tol)
 
 
-def stratified_split(codes: np.ndarray, n_classes: int, val_fraction: float,
-                     seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The seeded stratified split of the ``linear_probe`` docstring: (train_index, val_index),
-    each sorted ascending (int64)."""
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser constants
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (a bijection of uint64 that spreads every input bit over the output)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _MIX1
+    h = h ^ (h >> np.uint64(27))
+    h = h * _MIX2
+    return h ^ (h >> np.uint64(31))
+
+
+def content_keys(m: Matrix, seed: int) -> np.ndarray:
+    """(N, 2) uint64 seeded hashes of every row's float64 values: the order of the seeded split.
+
+    ``key_k(x) = mix64(sum_j bits(x_j + 0.0) * a_kj mod 2^64)`` with ``a = default_rng(seed)``'s
+    ``integers(0, 2**64, size=(2, D), dtype=uint64) | 1`` (odd multipliers), ``bits`` the IEEE-754
+    pattern (``+ 0.0`` maps -0.0 to 0.0) and ``mix64`` splitmix64's finaliser.
+
+    Why integer hashes and not float projections: a sum modulo 2^64 is exact and associative, so a
+    row's key is bitwise the same wherever the row sits (any block, any alignment, any BLAS), and
+    exact duplicates always tie; and hash order is pseudo-random, whereas ordering by a projection
+    would hold out one end of every class along a random direction (a biased split).
+    Streams the rows in blocks of ``_BLOCK_BYTES`` (memory O(block + D)).
+    """
+    a = np.random.default_rng(seed).integers(0, 2**64, size=(2, m.d), dtype=np.uint64) | np.uint64(1)
+    keys = np.empty((m.n, 2), dtype=np.uint64)
+    step = max(1, _BLOCK_BYTES // (8 * m.d))
+    for s in range(0, m.n, step):
+        bits = (m.to_float64_host(s, min(s + step, m.n)) + 0.0).view(np.uint64)  # a new array: never a view
+        for k in range(2):
+            keys[s : s + step, k] = _mix64(np.sum(bits * a[k], axis=1, dtype=np.uint64))
+    return keys
+
+
+def stratified_split(keys: np.ndarray, codes: np.ndarray, n_classes: int,
+                     val_fraction: float) -> Tuple[np.ndarray, np.ndarray]:
+    """The seeded stratified split of the ``linear_probe`` docstring: (train_index, val_index), each
+    int64 in the canonical order (ascending ``(key_0, key_1, class code)``; ``keys`` from
+    :func:`content_keys`)."""
     codes = np.asarray(codes)
     n = codes.shape[0]
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.random.default_rng(seed).permutation(n)] = np.arange(n)
-    order = np.lexsort((rank, codes))  # grouped by class; inside a class, by random rank
+    order = np.lexsort((codes, keys[:, 1], keys[:, 0]))  # canonical order: by content, then class
+    by_class = order[np.argsort(codes[order], kind="stable")]  # grouped by class, canonical inside
     counts = np.bincount(codes, minlength=n_classes)
     v = np.clip(np.floor(val_fraction * counts + 0.5).astype(np.int64), 1, np.maximum(counts - 1, 0))
     v[counts < 2] = 0
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    pos = np.arange(n) - np.repeat(starts, counts)  # position of each sorted row inside its class
+    pos = np.arange(n) - np.repeat(starts, counts)  # canonical position of each row inside its class
     is_val = np.zeros(n, dtype=bool)
-    is_val[order[pos < np.repeat(v, counts)]] = True
+    is_val[by_class[pos < np.repeat(v, counts)]] = True
     singles = int(np.sum(counts == 1))
     if singles:
         warnings.warn(
@@ -238,10 +281,10 @@ def stratified_split(codes: np.ndarray, n_classes: int, val_fraction: float,
             UserWarning,
             stacklevel=3,
         )
-    val = np.flatnonzero(is_val)
+    val = order[is_val[order]]
     if val.size == 0:
         raise ValueError("every class has a single sample: nothing is left to validate on")
-    return np.flatnonzero(~is_val), val
+    return order[~is_val[order]].astype(np.int64), val.astype(np.int64)
 
 
 def _check_split(split, n: int, keep: Optional[np.ndarray]):
@@ -271,8 +314,7 @@ def _check_split(split, n: int, keep: Optional[np.ndarray]):
 # ---------------------------------------------------------------------------- numeric core
 
 
-_ROW_CHUNK = 128  # rows per task of a minibatch's logits
-_COL_CHUNK = 256  # feature columns per task of a minibatch's gradient
+_ROW_CHUNK = 128  # rows per task of a minibatch (logits, softmax and gradient of those rows)
 
 
 class _Workers:
@@ -335,6 +377,12 @@ def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
     return float(np.sum(np.log(s[:, 0]) - picked)), Z
 
 
+def _block_rows(d: int, n_classes: int) -> int:
+    """Rows per block: a block of standardised rows (step x D) or of its logits (step x C) stays
+    within ``_BLOCK_BYTES``, so peak memory is O(C * D + block) however many classes there are."""
+    return max(1, _BLOCK_BYTES // (8 * max(d, n_classes)))
+
+
 class _NumpyDesign:
     """Standardised float64 train/val rows on the host, cached or streamed in fixed blocks."""
 
@@ -345,7 +393,7 @@ class _NumpyDesign:
         self.train_idx, self.val_idx = train_idx, val_idx
         self.y_train, self.y_val = y[train_idx].astype(np.intp), y[val_idx].astype(np.intp)
         self.n = train_idx.size
-        self.step = max(1, _BLOCK_BYTES // (8 * m.d))
+        self.step = _block_rows(m.d, n_classes)
         # Every path below reads contiguous index runs in the same blocks, so sums run in one order.
         self.mean = np.zeros(m.d)
         self.scale = np.ones(m.d)
@@ -358,7 +406,13 @@ class _NumpyDesign:
     def _raw(self, idx: np.ndarray) -> np.ndarray:
         if idx.size and idx[-1] - idx[0] + 1 == idx.size and np.all(np.diff(idx) == 1):
             return self.m.to_float64_host(int(idx[0]), int(idx[-1]) + 1)  # a contiguous run: no gather
-        return self.m.take(idx).to_float64_host()
+        # Canonical order is pseudo-random over the file: gather in ascending row order (sequential
+        # reads of a memmap), then put the rows back in canonical order (the same values).
+        srt = np.argsort(idx, kind="stable")
+        rows = self.m.take(idx[srt]).to_float64_host()
+        out = np.empty_like(rows)
+        out[srt] = rows
+        return out
 
     def _moments(self):
         total = np.zeros(self.d)
@@ -421,18 +475,25 @@ class _NumpyDesign:
         B = X.shape[0]
         L, C, D = W.shape
         Wf = W.reshape(L * C, D)
-        Z = np.concatenate(list(self.workers.ordered(lambda s: X[s : s + _ROW_CHUNK] @ Wf.T,
-                                                     range(0, B, _ROW_CHUNK))))
-        Z = Z.reshape(B, L, C) + b[None]
-        for l in range(L):
-            _, G = _softmax_grad_np(Z[:, l, :], yb)  # Z[:, l, :] is a view: G overwrites it
-            Z[:, l, :] = G
-        G = Z.reshape(B, L * C)
-        gT = np.concatenate(list(self.workers.ordered(lambda s: X[:, s : s + _COL_CHUNK].T @ G,
-                                                      range(0, D, _COL_CHUNK))))
+        bf = b.reshape(L * C)
+        rows = max(1, min(_ROW_CHUNK, _BLOCK_BYTES // (8 * L * C)))  # logits chunk <= a block
+
+        def part(s):
+            Xc = X[s : s + rows]
+            Z = (Xc @ Wf.T + bf).reshape(Xc.shape[0], L, C)
+            for l in range(L):
+                _softmax_grad_np(Z[:, l, :], yb[s : s + rows])  # Z[:, l, :] is a view: G overwrites it
+            G = Z.reshape(Xc.shape[0], L * C)
+            return Xc.T @ G, G.sum(axis=0)
+
+        gT = np.zeros((D, L * C))
+        gb = np.zeros(L * C)
+        for g, c in self.workers.ordered(part, range(0, B, rows)):  # fixed chunks, summed in order
+            gT += g
+            gb += c
         scale = (lrs / B)[:, None]
         W -= gT.T.reshape(L, C, D) * scale[:, :, None]
-        b -= G.sum(axis=0).reshape(L, C) * scale
+        b -= gb.reshape(L, C) * scale
         return W, b
 
     def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
@@ -450,6 +511,7 @@ class _TorchDesign:
         import torch
 
         self.torch, self.n_classes, self.d = torch, n_classes, m.d
+        self.step = _block_rows(m.d, n_classes)
         self.train_idx, self.val_idx = train_idx, val_idx
         self.n = train_idx.size
         dev = m.data.device
@@ -483,8 +545,15 @@ class _TorchDesign:
 
     def loss_grad(self, W: np.ndarray, b: np.ndarray):
         Wt, bt = self._t(W), self._t(b)
-        loss, G = self._ce_grad(self.Xtr @ Wt.T + bt, self.y_train)
-        return float(loss), (G.T @ self.Xtr).cpu().numpy(), G.sum(dim=0).cpu().numpy()
+        loss = self.torch.zeros((), dtype=self.torch.float64, device=self.device)
+        gW, gb = self.torch.zeros_like(Wt), self.torch.zeros_like(bt)
+        for s in range(0, self.n, self.step):  # row blocks: logits never N x C
+            X = self.Xtr[s : s + self.step]
+            l, G = self._ce_grad(X @ Wt.T + bt, self.y_train[s : s + self.step])
+            loss += l
+            gW += G.T @ X
+            gb += G.sum(dim=0)
+        return float(loss), gW.cpu().numpy(), gb.cpu().numpy()
 
     def sgd(self, schedule: np.ndarray, steps: int, batch: int, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
         torch = self.torch
@@ -492,20 +561,30 @@ class _TorchDesign:
         L, C, D = Wt.shape
         sched = self._t(schedule)
         lr = self._t(lrs)[:, None] / batch
+        rows = max(1, min(batch, _BLOCK_BYTES // (8 * L * C)))  # logits chunk <= a block
         for t in range(steps):
             pos = sched[t * batch : (t + 1) * batch]
-            X = self.Xtr.index_select(0, pos)
-            yb = self.y_train.index_select(0, pos)
-            Z = (X @ Wt.reshape(L * C, D).T).reshape(batch, L, C) + bt[None]
-            Gs = [self._ce_grad(Z[:, l, :], yb)[1] for l in range(L)]
-            G = torch.stack(Gs, dim=1).reshape(batch, L * C)
-            Wt -= (G.T @ X).reshape(L, C, D) * lr[:, :, None]
-            bt -= G.sum(dim=0).reshape(L, C) * lr
+            gW = torch.zeros((L * C, D), dtype=torch.float64, device=self.device)
+            gb = torch.zeros(L * C, dtype=torch.float64, device=self.device)
+            for s in range(0, batch, rows):
+                X = self.Xtr.index_select(0, pos[s : s + rows])
+                yb = self.y_train.index_select(0, pos[s : s + rows])
+                Z = (X @ Wt.reshape(L * C, D).T).reshape(X.shape[0], L, C) + bt[None]
+                Gs = [self._ce_grad(Z[:, l, :], yb)[1] for l in range(L)]
+                G = torch.stack(Gs, dim=1).reshape(X.shape[0], L * C)
+                gW += G.T @ X
+                gb += G.sum(dim=0)
+            Wt -= gW.reshape(L, C, D) * lr[:, :, None]
+            bt -= gb.reshape(L, C) * lr
         return Wt.cpu().numpy(), bt.cpu().numpy()
 
     def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
-        pred = (self.Xva @ self._t(W).T + self._t(b)).argmax(dim=1)
-        return int((pred == self.y_val).sum()) / self.val_idx.size
+        Wt, bt = self._t(W), self._t(b)
+        right = 0
+        for s in range(0, self.val_idx.size, self.step):
+            pred = (self.Xva[s : s + self.step] @ Wt.T + bt).argmax(dim=1)
+            right += int((pred == self.y_val[s : s + self.step]).sum())
+        return right / self.val_idx.size
 
 
 # ---------------------------------------------------------------------------- protocols
