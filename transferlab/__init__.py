@@ -15,6 +15,8 @@ from ._config import config, show_config
 from . import scores
 from .scores import available, knn_loo, leep, linear_probe, score, sfda
 from .scores import gbc, hscore, logme, nce, nleep, parc, reg_hscore, transrate
+from .scores import score_many, select_ensemble
+from . import select
 
 __all__ = [
     "__version__",
@@ -37,4 +39,7 @@ __all__ = [
     "gbc",
     "transrate",
     "parc",
+    "score_many",
+    "select",
+    "select_ensemble",
 ]

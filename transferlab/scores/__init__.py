@@ -15,6 +15,7 @@ from .nce import nce
 from .gbc import gbc
 from .transrate import transrate
 from .parc import parc
+from ._many import EnsembleSelection, score_many, select_ensemble
 
 __all__ = [
     "ScoreInfo",
@@ -37,4 +38,7 @@ __all__ = [
     "gbc",
     "transrate",
     "parc",
+    "EnsembleSelection",
+    "score_many",
+    "select_ensemble",
 ]
