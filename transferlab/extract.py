@@ -249,6 +249,8 @@ def _describe(preprocessing) -> Any:
     desc = getattr(preprocessing, "description", None)
     if isinstance(desc, (str, dict)):
         return desc
+    if callable(getattr(preprocessing, "to_dict", None)):  # e.g. transferlab.zoo.Preprocess
+        return preprocessing.to_dict()
     return f"callable:{getattr(preprocessing, '__qualname__', type(preprocessing).__name__)}"
 
 
