@@ -173,10 +173,17 @@ def _run(out, mode):
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("mode", ["between", "midwrite"])
-def test_resume_after_sigkill_is_byte_identical(tmp_path, mode):
-    ref = _run(tmp_path / "ref", "none")
+@pytest.fixture(scope="module")
+def reference_bank(tmp_path_factory):
+    """The bank of an uninterrupted run of the same script."""
+    out = tmp_path_factory.mktemp("ref") / "bank"
+    ref = _run(out, "none")
     assert ref.returncode == 0, ref.stderr
+    return out
+
+
+@pytest.mark.parametrize("mode", ["between", "midwrite"])
+def test_resume_after_sigkill_is_byte_identical(tmp_path, mode, reference_bank):
     killed = _run(tmp_path / "bank", mode)
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
     meta = json.loads((tmp_path / "bank" / "meta.json").read_text())
@@ -187,5 +194,5 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path, mode):
     resumed = _run(tmp_path / "bank", "none")
     assert resumed.returncode == 0, resumed.stderr
     for name in FILES:
-        assert (tmp_path / "bank" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+        assert (tmp_path / "bank" / name).read_bytes() == (reference_bank / name).read_bytes(), name
     FeatureBank.open(tmp_path / "bank")
