@@ -57,7 +57,12 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
-    info = sub.add_parser("info", help="build configuration, available scores, zoo models and tasks; --banks lists banks")
+    info = sub.add_parser("info", help="build configuration, available scores, zoo models and tasks; --banks lists banks",
+                          description="Show what this installation can do: the compiled CPU module and its SIMD "
+                                      "level, the CUDA module and visible devices, thread count, the registered "
+                                      "scores, and the embedded zoo's models and tasks (marking tasks whose data "
+                                      "is not installed). With --banks DIR, also list every feature bank under DIR "
+                                      "with its size and whether it is complete.")
     info.add_argument("--banks", metavar="DIR", help="also list the feature banks under DIR (complete or not)")
     info.set_defaults(func=_cmd_info)
     add_parsers(sub)

@@ -105,13 +105,14 @@ def _regret_table(report, tasks: List[str]) -> str:
 
 
 def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, plot: bool = True, *,
-             models: Optional[Sequence[str]] = None, stream: Optional[TextIO] = None,
+             models: Optional[Sequence[str]] = None, n: int = 300, stream: Optional[TextIO] = None,
              progress: bool = False) -> DemoResult:
     """Run the demo (see the module docstring) and print it to ``stream`` (default: stdout).
 
     tasks: zoo task names (default: :data:`DEFAULT_TASKS`, falling back to tasks whose data is installed).
     out: directory for banks, ``scores.csv`` and plots (default ``./transferlab-demo``). plot: write figures.
-    models: zoo model names (default: every zoo model). Raises :class:`DemoSetupError` when the zoo's
+    models: zoo model names (default: every zoo model). n: training images per task (the ground truth's 300).
+    Raises :class:`DemoSetupError` when the zoo's
     packages are missing, with the install command.
     """
     from . import zoo
@@ -132,7 +133,7 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     task_list = _pick_tasks(tasks, gt)
     model_list = list(models or zoo.MODELS)
     w(f"transferlab demo: {len(model_list)} zoo models x {len(task_list)} tasks ({', '.join(task_list)}), "
-      f"300 training images each; output in {out}/\n\n")
+      f"{n} training images each; output in {out}/\n\n")
 
     # 1. extract ------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -140,7 +141,7 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     bank_dir = os.path.join(out, "banks")
     rows = []
     for t in task_list:
-        x, y, _ = zoo.load_task(t, split="train", n=300, seed=0)
+        x, y, _ = zoo.load_task(t, split="train", n=n, seed=0)
         for name, zm in loaded.items():
             t1 = time.perf_counter()
             bank = extract(zm.module, (x, y), os.path.join(bank_dir, t, name), adapter=zm.adapter,
@@ -193,7 +194,7 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     result.seconds["total"] = time.perf_counter() - t_start
     w(f"\ndone in {result.seconds['total']:.1f} s. The same numbers from the command line:\n"
       f"  transferlab extract --model {' '.join(model_list) if models else 'all'} --task {' '.join(task_list)} "
-      f"--out {bank_dir}\n"
+      f"{'' if n == 300 else f'--n {n} '}--out {bank_dir}\n"
       f"  transferlab score {bank_dir} -o {scores_csv}\n"
       f"  transferlab rank --scores {scores_csv} --pool zoo\n"
       f"  transferlab evaluate --scores {scores_csv} --finetune zoo --pool zoo --intersect\n")

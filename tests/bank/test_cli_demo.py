@@ -1,0 +1,112 @@
+"""The command line reproduces the demo's numbers (extract -> score -> evaluate) on a tiny zoo slice; help texts;
+the demo's message when the zoo's packages are missing."""
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+
+pytest.importorskip("torch")
+
+from transferlab import cli, demo, zoo  # noqa: E402
+from transferlab.evaluate import read_scores  # noqa: E402
+
+MODELS = ["mnist-cnn", "usps-cnn", "random-cnn"]
+TASKS = ["digits-10", "mnist-high-5"]
+N = 60
+# A fixed stand-in for the shipped ground truth, so the test does not depend on the fine-tune record's content.
+FAKE_GT = {"digits-10": {"mnist-cnn": 95.0, "usps-cnn": 90.0, "random-cnn": 70.0},
+           "mnist-high-5": {"mnist-cnn": 99.0, "usps-cnn": 97.0, "random-cnn": 80.0},
+           "animal-10": {"mnist-cnn": 60.0, "usps-cnn": 62.0, "random-cnn": 50.0}}
+
+
+def _zoo_ready():
+    try:
+        demo.check_setup()
+    except demo.DemoSetupError as e:
+        return str(e)
+    return None
+
+
+needs_zoo = pytest.mark.skipif(_zoo_ready() is not None, reason=f"zoo packages missing: {_zoo_ready()}")
+
+
+@needs_zoo
+def test_cli_extract_score_evaluate_reproduce_the_demo(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(zoo, "ground_truth", lambda *a, **k: FAKE_GT)
+    buf = io.StringIO()
+    res = demo.run_demo(tasks=TASKS, out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf)
+    text = buf.getvalue()
+    for part in ("## 1. feature banks", "## 3. fine-tune order", "## 4. regret", "## 5. cost vs quality",
+                 "task-agnostic", "hybrid:knn_loo", "transferlab evaluate --scores"):
+        assert part in text, part
+    assert any(p.endswith("cost_quality.png") for p in res.plots)
+
+    out = tmp_path / "cli"
+    assert cli.main(["extract", "--model", *MODELS, "--task", *TASKS, "--n", str(N), "--out", str(out / "banks"),
+                     "--quiet"]) == 0
+    assert cli.main(["score", str(out / "banks"), "-o", str(out / "scores.csv")]) == 0
+    assert read_scores(str(out / "scores.csv")) == read_scores(str(tmp_path / "demo" / "scores.csv"))
+    assert read_scores(str(out / "scores.csv")) == res.scores.table()
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--scores", str(out / "scores.csv"), "--finetune", "zoo", "--pool", "zoo",
+                     "--intersect", "--json", str(out / "report.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "cost vs quality" in printed
+    with open(out / "report.json", encoding="utf-8") as f:
+        results = json.load(f)["results"]
+    compared = 0
+    for d, s, st, v in res.report.rows:
+        got = results[d][s][st]
+        if isinstance(v, float) and math.isnan(v):
+            assert got is None
+        elif math.isinf(v):
+            assert got == "inf"
+        else:
+            assert got == pytest.approx(v, rel=1e-12, abs=1e-12), (d, s, st)
+        compared += 1
+    assert compared > 50
+
+    assert cli.main(["rank", "--scores", str(out / "scores.csv"), "--pool", "zoo", "--budget", "2"]) == 0
+    ranked = capsys.readouterr().out
+    assert "## digits-10" in ranked and "task-aware:knn_loo" in ranked and "hybrid:knn_loo" in ranked
+    assert cli.main(["info", "--banks", str(out / "banks")]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("complete") == len(MODELS) * len(TASKS)
+
+
+@needs_zoo
+def test_cli_extract_bad_task_exits_2(tmp_path, capsys):
+    assert cli.main(["extract", "--model", "mnist-cnn", "--task", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown task(s) ['nope']" in capsys.readouterr().err
+
+
+def test_cli_score_missing_banks_exits_2(tmp_path, capsys):
+    assert cli.main(["score", str(tmp_path), "-o", str(tmp_path / "s.csv")]) == 2
+    assert "no feature bank" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["extract", "score", "rank", "demo", "info", "evaluate"])
+def test_help_texts(command, capsys):
+    with pytest.raises(SystemExit) as ei:
+        cli.main([command, "--help"])
+    assert ei.value.code == 0
+    text = capsys.readouterr().out
+    assert len(text) > 300
+    if command in ("extract", "score", "rank"):
+        assert "example" in text
+
+
+def test_demo_explains_missing_packages(monkeypatch, capsys):
+    real = demo.importlib.util.find_spec
+    monkeypatch.setattr(demo.importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("ccexam", "animal_mnist") else real(name, *a))
+    with pytest.raises(demo.DemoSetupError) as ei:
+        demo.check_setup()
+    msg = str(ei.value)
+    assert "missing: ccexam, animal_mnist" in msg and "pip install --no-deps" in msg
+    assert zoo.INSTALL_COMMAND in msg
+    assert cli.main(["demo", "--out", "unused"]) == 3
+    assert "pip install --no-deps" in capsys.readouterr().err
