@@ -139,18 +139,21 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     t0 = time.perf_counter()
     loaded = {name: zoo.load_model(name) for name in model_list}
     bank_dir = os.path.join(out, "banks")
-    rows = []
+    w(f"## 1. feature banks (one per task and model, in {bank_dir}/<task>/<model>/)\n\n")
+    width = max(len(m) for m in model_list)
     for t in task_list:
         x, y, _ = zoo.load_task(t, split="train", n=n, seed=0)
         for name, zm in loaded.items():
             t1 = time.perf_counter()
             bank = extract(zm.module, (x, y), os.path.join(bank_dir, t, name), adapter=zm.adapter,
                            preprocessing=zm.preprocess, model_id=name, dataset_id=t, progress=progress)
-            rows.append([t, name, str(bank.d), "-" if bank.logits is None else str(bank.logits.shape[1]),
-                         f"{time.perf_counter() - t1:.2f}"])
+            logits = "none" if bank.logits is None else bank.logits.shape[1]
+            w(f"  {t:15s} {name:{width}s}  features {bank.n} x {bank.d:<5d} logits {logits!s:>5}  "
+              f"{time.perf_counter() - t1:6.2f} s\n")
+            if hasattr(stream or sys.stdout, "flush"):
+                (stream or sys.stdout).flush()
     t_extract = time.perf_counter() - t0
-    w(f"## 1. feature banks ({len(rows)} extracted in {t_extract:.1f} s)\n\n"
-      + _md(["task", "model", "dim", "logits", "seconds"], rows) + "\n\n")
+    w(f"  extracted in {t_extract:.1f} s\n\n")
 
     # 2. score --------------------------------------------------------------------------------------------
     t0 = time.perf_counter()

@@ -293,6 +293,9 @@ def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int
         import os
 
         p = os.fspath(out)
+        if os.path.isdir(p) and os.listdir(p) and not os.path.exists(os.path.join(p, "meta.json")):
+            cleanup()
+            raise ValueError(f"out={p!r} is not empty and holds no feature bank; choose an empty or new directory")
         if FeatureBank.is_bank(p):
             st = FeatureBank.status(p)
             if st["complete"] and all(st.get(k) == identity[k] for k in ("model_id", "dataset_id", "weights_hash",

@@ -16,7 +16,8 @@ from _tiny import Prep, tiny_data, tiny_model  # noqa: E402
 from conftest import digest  # noqa: E402
 
 from transferlab import extract  # noqa: E402
-from transferlab.bank import FeatureBank  # noqa: E402
+from transferlab.bank import BankWriter, FeatureBank  # noqa: E402
+from transferlab.extract import weights_hash  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -196,3 +197,17 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path, mode, reference_bank):
     for name in FILES:
         assert (tmp_path / "bank" / name).read_bytes() == (reference_bank / name).read_bytes(), name
     FeatureBank.open(tmp_path / "bank")
+
+
+def test_out_must_be_empty_or_a_bank_of_the_same_data(tmp_path):
+    model, (x, y) = tiny_model(), tiny_data()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("keep me")
+    with pytest.raises(ValueError, match="not empty and holds no feature bank"):
+        extract(model, (x, y), tmp_path / "mine", preprocessing=Prep(), progress=False)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep me"
+    assert not model.fc._forward_hooks  # the hook is removed on the error path too
+    BankWriter.create_or_resume(tmp_path / "b", n=50, d=24, z=5, identity={
+        "model_id": "tiny", "dataset_id": "dataset", "adapter": "hook:fc", "weights_hash": weights_hash(model)}).close()
+    with pytest.raises(ValueError, match="incomplete bank of 50 rows but data has 90"):
+        extract(model, (x, y), tmp_path / "b", preprocessing=Prep(), progress=False, model_id="tiny")
