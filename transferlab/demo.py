@@ -191,7 +191,8 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
         if plot:
             plot_dir = os.path.join(out, "plots")
             result.plots = report.plot(plot_dir)
-            result.plots.append(plot_cost_quality(result.cost, os.path.join(plot_dir, "cost_quality.png")))
+            result.plots.append(plot_cost_quality(result.cost, os.path.join(plot_dir, "cost_quality.png"),
+                                                  report=report))
             w(f"\nwrote {len(result.plots)} figures to {plot_dir}/ (regret_at_1_bars.png: regret per task and "
               f"strategy; cost_quality.png: seconds vs regret)\n")
     result.seconds["total"] = time.perf_counter() - t_start

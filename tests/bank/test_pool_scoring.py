@@ -141,12 +141,12 @@ def test_cost_quality_table_and_plot(banks, tmp_path):
     assert rows[0]["regret@1"] == rep.value("mean", "knn_loo", "regret@1")
     assert rows[0]["hybrid_regret@1"] == rep.value("mean", "hybrid:knn_loo", "regret@1")
     md = cost_markdown(rows)
-    assert "ms / bank" in md and "knn_loo" in md and f"{100 * rows[0]['regret@1']:.2f}%" in md
+    assert "ms / bank" in md and "hybrid @1" in md and "knn_loo" in md and f"{100 * rows[0]['regret@1']:.2f}%" in md
     csv_path = tmp_path / "s.csv"
     res.to_csv(csv_path)
     assert cost_quality(str(csv_path), rep)[0]["regret@2"] == rows[0]["regret@2"]
     no_time = cost_quality({"other": {}}, rep)
     assert math.isnan(no_time[0]["mean_seconds"])
-    png = plot_cost_quality(rows, tmp_path / "plots" / "cost.png")
+    png = plot_cost_quality(rows, tmp_path / "plots" / "cost.png", report=rep)
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

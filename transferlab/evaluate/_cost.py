@@ -62,7 +62,8 @@ def _get(report, subject: str, statistic: str) -> float:
 
 
 def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str:
-    """The cost/quality rows as a pipe table (seconds in ms; regret in % when ``percent``)."""
+    """The cost/quality rows as a pipe table (seconds in ms; mean regret of the task-aware ranking by each score
+    and of its hybrid, in % when ``percent``)."""
     from ._report import _md
 
     if not rows:
@@ -77,7 +78,8 @@ def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str
         v = float(v)
         return "n/a" if math.isnan(v) else f"{1000 * v:.1f}"
 
-    head = ["score", "banks", "ms / bank", "total s"] + keys
+    head = ["score", "banks", "ms / bank", "total s"] + [
+        (f"hybrid @{k.split('@')[1]}" if k.startswith("hybrid_") else f"task-aware @{k.split('@')[1]}") for k in keys]
     body = [[r["score"], str(r["banks"]), ms(r["mean_seconds"]),
              "n/a" if math.isnan(float(r["total_seconds"])) else f"{float(r['total_seconds']):.2f}"]
             + [reg(r[k]) for k in keys] for r in rows]
@@ -85,9 +87,11 @@ def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str
 
 
 def plot_cost_quality(rows: List[Dict[str, object]], path: Union[str, "os.PathLike[str]"], *, budget: int = 1,
-                      dpi: int = 110) -> str:
+                      report=None, dpi: int = 110) -> str:
     """Scatter: mean seconds per bank (log x) against mean regret@``budget`` (%), one point per score (filled:
-    task-aware ranking; hollow: its hybrid). Writes a PNG to ``path`` (headless) and returns the path."""
+    task-aware ranking; hollow: its hybrid). With ``report``, the strategies that cost no scoring
+    (task-agnostic, oracle, random) are drawn as dashed horizontal lines. Writes a PNG to ``path`` (headless)
+    and returns the path."""
     from ..plot import _headless_figure
 
     key, hkey = f"regret@{budget}", f"hybrid_regret@{budget}"
@@ -105,6 +109,14 @@ def plot_cost_quality(rows: List[Dict[str, object]], path: Union[str, "os.PathLi
         yh = 100 * float(r.get(hkey, math.nan))
         if not math.isnan(yh):
             ax.scatter([x], [yh], facecolors="none", edgecolors=color, s=45, zorder=3)
+    if report is not None:
+        for k, s in enumerate(("task-agnostic", "oracle", "random")):
+            v = _get(report, s, key) if s in report.subjects else math.nan
+            if not math.isnan(v):
+                ax.axhline(100 * v, color=f"0.{3 + 2 * k}", ls="--", lw=1, zorder=1)
+                ax.annotate(s, (0.01, 100 * v), xycoords=("axes fraction", "data"), textcoords="offset points",
+                            xytext=(0, 3), fontsize=7, color="0.3")
+    ax.set_ylim(bottom=0)
     ax.set_xscale("log")
     ax.set_xlabel("seconds per (model, dataset) bank (log scale)")
     ax.set_ylabel(f"mean relative regret@{budget} (%)")
