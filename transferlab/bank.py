@@ -147,6 +147,13 @@ def _specs(meta: Mapping[str, Any]) -> Dict[str, tuple]:
     return out
 
 
+def _rows(arr, name: str, ndim: int) -> int:
+    shape = getattr(arr, "shape", None)
+    if shape is None or len(shape) != ndim:
+        raise ValueError(f"FeatureBank: {name} must be {ndim}-D, got shape {shape}")
+    return int(shape[0])
+
+
 class FeatureBank:
     """Embeddings, source logits, labels and sample ids of one (model, dataset) pair.
 
@@ -156,6 +163,10 @@ class FeatureBank:
     """
 
     def __init__(self, features, labels, *, logits=None, sample_ids=None, meta=None, path=None):
+        n = _rows(features, "features", ndim=2)
+        for name, arr, ndim in (("labels", labels, 1), ("logits", logits, 2), ("sample_ids", sample_ids, 1)):
+            if arr is not None and _rows(arr, name, ndim) != n:
+                raise ValueError(f"{name} has {_rows(arr, name, ndim)} rows but features have {n}")
         self.features = features
         self.labels = labels
         self.logits = logits
@@ -257,7 +268,8 @@ class BankWriter:
     """
 
     #: meta fields that must agree for a directory to be resumed instead of refused.
-    IDENTITY = ("model_id", "weights_hash", "dataset_id", "adapter", "n", "d", "z", "has_logits", "dtype")
+    IDENTITY = ("model_id", "weights_hash", "dataset_id", "adapter", "preprocessing", "autocast", "n", "d", "z",
+                "has_logits", "dtype")
 
     def __init__(self, path: str, meta: Dict[str, Any]):
         self.path = path

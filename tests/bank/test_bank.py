@@ -212,3 +212,16 @@ def test_storage_dtypes(tmp_path, dtype):
     assert b.features.dtype == np.dtype(dtype)
     np.testing.assert_array_equal(b.features, x.astype(dtype))
     assert tl.knn_loo(b.features, b.labels) == pytest.approx(tl.knn_loo(x.astype(dtype), y))
+
+
+def test_in_memory_bank_checks_shapes():
+    x, y, z = _data()
+    with pytest.raises(ValueError, match="labels has 36 rows but features have 37"):
+        FeatureBank(x, y[:-1])
+    with pytest.raises(ValueError, match="logits has 3 rows"):
+        FeatureBank(x, y, logits=z[:3])
+    with pytest.raises(ValueError, match="features must be 2-D"):
+        FeatureBank(x[:, 0], y)
+    b = FeatureBank(x, y, meta={"model_id": "m", "dataset_id": "t"})
+    np.testing.assert_array_equal(b.sample_ids, np.arange(N))
+    assert "in memory" in repr(b) and len(b) == N

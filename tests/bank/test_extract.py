@@ -168,6 +168,17 @@ def test_complete_bank_is_reused_and_other_model_refused(tmp_path):
         extract(other, (x, y), tmp_path / "b", preprocessing=Prep(), progress=False, model_id="tiny")
 
 
+def test_resume_with_other_autocast_is_refused(tmp_path):
+    model, (x, y) = tiny_model(), tiny_data()
+    BankWriter.create_or_resume(tmp_path / "b", n=90, d=24, z=5, identity={
+        "model_id": "tiny", "dataset_id": "dataset", "adapter": "hook:fc", "weights_hash": weights_hash(model),
+        "preprocessing": "uint8/255", "autocast": "False"}).close()
+    with pytest.raises(ValueError, match="another feature bank.*autocast"):
+        extract(model, (x, y), tmp_path / "b", preprocessing=Prep(), autocast=True, progress=False, model_id="tiny")
+    b = extract(model, (x, y), tmp_path / "b", preprocessing=Prep(), progress=False, model_id="tiny")
+    assert b.meta["complete"]
+
+
 def _run(out, mode):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, os.path.join(HERE, "_tiny.py"), str(out), mode], env=env,
@@ -208,6 +219,7 @@ def test_out_must_be_empty_or_a_bank_of_the_same_data(tmp_path):
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep me"
     assert not model.fc._forward_hooks  # the hook is removed on the error path too
     BankWriter.create_or_resume(tmp_path / "b", n=50, d=24, z=5, identity={
-        "model_id": "tiny", "dataset_id": "dataset", "adapter": "hook:fc", "weights_hash": weights_hash(model)}).close()
+        "model_id": "tiny", "dataset_id": "dataset", "adapter": "hook:fc", "weights_hash": weights_hash(model),
+        "preprocessing": "uint8/255", "autocast": "False"}).close()
     with pytest.raises(ValueError, match="incomplete bank of 50 rows but data has 90"):
         extract(model, (x, y), tmp_path / "b", preprocessing=Prep(), progress=False, model_id="tiny")
