@@ -12,6 +12,7 @@ Each subcommand is a ``_cmd_<name>(args) -> int`` registered in ``_build_parser`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -70,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_evaluate(args) -> int:
-    from .evaluate import Report, cost_markdown, cost_quality
+    from .evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
 
     pool = resolve_pool(args.pool)
     report = Report.from_tables(args.scores, resolve_finetune(args.finetune), budgets=args.budget, pool=pool,
@@ -78,15 +79,18 @@ def _cmd_evaluate(args) -> int:
                                 on_mismatch="intersect" if args.intersect else "raise",
                                 nan_policy="omit" if args.omit_nan else "raise")
     sys.stdout.write(report.to_markdown(summary_only=args.summary))
+    cost = None
     if _has_seconds(args.scores):  # written by 'transferlab score': show each score's cost beside its regret
-        sys.stdout.write("\n## cost vs quality (wall-clock per bank beside regret)\n\n"
-                         + cost_markdown(cost_quality(args.scores, report)) + "\n")
+        cost = cost_quality(args.scores, report)
+        sys.stdout.write("\n## cost vs quality (wall-clock per bank beside regret)\n\n" + cost_markdown(cost) + "\n")
     if args.csv:
         report.to_csv(args.csv)
     if args.json:
         report.to_json(args.json)
     if args.plot:
         paths = report.plot(args.plot)
+        if cost is not None:
+            paths.append(plot_cost_quality(cost, os.path.join(args.plot, "cost_quality.png"), report=report))
         sys.stdout.write(f"wrote {len(paths)} figures to {args.plot}\n")
     return 0
 

@@ -52,9 +52,9 @@ def test_cli_extract_score_evaluate_reproduce_the_demo(tmp_path, monkeypatch, ca
     assert read_scores(str(out / "scores.csv")) == res.scores.table()
     capsys.readouterr()
     assert cli.main(["evaluate", "--scores", str(out / "scores.csv"), "--finetune", "zoo", "--pool", "zoo",
-                     "--intersect", "--json", str(out / "report.json")]) == 0
+                     "--intersect", "--json", str(out / "report.json"), "--plot", str(out / "plots")]) == 0
     printed = capsys.readouterr().out
-    assert "cost vs quality" in printed
+    assert "cost vs quality" in printed and (out / "plots" / "cost_quality.png").exists()
     with open(out / "report.json", encoding="utf-8") as f:
         results = json.load(f)["results"]
     compared = 0
