@@ -8,7 +8,9 @@ Each score's registry entry says what it reads (``inputs``): ``"features"`` scor
 ``"probs"`` scores get the softmax of ``bank.logits`` (computed once per bank in float32 row blocks; its time is
 added to each probs score of that bank). Banks without logits skip probs scores, and scores that are not
 implemented in this build (``NotImplementedError``) are skipped: both leave a note in ``PoolScores.notes``
-instead of failing the pool. Any other error names the score and the bank and is raised.
+instead of failing the pool. Warnings a score emits (e.g. "N < D: scores saturate") are collected into the notes,
+one per distinct message with the banks it came from, instead of repeating on stderr for every bank. Any other
+error names the score and the bank and is raised.
 
 The seconds are the wall-clock of each call (``time.perf_counter``), input preparation included, the figure
 users weigh against regret when they pick a proxy (``transferlab.evaluate.cost_quality``).
@@ -21,6 +23,7 @@ import io
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
@@ -203,6 +206,7 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, device: str = "
     rows: List[Dict[str, Any]] = []
     notes: List[str] = []
     unavailable: Dict[str, str] = {}
+    warned: Dict[tuple, List[str]] = {}
     for bank in bank_list:
         probs = None
         probs_seconds = 0.0
@@ -230,7 +234,9 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, device: str = "
                 kw["device"] = device
             t0 = time.perf_counter()
             try:
-                result = info.func(first, bank.labels, **kw)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    result = info.func(first, bank.labels, **kw)
             except NotImplementedError:
                 unavailable[info.name] = where
                 notes.append(f"{info.name}: not implemented in this build, skipped")
@@ -239,6 +245,12 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, device: str = "
                 raise type(e)(f"score {info.name!r} on dataset {bank.dataset_id!r}, model {bank.model_id!r}: {e}") \
                     from e
             seconds = time.perf_counter() - t0 + extra
+            for wmsg in caught:  # one note per distinct warning, counting the banks it came from
+                key = (info.name, f"{wmsg.category.__name__}: {wmsg.message}")
+                warned.setdefault(key, []).append(where)
             rows.append({"dataset": bank.dataset_id, "model": bank.model_id, "score": info.name,
                          "value": _value(result), "seconds": seconds})
+    for (name, msg), wheres in warned.items():
+        notes.append(f"{name}: {msg} ({len(wheres)} bank{'s' if len(wheres) > 1 else ''}: {', '.join(wheres[:3])}"
+                     f"{', ...' if len(wheres) > 3 else ''})")
     return PoolScores(rows, notes)

@@ -150,3 +150,21 @@ def test_cost_quality_table_and_plot(banks, tmp_path):
     png = plot_cost_quality(rows, tmp_path / "plots" / "cost.png", report=rep)
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_warnings_become_notes(banks):
+    import warnings
+
+    @register("_test_warns")
+    def warns(features, labels):
+        """Warns on every bank (test only)."""
+        warnings.warn("N < D: scores saturate", UserWarning)
+        return 1.0
+
+    try:
+        res = tl.score_pool(banks, ["_test_warns"])  # filterwarnings=error: an escaping warning would fail here
+    finally:
+        unregister("_test_warns")
+    assert len(res.rows) == 6
+    assert res.notes == ["_test_warns: UserWarning: N < D: scores saturate (6 banks: alpha/bad, alpha/good, "
+                         "alpha/mid, ...)"]
