@@ -102,6 +102,9 @@ def add_parsers(sub) -> None:
     dm.add_argument("--out", default="transferlab-demo", metavar="DIR",
                     help="where banks, scores.csv and plots go (default: ./transferlab-demo; a rerun reuses banks)")
     dm.add_argument("--no-plot", action="store_true", help="skip the figures")
+    dm.add_argument("--time-budget", type=float, default=180.0, metavar="SECONDS",
+                    help="target wall-clock of the whole demo (default: 180); scores predicted to overrun what is "
+                         "left after extraction are left out, with a note; 0 = no limit")
     dm.set_defaults(func=_cmd_demo)
 
 
@@ -265,7 +268,7 @@ def _cmd_demo(args) -> int:
     from .demo import DemoSetupError, run_demo
 
     try:
-        run_demo(tasks=args.tasks, out=args.out, plot=not args.no_plot)
+        run_demo(tasks=args.tasks, out=args.out, plot=not args.no_plot, time_budget=args.time_budget or None)
     except DemoSetupError as e:
         sys.stderr.write(f"transferlab demo: {e}\n")
         return 3

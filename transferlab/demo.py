@@ -80,6 +80,117 @@ def _pick_tasks(tasks: Optional[Sequence[str]], gt) -> List[str]:
     return picked
 
 
+#: Pessimistic growth of a score's cost with D at fixed N (covariance-based scores grow between D^1.5 and D^2 at
+#: N = 300), used only to decide whether a first call on the largest bank can fit at all.
+_D_EXPONENT_MAX = 2.0
+#: Margin on predicted seconds (a shared machine's timings vary by tens of percent from call to call).
+_SAFETY = 1.5
+#: Seconds the demo keeps for the report and its figures after scoring.
+_REPORT_RESERVE = 25.0
+
+
+def _merge_notes(notes: List[str]) -> List[str]:
+    """Notes of several score_pool calls, with repeated warnings merged ("msg (3 banks: ...)")."""
+    import re
+
+    merged: Dict[str, List[str]] = {}
+    plain: List[str] = []
+    for note in notes:
+        m = re.match(r"^(.*) \(\d+ banks?: (.*?)(, \.\.\.)?\)$", note)
+        if m:
+            merged.setdefault(m.group(1), []).extend(m.group(2).split(", "))
+        elif note not in plain:
+            plain.append(note)
+    for msg, wheres in merged.items():
+        plain.append(f"{msg} ({len(wheres)} bank{'s' if len(wheres) > 1 else ''})")
+    return plain
+
+
+def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
+    """score_pool over ``paths`` with every available score, leaving out scores that would overrun the budget.
+
+    Every score first runs on the bank of smallest D (cheap; the result is kept). Pass 1 takes the scores
+    cheapest first, each within its fair share of the time left: a score whose first call on the largest bank
+    cannot fit even by the pessimistic :data:`_D_EXPONENT_MAX` waits; otherwise it runs on one largest bank, its
+    cost on the other banks is interpolated (log-log in D) between the two measured calls, and it completes if
+    that fits its share. Pass 2 offers all the time left to the waiting scores, cheapest estimate first. Scores
+    still left out get a note with the measured times and the command that scores them anyway.
+    """
+    import math
+
+    from ._pool_scoring import PoolScores, _as_banks, score_pool
+    from .scores import available
+
+    t0 = time.perf_counter()
+    banks = _as_banks(paths)
+    small = min(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
+    big = max(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
+    rest = [b for b in banks if b is not small and b is not big]
+    notes: List[str] = []
+    done: Dict[str, List[Dict[str, object]]] = {}  # rows measured so far, per score
+    for name in available():
+        res = score_pool([small], [name])
+        notes += res.notes
+        if res.rows:
+            done[name] = list(res.rows)
+    t_small = {n: r[0]["seconds"] for n, r in done.items()}
+    t_big: Dict[str, float] = {}
+
+    def remaining() -> float:
+        return math.inf if budget_s is None else budget_s - (time.perf_counter() - t0)
+
+    def estimate(name: str) -> float:
+        """Seconds still needed by ``name`` (pessimistic until its large-bank call is measured)."""
+        ts = t_small[name]
+        if big is small:
+            return 0.0
+        if name not in t_big:
+            return ts * (big.d / small.d) ** _D_EXPONENT_MAX * (1 + len(rest))
+        alpha = min(3.0, max(0.0, math.log(max(t_big[name], 1e-9) / max(ts, 1e-9)) / math.log(big.d / small.d)))
+        # anchored at the large bank (the expensive calls), with a margin for timing noise
+        return _SAFETY * sum(t_big[name] * (b.d / big.d) ** alpha for b in rest)
+
+    def attempt(name: str, share: float) -> bool:
+        nonlocal notes
+        if big is small:
+            return True
+        if name not in t_big:
+            if t_small[name] * (big.d / small.d) ** _D_EXPONENT_MAX > share:
+                return False
+            res = score_pool([big], [name])
+            notes += res.notes
+            done[name] += res.rows
+            t_big[name] = res.rows[0]["seconds"] if res.rows else t_small[name]
+            share -= t_big[name]
+        if estimate(name) > share:
+            return False
+        res = score_pool(rest, [name]) if rest else PoolScores([])
+        notes += res.notes
+        done[name] += res.rows
+        return True
+
+    kept: List[str] = []
+    waiting = sorted(t_small, key=lambda n: t_small[n])
+    for k, name in enumerate(list(waiting)):  # pass 1: fair shares, cheapest first
+        if attempt(name, remaining() / (len(waiting) - k)):
+            kept.append(name)
+    waiting = [n for n in waiting if n not in kept]
+    for name in sorted(waiting, key=estimate):  # pass 2: whatever time is left, cheapest estimate first
+        if attempt(name, remaining()):
+            kept.append(name)
+    for name in waiting:
+        if name in kept:
+            continue
+        measured = f"{t_small[name]:.2f} s on a {small.d}-d bank" + (
+            f" and {t_big[name]:.1f} s on a {big.d}-d bank" if name in t_big else "")
+        notes.append(f"{name}: left out of the demo: {measured}; about {estimate(name):.0f} s more would overrun "
+                     f"the time budget; 'transferlab score <banks> --scores {name}' scores it")
+    order = {n: i for i, n in enumerate(kept)}
+    rows = [r for n in kept for r in done[n]]
+    rows.sort(key=lambda r: (r["dataset"], r["model"], order[r["score"]]))
+    return PoolScores(rows, _merge_notes(notes))
+
+
 def _regret_table(report, tasks: List[str]) -> str:
     """One row per strategy: regret@1 per task, then the mean regret@B for each budget (in %)."""
     from .evaluate._report import _md
@@ -105,13 +216,15 @@ def _regret_table(report, tasks: List[str]) -> str:
 
 
 def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, plot: bool = True, *,
-             models: Optional[Sequence[str]] = None, n: int = 300, stream: Optional[TextIO] = None,
-             progress: bool = False) -> DemoResult:
+             models: Optional[Sequence[str]] = None, n: int = 300, time_budget: Optional[float] = 180.0,
+             stream: Optional[TextIO] = None, progress: bool = False) -> DemoResult:
     """Run the demo (see the module docstring) and print it to ``stream`` (default: stdout).
 
     tasks: zoo task names (default: :data:`DEFAULT_TASKS`, falling back to tasks whose data is installed).
     out: directory for banks, ``scores.csv`` and plots (default ``./transferlab-demo``). plot: write figures.
     models: zoo model names (default: every zoo model). n: training images per task (the ground truth's 300).
+    time_budget: seconds the whole demo should take; scores predicted to overrun what is left after extraction
+    are left out with a note (None: score with every available score whatever it costs).
     Raises :class:`DemoSetupError` when the zoo's
     packages are missing, with the install command.
     """
@@ -157,7 +270,11 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
 
     # 2. score --------------------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    res = score_pool([os.path.join(bank_dir, t, m) for t in task_list for m in model_list])
+    paths = [os.path.join(bank_dir, t, m) for t in task_list for m in model_list]
+    if time_budget is None:
+        res = score_pool(paths)
+    else:  # what is left after extraction, less a reserve for the report and its figures
+        res = _score_within_budget(paths, time_budget - (time.perf_counter() - t_start) - _REPORT_RESERVE)
     os.makedirs(out, exist_ok=True)
     scores_csv = os.path.join(out, "scores.csv")
     res.to_csv(scores_csv)
@@ -196,10 +313,13 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
             w(f"\nwrote {len(result.plots)} figures to {plot_dir}/ (regret_at_1_bars.png: regret per task and "
               f"strategy; cost_quality.png: seconds vs regret)\n")
     result.seconds["total"] = time.perf_counter() - t_start
+    from .scores import available
+
+    scores_flag = "" if set(res.scores) == set(available()) else f" --scores {' '.join(res.scores)}"
     w(f"\ndone in {result.seconds['total']:.1f} s. The same numbers from the command line:\n"
       f"  transferlab extract --model {' '.join(model_list) if models else 'all'} --task {' '.join(task_list)} "
       f"{'' if n == 300 else f'--n {n} '}--out {bank_dir}\n"
-      f"  transferlab score {bank_dir} -o {scores_csv}\n"
+      f"  transferlab score {bank_dir} -o {scores_csv}{scores_flag}\n"
       f"  transferlab rank --scores {scores_csv} --pool zoo\n"
       f"  transferlab evaluate --scores {scores_csv} --finetune zoo --pool zoo --intersect\n")
     return result
