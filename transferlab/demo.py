@@ -145,8 +145,9 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
         if big is small:
             return 0.0
         if name not in t_big:
-            return ts * (big.d / small.d) ** _D_EXPONENT_MAX * (1 + len(rest))
-        alpha = min(3.0, max(0.0, math.log(max(t_big[name], 1e-9) / max(ts, 1e-9)) / math.log(big.d / small.d)))
+            return _SAFETY * ts * (big.d / small.d) ** _D_EXPONENT_MAX * (1 + len(rest))
+        alpha = 0.0 if big.d == small.d else min(
+            3.0, max(0.0, math.log(max(t_big[name], 1e-9) / max(ts, 1e-9)) / math.log(big.d / small.d)))
         # anchored at the large bank (the expensive calls), with a margin for timing noise
         return _SAFETY * sum(t_big[name] * (b.d / big.d) ** alpha for b in rest)
 

