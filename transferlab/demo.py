@@ -87,6 +87,8 @@ _D_EXPONENT_MAX = 2.0
 _SAFETY = 1.5
 #: Seconds the demo keeps for the report and its figures after scoring.
 _REPORT_RESERVE = 25.0
+#: Seconds of scoring the demo allows itself even when extraction used up the budget.
+_MIN_SCORING_S = 20.0
 
 
 def _merge_notes(notes: List[str]) -> List[str]:
@@ -182,10 +184,14 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
     for name in waiting:
         if name in kept:
             continue
-        measured = f"{t_small[name]:.2f} s on a {small.d}-d bank" + (
-            f" and {t_big[name]:.1f} s on a {big.d}-d bank" if name in t_big else "")
-        notes.append(f"{name}: left out of the demo: {measured}; about {estimate(name):.0f} s more would overrun "
-                     f"the time budget; 'transferlab score <banks> --scores {name}' scores it")
+        if name in t_big:
+            cost = (f"{t_small[name]:.2f} s on a {small.d}-d bank and {t_big[name]:.1f} s on a {big.d}-d bank; "
+                    f"about {estimate(name):.0f} s more for the other banks")
+        else:
+            cost = (f"{t_small[name]:.2f} s on a {small.d}-d bank, so up to "
+                    f"{t_small[name] * (big.d / small.d) ** _D_EXPONENT_MAX:.0f} s per {big.d}-d bank")
+        notes.append(f"{name}: left out of the demo ({cost}: over the time budget); "
+                     f"'transferlab score <banks> --scores {name}' scores it")
     order = {n: i for i, n in enumerate(kept)}
     rows = [r for n in kept for r in done[n]]
     rows.sort(key=lambda r: (r["dataset"], r["model"], order[r["score"]]))
@@ -275,7 +281,9 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     if time_budget is None:
         res = score_pool(paths)
     else:  # what is left after extraction, less a reserve for the report and its figures
-        res = _score_within_budget(paths, time_budget - (time.perf_counter() - t_start) - _REPORT_RESERVE)
+        # at least _MIN_SCORING_S, so that a slow extraction (a busy machine) still leaves the cheap scores
+        res = _score_within_budget(paths, max(_MIN_SCORING_S,
+                                              time_budget - (time.perf_counter() - t_start) - _REPORT_RESERVE))
     os.makedirs(out, exist_ok=True)
     scores_csv = os.path.join(out, "scores.csv")
     res.to_csv(scores_csv)
@@ -293,7 +301,9 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
 
     result = DemoResult(task_list, model_list, res, None, seconds={"extract": t_extract, "score": t_score})
     # 4. regret -------------------------------------------------------------------------------------------
-    if gt is None:
+    if not res.rows:
+        w("No score could be computed within the time budget: regret not shown (rerun with --time-budget 0).\n")
+    elif gt is None:
         w("No fine-tuning ground truth is shipped (transferlab/data/zoo_finetune.json): regret not shown.\n")
     else:
         report = Report.from_tables(res.table(), gt, budgets=(1, 2, 3), pool=zoo.pool(model_list),
