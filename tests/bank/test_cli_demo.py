@@ -139,7 +139,7 @@ def test_demo_time_budget_leaves_out_slow_scores(monkeypatch):
     try:
         res = demo._score_within_budget(banks, 1.0)
         assert res.scores == ["_fast"] and len(res.rows) == 5
-        assert any(n.startswith("_slow: left out of the demo: ") and "--scores _slow" in n for n in res.notes)
+        assert any(n.startswith("_slow: left out of the demo (") and "--scores _slow" in n for n in res.notes)
         res = demo._score_within_budget(banks, None)
         assert res.scores == ["_fast", "_slow"] and len(res.rows) == 10
         assert [r["model"] for r in res.rows if r["score"] == "_fast"] == ["m0", "m1", "m2", "m3", "m4"]
