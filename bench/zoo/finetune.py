@@ -309,6 +309,17 @@ def write_record(cache: str = CACHE, path: str = RECORD, protocol=PROTOCOL) -> D
     return record
 
 
+CARDS = os.path.join(ROOT, "transferlab", "data", "zoo_cards.json")
+
+
+def write_cards(path: str = CARDS) -> None:
+    """The zoo's model cards (what zoo.pool() reads without building models)."""
+    from transferlab import zoo
+    from transferlab.pool import ModelPool
+
+    _atomic_write(path, ModelPool(zoo.load_model(m).card for m in zoo.MODELS).to_json())
+
+
 def _key(task, split, n, seed) -> str:
     return f"{task}|{split}|{n}|{seed}"
 
@@ -362,6 +373,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=CACHE)
     ap.add_argument("--record", default=RECORD)
     ap.add_argument("--write-only", action="store_true", help="only rebuild the record from the cache")
+    ap.add_argument("--write-cards", action="store_true", help="only rebuild transferlab/data/zoo_cards.json")
     ap.add_argument("--shard", default=None, metavar="K/N", help="run only every N-th pending run, from K")
     ap.add_argument("--export-task-arrays", default=None, metavar="NPZ",
                     help="save every task split the grid reads (for a machine without the data packages)")
@@ -373,6 +385,9 @@ def main(argv=None) -> int:
 
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.write_cards:
+        write_cards()
+        return 0
     if a.export_task_arrays:
         export_task_arrays(a.export_task_arrays, a.tasks or zoo.available_tasks(), a.seeds)
         return 0
