@@ -317,7 +317,7 @@ def write_cards(path: str = CARDS) -> None:
     from transferlab import zoo
     from transferlab.pool import ModelPool
 
-    _atomic_write(path, ModelPool(zoo.load_model(m).card for m in zoo.MODELS).to_json())
+    _atomic_write(path, ModelPool(zoo.load_model(m).card for m in zoo.ALL_MODELS).to_json())
 
 
 def _key(task, split, n, seed) -> str:
