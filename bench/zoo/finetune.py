@@ -227,6 +227,7 @@ def run_one(model: str, task: str, seed: int, protocol=PROTOCOL, device: str = "
             "lp_lambda": lam, "lp_cv_acc": {repr(k): round(v, 4) for k, v in cv.items()},
             "n_train": int(len(y_tr)), "n_test": int(len(y_te)), "n_classes": len(classes),
             "seconds_lp": round(t1 - t0, 2), "seconds_ft": round(t2 - t1, 2), "device": device,
+            "torch": torch.__version__,
             "threads": torch.get_num_threads(), "hashes": hashes, "protocol_hash": protocol_hash(protocol)}
 
 
@@ -304,6 +305,10 @@ def write_record(cache: str = CACHE, path: str = RECORD, protocol=PROTOCOL) -> D
     record = {"schema": 1, "description": "LP-FT test accuracy (%) of every zoo model on every zoo task; "
                                           "produced by bench/zoo/finetune.py",
               "protocol": protocol, "protocol_hash": protocol_hash(protocol), "versions": versions(),
+              "notes": ["versions: the machine that wrote this file; each result names its device",
+                        "device 'cuda' results (expert pool trained there too) ran on one NVIDIA H100 with the "
+                        "device image's torch 2.11 (cu130), python 3.12, via bench/zoo/run_device.sh",
+                        "device 'cpu' results ran on a 2-core x86-64 machine with the versions above"],
               "inputs": inputs, "results": rows}
     _atomic_write(path, json.dumps(record, indent=1, sort_keys=False) + "\n")
     return record

@@ -22,12 +22,13 @@ import functools
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..pool import ModelCard, ModelPool
 from . import _experts
 
-__all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "ZooModel", "Preprocess", "load_model", "pool", "model_card"]
+__all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "ZooModel", "Preprocess", "load_model", "pool",
+           "model_card"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

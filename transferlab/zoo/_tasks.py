@@ -35,7 +35,7 @@ import hashlib
 import os
 import pickle
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -270,6 +270,3 @@ def task_hash(name: str, split: str = "train", n: Optional[int] = None, seed: in
     h.update(labels.numpy().astype("<i8").tobytes())
     return h.hexdigest()[:16]
 
-
-def _check_names(names: Sequence[str]) -> List[str]:
-    return [_get(n).name for n in names]
