@@ -72,6 +72,8 @@ def add_parsers(sub) -> None:
     sc.add_argument("--device", default="auto", help="auto (default), cpu, cuda or reference")
     sc.add_argument("--arg", action="append", default=[], metavar="SCORE.NAME=VALUE",
                     help="an argument of one score, e.g. knn_loo.k=3 (repeatable; values parsed as Python literals)")
+    sc.add_argument("--keep-going", action="store_true",
+                    help="when a score fails on a bank, drop that score (with a note) instead of stopping")
     sc.set_defaults(func=_cmd_score)
 
     rk = sub.add_parser(
@@ -196,7 +198,8 @@ def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
 def _cmd_score(args) -> int:
     from ._pool_scoring import score_pool
 
-    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=_parse_args_kv(args.arg) or None)
+    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
+                     errors="note" if args.keep_going else "raise")
     res.to_csv(args.out)
     sys.stdout.write(res.to_markdown() + "\n")
     for note in res.notes:

@@ -182,7 +182,7 @@ def _value(result) -> float:
 
 
 def score_pool(banks, scores: Optional[Sequence[str]] = None, *, device: str = "auto",
-               score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None) -> PoolScores:
+               score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None, errors: str = "raise") -> PoolScores:
     """Every score for every bank, timed.
 
     banks: a :class:`~transferlab.bank.FeatureBank`, a bank directory, a directory holding bank directories
@@ -190,9 +190,14 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, device: str = "
     scores: registered score names (default: every registered score, ``transferlab.available()``).
     device: passed to every score that takes a ``device`` argument (``"auto"``, ``"cpu"``, ``"cuda"``,
         ``"reference"``). score_kwargs: ``{score: {argument: value}}`` for individual scores.
+    errors: ``"raise"`` (default: a ValueError/TypeError/ArithmeticError of a score on a bank is raised, naming
+        both) or ``"note"`` (that score is dropped for every bank, with a note, and the others go on: a pool
+        report stays complete per score).
 
     Returns :class:`PoolScores` (rows ordered by dataset, model, then the order of ``scores``).
     """
+    if errors not in ("raise", "note"):
+        raise ValueError(f"errors must be 'raise' or 'note', got {errors!r}")
     bank_list = sorted(_as_banks(banks), key=lambda b: (b.dataset_id, b.model_id))
     names = list(_registry.available() if scores is None else scores)
     if isinstance(scores, str):
@@ -241,9 +246,13 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, device: str = "
                 unavailable[info.name] = where
                 notes.append(f"{info.name}: not implemented in this build, skipped")
                 continue
-            except (ValueError, TypeError) as e:
-                raise type(e)(f"score {info.name!r} on dataset {bank.dataset_id!r}, model {bank.model_id!r}: {e}") \
-                    from e
+            except (ValueError, TypeError, ArithmeticError) as e:
+                msg = f"score {info.name!r} on dataset {bank.dataset_id!r}, model {bank.model_id!r}: {e}"
+                if errors == "raise":
+                    raise type(e)(msg) from e
+                unavailable[info.name] = where
+                notes.append(f"{info.name}: dropped for every bank after an error ({msg})")
+                continue
             seconds = time.perf_counter() - t0 + extra
             for wmsg in caught:  # one note per distinct warning, counting the banks it came from
                 key = (info.name, f"{wmsg.category.__name__}: {wmsg.message}")
@@ -253,4 +262,6 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, device: str = "
     for (name, msg), wheres in warned.items():
         notes.append(f"{name}: {msg} ({len(wheres)} bank{'s' if len(wheres) > 1 else ''}: {', '.join(wheres[:3])}"
                      f"{', ...' if len(wheres) > 3 else ''})")
+    dropped = set(unavailable)
+    rows = [r for r in rows if r["score"] not in dropped]
     return PoolScores(rows, notes)

@@ -130,8 +130,9 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
     rest = [b for b in banks if b is not small and b is not big]
     notes: List[str] = []
     done: Dict[str, List[Dict[str, object]]] = {}  # rows measured so far, per score
+    failed: set = set()  # scores that raised on some bank (score_pool noted why)
     for name in available():
-        res = score_pool([small], [name])
+        res = score_pool([small], [name], errors="note")
         notes += res.notes
         if res.rows:
             done[name] = list(res.rows)
@@ -160,15 +161,21 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
         if name not in t_big:
             if t_small[name] * (big.d / small.d) ** _D_EXPONENT_MAX > share:
                 return False
-            res = score_pool([big], [name])
+            res = score_pool([big], [name], errors="note")
             notes += res.notes
+            if not res.rows:
+                failed.add(name)
+                return False
             done[name] += res.rows
-            t_big[name] = res.rows[0]["seconds"] if res.rows else t_small[name]
+            t_big[name] = res.rows[0]["seconds"]
             share -= t_big[name]
         if estimate(name) > share:
             return False
-        res = score_pool(rest, [name]) if rest else PoolScores([])
+        res = score_pool(rest, [name], errors="note") if rest else PoolScores([])
         notes += res.notes
+        if len(res.rows) != len(rest):
+            failed.add(name)
+            return False
         done[name] += res.rows
         return True
 
@@ -178,11 +185,11 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
         if attempt(name, remaining() / (len(waiting) - k)):
             kept.append(name)
     waiting = [n for n in waiting if n not in kept]
-    for name in sorted(waiting, key=estimate):  # pass 2: whatever time is left, cheapest estimate first
+    for name in sorted((n for n in waiting if n not in failed), key=estimate):  # pass 2: the time left
         if attempt(name, remaining()):
             kept.append(name)
     for name in waiting:
-        if name in kept:
+        if name in kept or name in failed:
             continue
         if name in t_big:
             cost = (f"{t_small[name]:.2f} s on a {small.d}-d bank and {t_big[name]:.1f} s on a {big.d}-d bank; "
@@ -279,7 +286,7 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     t0 = time.perf_counter()
     paths = [os.path.join(bank_dir, t, m) for t in task_list for m in model_list]
     if time_budget is None:
-        res = score_pool(paths)
+        res = score_pool(paths, errors="note")
     else:  # what is left after extraction, less a reserve for the report and its figures
         # at least _MIN_SCORING_S, so that a slow extraction (a busy machine) still leaves the cheap scores
         res = _score_within_budget(paths, max(_MIN_SCORING_S,

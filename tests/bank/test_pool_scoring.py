@@ -168,3 +168,23 @@ def test_warnings_become_notes(banks):
     assert len(res.rows) == 6
     assert res.notes == ["_test_warns: UserWarning: N < D: scores saturate (6 banks: alpha/bad, alpha/good, "
                          "alpha/mid, ...)"]
+
+
+def test_errors_note_drops_the_failing_score_everywhere(banks):
+    @register("_test_fails_on_beta")
+    def fails(features, labels, *, dataset_hint=None):
+        """Raises on one bank (test only)."""
+        if features.shape[0] == 120 and float(features[0, 0]) == float(banks[4].features[0, 0]):
+            raise ValueError("singular scatter")
+        return 0.5
+
+    try:
+        with pytest.raises(ValueError, match="score '_test_fails_on_beta' on dataset 'beta', model 'mid': singular"):
+            tl.score_pool(banks, ["knn_loo", "_test_fails_on_beta"])
+        res = tl.score_pool(banks, ["knn_loo", "_test_fails_on_beta"], errors="note")
+    finally:
+        unregister("_test_fails_on_beta")
+    assert res.scores == ["knn_loo"] and len(res.rows) == 6
+    assert any(n.startswith("_test_fails_on_beta: dropped for every bank after an error") for n in res.notes)
+    with pytest.raises(ValueError, match="errors must be"):
+        tl.score_pool(banks, ["knn_loo"], errors="ignore")
