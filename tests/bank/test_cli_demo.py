@@ -146,3 +146,17 @@ def test_demo_time_budget_leaves_out_slow_scores(monkeypatch):
     finally:
         unregister("_fast")
         unregister("_slow")
+
+
+def test_cli_extract_module_factory_model(tmp_path, capsys):
+    pytest.importorskip("sklearn")  # digits-10 comes from scikit-learn
+    out = tmp_path / "banks"
+    assert cli.main(["extract", "--model", "_tiny:tiny_model", "--model-id", "tiny", "--adapter", "hook:fc",
+                     "--task", "digits-10", "--n", "40", "--out", str(out), "--quiet"]) == 0
+    from transferlab.bank import FeatureBank
+
+    b = FeatureBank.open(out / "digits-10" / "tiny")
+    assert (b.n, b.d, b.logits.shape[1]) == (40, 24, 5)
+    assert b.meta["adapter"] == "hook:fc" and b.meta["model_id"] == "tiny"
+    assert cli.main(["extract", "--model", "nomodule_xyz:f", "--task", "digits-10", "--out", str(out)]) == 2
+    assert "cannot load 'f' from module 'nomodule_xyz'" in capsys.readouterr().err
