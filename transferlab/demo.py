@@ -302,9 +302,11 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     w("\n")
 
     # 3. rank ---------------------------------------------------------------------------------------------
-    w("## 3. fine-tune order per strategy (first = fine-tune first)\n\n")
+    top = 5
+    w(f"## 3. fine-tune order per strategy: the first {top} models of {len(model_list)} "
+      f"('transferlab rank' lists all)\n\n")
     for d, head, body in rank_tables(res.table(), "zoo"):
-        w(f"### {d}\n\n{_md(head, body)}\n\n")
+        w(f"### {d}\n\n{_md(head, body[:top])}\n\n")
 
     result = DemoResult(task_list, model_list, res, None, seconds={"extract": t_extract, "score": t_score})
     # 4. regret -------------------------------------------------------------------------------------------
