@@ -37,7 +37,8 @@ needs_zoo = pytest.mark.skipif(_zoo_ready() is not None, reason=f"zoo packages m
 def test_cli_extract_score_evaluate_reproduce_the_demo(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(zoo, "ground_truth", lambda *a, **k: FAKE_GT)
     buf = io.StringIO()
-    res = demo.run_demo(tasks=TASKS, out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf)
+    res = demo.run_demo(tasks=TASKS, out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf,
+                        time_budget=None)  # every score, so that the CLI (which has no budget) matches
     text = buf.getvalue()
     for part in ("## 1. feature banks", "## 3. fine-tune order", "## 4. regret", "## 5. cost vs quality",
                  "task-agnostic", "hybrid:knn_loo", "transferlab evaluate --scores"):
