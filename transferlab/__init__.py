@@ -6,6 +6,8 @@
     tl.sfda(features, labels)             # SFDA (Shao et al. 2022)
     tl.linear_probe(features, labels)     # linear-probe accuracy
     tl.score("sfda", features, labels)    # any registered score by name
+    tl.extract(model, (images, labels), "banks/task/model")   # a resumable, memory-mapped FeatureBank
+    tl.score_pool("banks/")               # every score on every bank, timed (dataset,model,score,value,seconds)
     tl.show_config()                      # what was built, SIMD level, threads, CUDA devices
 """
 __version__ = "0.1.0"
@@ -17,9 +19,16 @@ from .scores import available, knn_loo, leep, linear_probe, score, sfda
 from .scores import gbc, hscore, logme, nce, nleep, parc, reg_hscore, transrate
 from .scores import score_many, select_ensemble
 from . import select
+from .bank import FeatureBank
+from .extract import extract
+from ._pool_scoring import PoolScores, score_pool
 
 __all__ = [
     "__version__",
+    "FeatureBank",
+    "PoolScores",
+    "extract",
+    "score_pool",
     "available",
     "config",
     "knn_loo",

@@ -1,15 +1,22 @@
 """The ``transferlab`` command line (also ``python -m transferlab``).
 
+    transferlab extract --model all --task mnist-high-5 --out banks     # feature banks (transferlab._cli_pool)
+    transferlab score banks -o scores.csv                               # every score, timed
+    transferlab rank --scores scores.csv --pool zoo                     # fine-tune order per strategy
     transferlab evaluate --scores S.csv --finetune F.csv [--budget 1 2 3] [--plot DIR] [--pool cards.json]
-    transferlab info
+    transferlab demo                                                    # all of it on the embedded zoo
+    transferlab info [--banks DIR]
 
 Each subcommand is a ``_cmd_<name>(args) -> int`` registered in ``_build_parser``; add new ones there.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
+
+from ._cli_pool import add_parsers, cmd_info_banks, resolve_finetune, resolve_pool
 
 __all__ = ["main"]
 
@@ -17,8 +24,11 @@ __all__ = ["main"]
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="transferlab",
-                                     description="Transferability scores and model selection with regret.")
+    parser = argparse.ArgumentParser(
+        prog="transferlab",
+        description="Which pre-trained models are worth fine-tuning on your task? transferlab extracts their "
+                    "features, scores them with cheap transferability proxies, ranks them, and measures the regret "
+                    "of each ranking against real fine-tuning results. Start with 'transferlab demo'.")
     parser.add_argument("--version", action="version", version=f"transferlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -29,12 +39,14 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scores", required=True,
                     help="score CSV: long 'dataset,model,score,value' or wide 'dataset,model,<score>...'")
     ev.add_argument("--finetune", required=True,
-                    help="fine-tune CSV: wide 'model,<dataset>...' or long 'dataset,model,accuracy'")
+                    help="fine-tune CSV: wide 'model,<dataset>...' or long 'dataset,model,accuracy'; "
+                         "'zoo' for the shipped ground truth of the embedded zoo")
     ev.add_argument("--budget", type=int, nargs="+", default=[1, 2, 3], metavar="B",
                     help="budgets B for regret@B (default: 1 2 3)")
     ev.add_argument("--pool", default="auto",
                     help="model cards (.json or .csv) for the task-agnostic and hybrid strategies; default: the "
-                         "shipped ImageNet CNN cards when they cover every model; 'none' to leave them out")
+                         "shipped ImageNet CNN cards when they cover every model; 'zoo' for the zoo's cards; "
+                         "'none' to leave them out")
     ev.add_argument("--kind", choices=["relative", "absolute", "log_odds"], default="relative",
                     help="regret kind (default: relative)")
     ev.add_argument("--intersect", action="store_true",
@@ -46,33 +58,62 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     ev.set_defaults(func=_cmd_evaluate)
 
-    info = sub.add_parser("info", help="build configuration (CPU/CUDA modules, SIMD level, threads)")
+    info = sub.add_parser("info", help="build configuration, available scores, zoo models and tasks; --banks lists banks",
+                          description="Show what this installation can do: the compiled CPU module and its SIMD "
+                                      "level, the CUDA module and visible devices, thread count, the registered "
+                                      "scores, and the embedded zoo's models and tasks (marking tasks whose data "
+                                      "is not installed). With --banks DIR, also list every feature bank under DIR "
+                                      "with its size and whether it is complete.")
+    info.add_argument("--banks", metavar="DIR", help="also list the feature banks under DIR (complete or not)")
     info.set_defaults(func=_cmd_info)
+    add_parsers(sub)
     return parser
 
 
 def _cmd_evaluate(args) -> int:
-    from .evaluate import Report
+    from .evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
 
-    pool = None if args.pool.lower() == "none" else args.pool
-    report = Report.from_tables(args.scores, args.finetune, budgets=args.budget, pool=pool, kind=args.kind,
+    pool = resolve_pool(args.pool)
+    report = Report.from_tables(args.scores, resolve_finetune(args.finetune), budgets=args.budget, pool=pool,
+                                kind=args.kind,
                                 on_mismatch="intersect" if args.intersect else "raise",
                                 nan_policy="omit" if args.omit_nan else "raise")
     sys.stdout.write(report.to_markdown(summary_only=args.summary))
+    cost = None
+    if _has_seconds(args.scores):  # written by 'transferlab score': show each score's cost beside its regret
+        cost = cost_quality(args.scores, report)
+        sys.stdout.write("\n## cost vs quality (wall-clock per bank beside regret)\n\n" + cost_markdown(cost) + "\n")
     if args.csv:
         report.to_csv(args.csv)
     if args.json:
         report.to_json(args.json)
     if args.plot:
         paths = report.plot(args.plot)
+        if cost is not None:
+            paths.append(plot_cost_quality(cost, os.path.join(args.plot, "cost_quality.png"), report=report))
         sys.stdout.write(f"wrote {len(paths)} figures to {args.plot}\n")
     return 0
 
 
+def _has_seconds(path) -> bool:
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return "seconds" in [h.strip().lower() for h in f.readline().split(",")]
+    except OSError:
+        return False
+
+
 def _cmd_info(args) -> int:
-    from . import show_config
+    from . import available, show_config
+    from .zoo import MODELS, TASKS, available_tasks
 
     show_config()
+    have = set(available_tasks())
+    sys.stdout.write(f"scores              : {', '.join(available())}\n"
+                     f"zoo models          : {', '.join(MODELS)}\n"
+                     f"zoo tasks           : {', '.join(t if t in have else t + ' (data not installed)' for t in TASKS)}\n")
+    if args.banks:
+        cmd_info_banks(args.banks)
     return 0
 
 

@@ -10,6 +10,7 @@
 Definitions: Renggli et al. 2022, "Which model to transfer? Finding the needle in the growing haystack"
 (regret, hybrid strategy, budget to zero regret in Appendix G, success rate in Figure 7); ``SCORES.md``.
 """
+from ._cost import cost_markdown, cost_quality, plot_cost_quality
 from ._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
 from ._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero,
                       expected_random_regret, random_success_rate, regret, relative_delta, success_rate,
@@ -21,11 +22,14 @@ __all__ = [
     "REGRET_KINDS",
     "Report",
     "budget_to_zero_regret",
+    "cost_markdown",
+    "cost_quality",
     "expected_random_budget_to_zero",
     "expected_random_regret",
     "kendall_tau",
     "normalize_dataset",
     "pearson",
+    "plot_cost_quality",
     "random_success_rate",
     "read_finetune",
     "read_scores",

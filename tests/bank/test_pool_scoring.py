@@ -1,0 +1,190 @@
+"""score_pool: every score on every bank, timed; the table feeds Report.from_tables; cost vs quality."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import transferlab as tl
+from conftest import class_data
+from transferlab.bank import BankWriter, FeatureBank
+from transferlab.evaluate import Report, cost_markdown, cost_quality, plot_cost_quality, read_scores
+from transferlab.pool import ModelCard, ModelPool
+from transferlab.scores import register, unregister
+
+MODELS = ("good", "mid", "bad")
+DATASETS = ("alpha", "beta")
+
+
+def _bank(dataset, model, seed, logits=True):
+    sep = {"good": 4.0, "mid": 1.0, "bad": 0.2}[model]
+    x, y = class_data(n=120, d=8, c=4, sep=sep, seed=seed)
+    z = np.random.default_rng(seed).normal(size=(120, 5)) if logits else None
+    return FeatureBank(x, y, logits=z, meta={"model_id": model, "dataset_id": dataset})
+
+
+@pytest.fixture
+def banks():
+    return [_bank(d, m, 10 * i + j) for i, d in enumerate(DATASETS) for j, m in enumerate(MODELS)]
+
+
+@pytest.fixture
+def dummy_scores():
+    seen = {}
+
+    @register("_test_probs", inputs="probs")
+    def probs_score(probs, labels, *, device="auto"):
+        """Mean top probability (test only)."""
+        seen.setdefault("probs", []).append(np.array(probs))
+        seen.setdefault("device", []).append(device)
+        return float(np.max(probs, axis=1).mean())
+
+    @register("_test_todo")
+    def todo(features, labels):
+        """Not implemented (test only)."""
+        raise NotImplementedError
+
+    yield seen
+    unregister("_test_probs")
+    unregister("_test_todo")
+
+
+def test_values_match_direct_calls_and_rows_are_ordered(banks):
+    res = tl.score_pool(list(reversed(banks)), ["knn_loo"], score_kwargs={"knn_loo": {"k": 3}})
+    assert [(r["dataset"], r["model"]) for r in res.rows] == sorted((d, m) for d in DATASETS for m in MODELS)
+    for r, b in zip(res.rows, sorted(banks, key=lambda b: (b.dataset_id, b.model_id))):
+        assert r["value"] == tl.knn_loo(b.features, b.labels, k=3)
+        assert r["seconds"] > 0
+    t = res.table()
+    assert set(t) == {"knn_loo"} and set(t["knn_loo"]) == set(DATASETS)
+    assert t["knn_loo"]["alpha"]["good"] > t["knn_loo"]["alpha"]["bad"]
+
+
+def test_probs_scores_get_softmax_and_unimplemented_are_noted(banks, dummy_scores):
+    no_logits = _bank("gamma", "good", 99, logits=False)
+    res = tl.score_pool(banks + [no_logits], ["knn_loo", "_test_probs", "_test_todo"], device="cpu")
+    probs = dummy_scores["probs"][0]
+    z = np.asarray(sorted(banks, key=lambda b: (b.dataset_id, b.model_id))[0].logits, dtype=np.float64)
+    expect = np.exp(z - z.max(axis=1, keepdims=True))
+    expect /= expect.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expect, rtol=1e-6)
+    assert set(dummy_scores["device"]) == {"cpu"}
+    assert {r["score"] for r in res.rows} == {"knn_loo", "_test_probs"}
+    assert len([r for r in res.rows if r["score"] == "_test_probs"]) == 6  # not for the bank without logits
+    assert any("_test_todo: not implemented" in n for n in res.notes)
+    assert any("_test_probs: skipped for gamma/good (the bank has no logits)" in n for n in res.notes)
+
+
+def test_banks_from_directories(tmp_path, banks):
+    for b in banks:
+        w = BankWriter.create_or_resume(tmp_path / b.dataset_id / b.model_id, n=b.n, d=b.d, z=b.logits.shape[1],
+                                        identity={"model_id": b.model_id, "dataset_id": b.dataset_id})
+        w.write(0, b.features, b.labels, logits=b.logits)
+        w.finalize()
+    (tmp_path / "notes").mkdir()  # not a bank: ignored
+    from_dir = tl.score_pool(tmp_path, ["knn_loo"])
+    from_mem = tl.score_pool(banks, ["knn_loo"])
+    assert from_dir.table() == from_mem.table()
+    assert tl.score_pool(str(tmp_path / "alpha" / "good"), ["knn_loo"]).table() == \
+        {"knn_loo": {"alpha": {"good": from_mem.table()["knn_loo"]["alpha"]["good"]}}}
+
+
+def test_bad_arguments(banks, tmp_path):
+    with pytest.raises(ValueError, match="two banks for dataset 'alpha' and model 'good'"):
+        tl.score_pool(banks + [banks[0]], ["knn_loo"])
+    with pytest.raises(ValueError, match="unknown score 'nope'"):
+        tl.score_pool(banks, ["nope"])
+    with pytest.raises(ValueError, match="score_kwargs names scores that are not scored"):
+        tl.score_pool(banks, ["knn_loo"], score_kwargs={"sfda": {}})
+    with pytest.raises(ValueError, match="no feature bank"):
+        tl.score_pool(tmp_path, ["knn_loo"])
+    with pytest.raises(ValueError, match=r"score 'knn_loo' on dataset 'alpha', model 'bad': k must be"):
+        tl.score_pool(banks, ["knn_loo"], score_kwargs={"knn_loo": {"k": 10_000}})
+    with pytest.raises(TypeError, match="FeatureBank objects or paths"):
+        tl.score_pool([1], ["knn_loo"])
+
+
+def _finetune():
+    return {"alpha": {"good": 90.0, "mid": 80.0, "bad": 60.0}, "beta": {"good": 70.0, "mid": 85.0, "bad": 50.0}}
+
+
+def _pool():
+    return ModelPool([ModelCard("good", upstream_accuracy=70.0), ModelCard("mid", upstream_accuracy=75.0),
+                      ModelCard("bad", upstream_accuracy=60.0)])
+
+
+def test_table_feeds_report_and_csv_round_trips(banks, tmp_path):
+    res = tl.score_pool(banks, ["knn_loo"])
+    rep = Report.from_tables(res.table(), _finetune(), pool=_pool())
+    path = tmp_path / "scores.csv"
+    res.to_csv(path)
+    assert path.read_text().splitlines()[0] == "dataset,model,score,value,seconds"
+    assert read_scores(str(path)) == res.table()  # full precision: evaluate reads the same numbers
+    rep2 = Report.from_tables(str(path), _finetune(), pool=_pool())
+    assert rep.rows == rep2.rows
+    back = tl.PoolScores.from_csv(path)
+    assert back.table() == res.table()
+    np.testing.assert_allclose([r["seconds"] for r in back.rows], [r["seconds"] for r in res.rows], atol=1e-6)
+    # the task-aware ranking by knn_loo on alpha picks "good": zero regret there
+    assert rep.value("alpha", "knn_loo", "regret@1") == 0.0
+
+
+def test_cost_quality_table_and_plot(banks, tmp_path):
+    res = tl.score_pool(banks, ["knn_loo"])
+    rep = Report.from_tables(res.table(), _finetune(), pool=_pool())
+    rows = cost_quality(res, rep)
+    assert len(rows) == 1 and rows[0]["score"] == "knn_loo" and rows[0]["banks"] == 6
+    secs = [r["seconds"] for r in res.rows]
+    assert rows[0]["total_seconds"] == pytest.approx(sum(secs))
+    assert rows[0]["mean_seconds"] == pytest.approx(sum(secs) / 6)
+    assert rows[0]["regret@1"] == rep.value("mean", "knn_loo", "regret@1")
+    assert rows[0]["hybrid_regret@1"] == rep.value("mean", "hybrid:knn_loo", "regret@1")
+    md = cost_markdown(rows)
+    assert "ms / bank" in md and "hybrid @1" in md and "knn_loo" in md and f"{100 * rows[0]['regret@1']:.2f}%" in md
+    csv_path = tmp_path / "s.csv"
+    res.to_csv(csv_path)
+    assert cost_quality(str(csv_path), rep)[0]["regret@2"] == rows[0]["regret@2"]
+    no_time = cost_quality({"other": {}}, rep)
+    assert math.isnan(no_time[0]["mean_seconds"])
+    png = plot_cost_quality(rows, tmp_path / "plots" / "cost.png", report=rep)
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_warnings_become_notes(banks):
+    import warnings
+
+    @register("_test_warns")
+    def warns(features, labels):
+        """Warns on every bank (test only)."""
+        warnings.warn("N < D: scores saturate", UserWarning)
+        return 1.0
+
+    try:
+        res = tl.score_pool(banks, ["_test_warns"])  # filterwarnings=error: an escaping warning would fail here
+    finally:
+        unregister("_test_warns")
+    assert len(res.rows) == 6
+    assert res.notes == ["_test_warns: UserWarning: N < D: scores saturate (6 banks: alpha/bad, alpha/good, "
+                         "alpha/mid, ...)"]
+
+
+def test_errors_note_drops_the_failing_score_everywhere(banks):
+    @register("_test_fails_on_beta")
+    def fails(features, labels, *, dataset_hint=None):
+        """Raises on one bank (test only)."""
+        if features.shape[0] == 120 and float(features[0, 0]) == float(banks[4].features[0, 0]):
+            raise ValueError("singular scatter")
+        return 0.5
+
+    try:
+        with pytest.raises(ValueError, match="score '_test_fails_on_beta' on dataset 'beta', model 'mid': singular"):
+            tl.score_pool(banks, ["knn_loo", "_test_fails_on_beta"])
+        res = tl.score_pool(banks, ["knn_loo", "_test_fails_on_beta"], errors="note")
+    finally:
+        unregister("_test_fails_on_beta")
+    assert res.scores == ["knn_loo"] and len(res.rows) == 6
+    assert any(n.startswith("_test_fails_on_beta: dropped for every bank after an error") for n in res.notes)
+    with pytest.raises(ValueError, match="errors must be"):
+        tl.score_pool(banks, ["knn_loo"], errors="ignore")

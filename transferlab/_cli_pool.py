@@ -1,0 +1,307 @@
+"""The pool subcommands of the ``transferlab`` command line: extract, score, rank, demo (and the bank listing of
+``info``). ``transferlab.cli`` registers them with :func:`add_parsers`; each is a ``_cmd_<name>(args) -> int``.
+
+The typical session (the same numbers as ``transferlab demo``)::
+
+    transferlab extract --model all --task mnist-high-5 animal-farm-5 --out banks
+    transferlab score banks -o scores.csv
+    transferlab rank --scores scores.csv --pool zoo
+    transferlab evaluate --scores scores.csv --finetune zoo --pool zoo
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Any, Dict, List, Tuple
+
+__all__ = ["add_parsers", "cmd_info_banks", "resolve_finetune", "resolve_pool"]
+
+_FORMATTER = argparse.RawDescriptionHelpFormatter  # keeps the examples' line breaks; descriptions are wrapped here
+
+
+def _install_command() -> str:
+    from .zoo import INSTALL_COMMAND
+
+    return INSTALL_COMMAND
+
+
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=88)
+
+
+def add_parsers(sub) -> None:
+    """Add the extract, score, rank and demo subcommands to an argparse subparsers object."""
+    ex = sub.add_parser(
+        "extract", formatter_class=_FORMATTER,
+        help="run models on a task's images and store their features (one feature bank per model and task)",
+        description=_wrap("Run pre-trained models on the training images of zoo tasks and store, for each (model, "
+                    "task), a feature bank: a directory OUT/<task>/<model>/ with the embeddings, source logits, "
+                    "labels and a meta.json. An interrupted run resumes where it stopped when run again; banks "
+                    "that are already complete are kept."),
+        epilog="examples:\n"
+               "  transferlab extract --model all --task mnist-high-5 animal-farm-5 --out banks\n"
+               "  transferlab extract --model efficientnet-lite0 --task animal-10 --out banks --device cuda\n"
+               "  transferlab extract --model mypkg.nets:make_net --model-id my-net --adapter hook:fc \\\n"
+               "                      --task digits-10 --out banks\n\n"
+               "A 'module:factory' model is built by calling factory() with no arguments; it may return an\n"
+               "nn.Module (fed float images in [0, 1], N x 1 x 28 x 28) or an object with .module,\n"
+               ".preprocess and .adapter (like transferlab.zoo.load_model).")
+    ex.add_argument("--model", nargs="+", required=True, metavar="MODEL",
+                    help="zoo model names (see 'transferlab info'), 'all' for the whole zoo, or 'module:factory'")
+    ex.add_argument("--task", nargs="+", required=True, metavar="TASK",
+                    help="zoo task names (e.g. mnist-10, animal-farm-5), or 'all' for every installed task")
+    ex.add_argument("--out", required=True, metavar="DIR", help="directory that receives OUT/<task>/<model>/")
+    ex.add_argument("--n", type=int, default=300, help="training images per task (default: 300, as the ground truth)")
+    ex.add_argument("--seed", type=int, default=0, help="which stratified draw of the training images (default: 0)")
+    ex.add_argument("--model-id", help="name of a 'module:factory' model in the banks (default: the factory name)")
+    ex.add_argument("--adapter", default=None,
+                    help="where the features are: auto, timm, hook, hook:<module> (default: the zoo's, else auto)")
+    ex.add_argument("--batch-size", type=int, default=128, help="images per forward pass (default: 128)")
+    ex.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 or auto")
+    ex.add_argument("--autocast", action="store_true", help="mixed precision (bfloat16 on CPU, float16 on CUDA)")
+    ex.add_argument("--dtype", default="float32", choices=["float32", "float16", "float64"],
+                    help="storage dtype of features and logits (default: float32)")
+    ex.add_argument("--quiet", action="store_true", help="no progress bars")
+    ex.set_defaults(func=_cmd_extract)
+
+    sc = sub.add_parser(
+        "score", formatter_class=_FORMATTER,
+        help="score every feature bank with every transferability score -> long CSV",
+        description=_wrap("Compute transferability scores (how well a model's frozen features suit a task) for every "
+                    "feature bank found under the given directories, and time each one. Writes the long CSV "
+                    "'dataset,model,score,value,seconds' that 'transferlab rank' and 'transferlab evaluate' read."),
+        epilog="examples:\n"
+               "  transferlab score banks -o scores.csv\n"
+               "  transferlab score banks -o knn.csv --scores knn_loo --arg knn_loo.k=3")
+    sc.add_argument("banks", nargs="+", metavar="BANKS", help="bank directories or directories holding banks")
+    sc.add_argument("-o", "--out", required=True, metavar="CSV", help="where to write the long score CSV")
+    sc.add_argument("--scores", nargs="+", metavar="SCORE",
+                    help="score names (default: every available score; see 'transferlab info')")
+    sc.add_argument("--device", default="auto", help="auto (default), cpu, cuda or reference")
+    sc.add_argument("--arg", action="append", default=[], metavar="SCORE.NAME=VALUE",
+                    help="an argument of one score, e.g. knn_loo.k=3 (repeatable; values parsed as Python literals)")
+    sc.add_argument("--keep-going", action="store_true",
+                    help="when a score fails on a bank, drop that score (with a note) instead of stopping")
+    sc.set_defaults(func=_cmd_score)
+
+    rk = sub.add_parser(
+        "rank", formatter_class=_FORMATTER,
+        help="rank the models of each task with the task-agnostic, task-aware and hybrid strategies",
+        description=_wrap("Print, for each dataset of a score CSV, the order in which each strategy would fine-tune "
+                    "the models: task-agnostic (by upstream accuracy, from model cards), task-aware (by a "
+                    "score, highest first) and hybrid (the task-agnostic pick, then the score's order)."),
+        epilog="example:\n  transferlab rank --scores scores.csv --pool zoo --budget 3")
+    rk.add_argument("--scores", required=True, metavar="CSV", help="score CSV (from 'transferlab score')")
+    rk.add_argument("--pool", default="zoo",
+                    help="model cards for task-agnostic/hybrid: zoo (default), auto (shipped ImageNet CNN cards), "
+                         "a .json/.csv card file, or none")
+    rk.add_argument("--budget", type=int, default=None, metavar="B", help="show only the first B models")
+    rk.set_defaults(func=_cmd_rank)
+
+    dm = sub.add_parser(
+        "demo", formatter_class=_FORMATTER,
+        help="the whole pipeline on the embedded zoo (offline, a few minutes on 2 CPU cores)",
+        description=_wrap("Extract the zoo's pre-trained models on a few tasks, score them with every available score, "
+                    "rank them with the task-agnostic, task-aware and hybrid strategies and print the regret of "
+                    "each against the shipped fine-tuning ground truth, plus a plot."),
+        epilog="needs the zoo's packages, installed without their dependencies (which would pull tensorflow,\n"
+               "torchvision or numpy<2):\n  " + _install_command())
+    dm.add_argument("--tasks", nargs="+", metavar="TASK", help="zoo tasks (default: three that differ in kind)")
+    dm.add_argument("--out", default="transferlab-demo", metavar="DIR",
+                    help="where banks, scores.csv and plots go (default: ./transferlab-demo; a rerun reuses banks)")
+    dm.add_argument("--no-plot", action="store_true", help="skip the figures")
+    dm.add_argument("--time-budget", type=float, default=180.0, metavar="SECONDS",
+                    help="target wall-clock of the whole demo (default: 180); scores predicted to overrun what is "
+                         "left after extraction are left out, with a note; 0 = no limit")
+    dm.set_defaults(func=_cmd_demo)
+
+
+# --- helpers shared with evaluate ----------------------------------------------------------------------------
+
+def resolve_pool(spec: str):
+    """'zoo' -> the zoo's cards; 'none' -> None; anything else ('auto', a card file) is passed through."""
+    if spec is None or str(spec).lower() == "none":
+        return None
+    if str(spec).lower() == "zoo":
+        from . import zoo
+
+        return zoo.pool()
+    return spec
+
+
+def resolve_finetune(spec: str):
+    """'zoo' -> the shipped zoo ground truth; anything else is passed through (a CSV path)."""
+    if str(spec).lower() == "zoo":
+        from . import zoo
+
+        return zoo.ground_truth()
+    return spec
+
+
+def _load_factory(spec: str, model_id=None):
+    mod_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"--model {spec!r}: cannot load {attr!r} from module {mod_name!r} ({e})") from None
+    obj = factory()
+    module = getattr(obj, "module", obj)
+    pre = getattr(obj, "preprocess", None) or _to_unit_float
+    adapter = getattr(obj, "adapter", None) or "auto"
+    return model_id or getattr(obj, "name", None) or attr, module, pre, adapter
+
+
+def _to_unit_float(images):
+    """Default preprocessing of a plain nn.Module: uint8 images to float in [0, 1]."""
+    import torch
+
+    return images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+
+
+# --- commands ------------------------------------------------------------------------------------------------
+
+def _cmd_extract(args) -> int:
+    from . import zoo
+    from .extract import extract
+
+    tasks = zoo.available_tasks() if args.task == ["all"] else args.task
+    unknown = [t for t in tasks if t not in zoo.TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; the zoo has {zoo.TASKS}")
+    models: List[str] = zoo.MODELS if args.model == ["all"] else args.model
+    for t in tasks:
+        x, y, _ = zoo.load_task(t, split="train", n=args.n, seed=args.seed)
+        for spec in models:
+            if ":" in spec:
+                name, module, pre, adapter = _load_factory(spec, args.model_id)
+            else:
+                zm = zoo.load_model(spec)
+                name, module, pre, adapter = zm.name, zm.module, zm.preprocess, zm.adapter
+            bank = extract(module, (x, y), os.path.join(args.out, t, name), adapter=args.adapter or adapter,
+                           batch_size=args.batch_size, device=args.device, autocast=args.autocast, model_id=name,
+                           dataset_id=t, preprocessing=pre, progress=not args.quiet, dtype=args.dtype)
+            sys.stdout.write(f"{t:16s} {name:22s} n={bank.n} d={bank.d} -> {bank.path}\n")
+    return 0
+
+
+def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
+    import ast
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        score, dot, name = key.partition(".")
+        if not eq or not dot or not score or not name:
+            raise ValueError(f"--arg {item!r}: expected SCORE.NAME=VALUE, e.g. knn_loo.k=3")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw  # a bare word, e.g. metric=cosine
+        out.setdefault(score, {})[name] = value
+    return out
+
+
+def _cmd_score(args) -> int:
+    from ._pool_scoring import score_pool
+
+    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
+                     errors="note" if args.keep_going else "raise")
+    res.to_csv(args.out)
+    sys.stdout.write(res.to_markdown() + "\n")
+    for note in res.notes:
+        sys.stdout.write(f"note: {note}\n")
+    sys.stdout.write(f"wrote {len(res.rows)} rows to {args.out}\n")
+    return 0
+
+
+def _pool_for(spec, models):
+    """The ModelPool of ``models`` described by ``spec`` ('zoo', 'auto', 'none', a card file or a ModelPool)."""
+    from .pool import ModelPool
+
+    if spec is None or (isinstance(spec, str) and spec.lower() == "none"):
+        return None
+    if isinstance(spec, str) and spec.lower() == "zoo":
+        from . import zoo
+
+        return zoo.pool(sorted(models))
+    if isinstance(spec, str) and spec.lower() == "auto":
+        spec = ModelPool.imagenet_cnns()
+    p = ModelPool.load(spec) if isinstance(spec, (str, os.PathLike)) else spec
+    missing = sorted(set(models) - set(p.names))
+    if missing:
+        raise ValueError(f"pool: no model cards for {missing}")
+    return p.subset(models)
+
+
+def rank_tables(scores_table, pool) -> List[Tuple[str, List[str], List[List[str]]]]:
+    """(dataset, header, rows) per dataset of ``{score: {dataset: {model: value}}}``: one column per strategy
+    (task-agnostic when ``pool`` is not None, then task-aware and hybrid per score), one row per position."""
+    from .select import hybrid, task_agnostic, task_aware
+
+    datasets = list(dict.fromkeys(d for per_d in scores_table.values() for d in per_d))
+    out = []
+    for d in datasets:
+        models = sorted({m for s in scores_table for m in scores_table[s].get(d, {})})
+        p = _pool_for(pool, models)
+        cols: List[Tuple[str, List[str]]] = []
+        if p is not None:
+            cols.append(("task-agnostic", list(task_agnostic(p))))
+        for s in scores_table:
+            sc = scores_table[s].get(d)
+            if not sc or len(sc) < 2:
+                continue
+            cols.append((f"task-aware:{s}", list(task_aware(sc, name=s, nan_policy="omit"))))
+            if p is not None:
+                cols.append((f"hybrid:{s}", list(hybrid(p.subset(sc), sc, name=s, nan_policy="omit"))))
+        n = max(len(c) for _, c in cols)
+        rows = [[str(i + 1)] + [c[i] if i < len(c) else "" for _, c in cols] for i in range(n)]
+        out.append((d, ["#"] + [name for name, _ in cols], rows))
+    return out
+
+
+def _cmd_rank(args) -> int:
+    from .evaluate._report import _md
+    from .evaluate._tables import read_scores
+
+    table = read_scores(args.scores)
+    if not table:
+        raise ValueError(f"{args.scores}: no scores")
+    for d, head, rows in rank_tables(table, args.pool):
+        if args.budget:
+            rows = rows[:args.budget]
+        sys.stdout.write(f"## {d}: fine-tune order per strategy\n\n{_md(head, rows)}\n\n")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import DemoSetupError, run_demo
+
+    try:
+        run_demo(tasks=args.tasks, out=args.out, plot=not args.no_plot, time_budget=args.time_budget or None)
+    except DemoSetupError as e:
+        sys.stderr.write(f"transferlab demo: {e}\n")
+        return 3
+    return 0
+
+
+def cmd_info_banks(root: str) -> int:
+    """List the banks under ``root`` (complete or not) with their shape and state."""
+    from ._pool_scoring import find_banks
+    from .bank import FeatureBank
+    from .evaluate._report import _md
+
+    rows = []
+    for p in find_banks(root):
+        st = FeatureBank.status(p)
+        state = "complete" if st["complete"] else f"incomplete {st['rows_written']}/{st['n']}"
+        rows.append([st.get("dataset_id", "?"), st.get("model_id", "?"), str(st["n"]), str(st["d"]),
+                     str(st["z"]) if st["has_logits"] else "-", st["dtype"], state, p])
+    if not rows:
+        sys.stdout.write(f"no feature banks under {root}\n")
+        return 0
+    sys.stdout.write(_md(["dataset", "model", "n", "d", "logits", "dtype", "state", "path"], rows) + "\n")
+    return 0

@@ -1,0 +1,131 @@
+"""Cost against quality: each score's wall-clock beside the regret of ranking by it.
+
+    res = tl.score_pool("banks/")
+    report = Report.from_tables(res.table(), finetune, pool=zoo.pool())
+    rows = cost_quality(res, report)          # one row per score
+    print(cost_markdown(rows)); plot_cost_quality(rows, "cost.png")
+
+A score is worth its seconds only if ranking by it lowers regret: the table and the scatter plot put both on
+one line per score (mean seconds per (model, dataset) bank, total seconds, mean regret@B of the task-aware
+ranking and of the hybrid strategy, both over the report's datasets).
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Dict, List, Mapping, Optional, Union
+
+import numpy as np
+
+__all__ = ["cost_quality", "cost_markdown", "plot_cost_quality"]
+
+
+def _seconds_table(seconds) -> Dict[str, Dict[str, Dict[str, float]]]:
+    if hasattr(seconds, "seconds") and callable(seconds.seconds):  # PoolScores
+        return seconds.seconds()
+    if isinstance(seconds, (str, os.PathLike)):
+        from .._pool_scoring import PoolScores
+
+        return PoolScores.from_csv(seconds).seconds()
+    if isinstance(seconds, Mapping):
+        return {str(s): {str(d): {str(m): float(v) for m, v in per_m.items()} for d, per_m in per_d.items()}
+                for s, per_d in seconds.items()}
+    raise TypeError("seconds must be a PoolScores, a pool score CSV path or {score: {dataset: {model: s}}}, "
+                    f"got {type(seconds).__name__}")
+
+
+def cost_quality(seconds, report, *, budgets: Optional[List[int]] = None) -> List[Dict[str, object]]:
+    """One row per score of ``report``: ``score``, ``banks`` (how many were timed), ``mean_seconds`` (per bank),
+    ``total_seconds``, and for each budget B ``regret@B`` (task-aware ranking by the score, mean over datasets)
+    and ``hybrid_regret@B`` (NaN when the report has no hybrid strategy). Scores without timings get NaN
+    seconds. seconds: a :class:`~transferlab.PoolScores`, its CSV, or ``{score: {dataset: {model: s}}}``."""
+    table = _seconds_table(seconds)
+    budgets = list(budgets or report.budgets)
+    out: List[Dict[str, object]] = []
+    for s in report.meta["scores"]:
+        vals = [v for per_m in table.get(s, {}).values() for v in per_m.values() if not math.isnan(v)]
+        row: Dict[str, object] = {"score": s, "banks": len(vals),
+                                  "mean_seconds": float(np.mean(vals)) if vals else math.nan,
+                                  "total_seconds": float(np.sum(vals)) if vals else math.nan}
+        for b in budgets:
+            row[f"regret@{b}"] = _get(report, s, f"regret@{b}")
+            row[f"hybrid_regret@{b}"] = _get(report, f"hybrid:{s}", f"regret@{b}")
+        out.append(row)
+    return out
+
+
+def _get(report, subject: str, statistic: str) -> float:
+    try:
+        return float(report.value("mean", subject, statistic))
+    except KeyError:
+        return math.nan
+
+
+def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str:
+    """The cost/quality rows as a pipe table (seconds in ms; mean regret of the task-aware ranking by each score
+    and of its hybrid, in % when ``percent``)."""
+    from ._report import _md
+
+    if not rows:
+        return "(no scores)"
+    keys = [k for k in rows[0] if "regret@" in k]
+
+    def reg(v):
+        v = float(v)
+        return "n/a" if math.isnan(v) else (f"{100 * v:.2f}%" if percent else f"{v:.4g}")
+
+    def ms(v):
+        v = float(v)
+        return "n/a" if math.isnan(v) else f"{1000 * v:.1f}"
+
+    head = ["score", "banks", "ms / bank", "total s"] + [
+        (f"hybrid @{k.split('@')[1]}" if k.startswith("hybrid_") else f"task-aware @{k.split('@')[1]}") for k in keys]
+    body = [[r["score"], str(r["banks"]), ms(r["mean_seconds"]),
+             "n/a" if math.isnan(float(r["total_seconds"])) else f"{float(r['total_seconds']):.2f}"]
+            + [reg(r[k]) for k in keys] for r in rows]
+    return _md(head, body)
+
+
+def plot_cost_quality(rows: List[Dict[str, object]], path: Union[str, "os.PathLike[str]"], *, budget: int = 1,
+                      report=None, dpi: int = 110) -> str:
+    """Scatter: mean seconds per bank (log x) against mean regret@``budget`` (%), one point per score (filled:
+    task-aware ranking; hollow: its hybrid). With ``report``, the strategies that cost no scoring
+    (task-agnostic, oracle, random) are drawn as dashed horizontal lines. Writes a PNG to ``path`` (headless)
+    and returns the path."""
+    from ..plot import _headless_figure
+
+    key, hkey = f"regret@{budget}", f"hybrid_regret@{budget}"
+    fig = _headless_figure((6.5, 4.2))
+    ax = fig.add_subplot()
+    for i, r in enumerate(rows):
+        x = float(r["mean_seconds"])
+        if math.isnan(x) or x <= 0:
+            continue
+        color = f"C{i % 10}"
+        y = 100 * float(r.get(key, math.nan))
+        if not math.isnan(y):
+            ax.scatter([x], [y], color=color, s=45, zorder=3, label=str(r["score"]))
+            ax.annotate(str(r["score"]), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        yh = 100 * float(r.get(hkey, math.nan))
+        if not math.isnan(yh):
+            ax.scatter([x], [yh], facecolors="none", edgecolors=color, s=45, zorder=3)
+    if report is not None:
+        for k, s in enumerate(("task-agnostic", "oracle", "random")):
+            v = _get(report, s, key) if s in report.subjects else math.nan
+            if not math.isnan(v):
+                ax.axhline(100 * v, color=f"0.{3 + 2 * k}", ls="--", lw=1, zorder=1)
+                ax.annotate(s, (0.01, 100 * v), xycoords=("axes fraction", "data"), textcoords="offset points",
+                            xytext=(0, 3), fontsize=7, color="0.3")
+    ax.set_ylim(bottom=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per (model, dataset) bank (log scale)")
+    ax.set_ylabel(f"mean relative regret@{budget} (%)")
+    ax.set_title("cost vs quality (filled: task-aware, hollow: hybrid)", fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    p = os.fspath(path)
+    d = os.path.dirname(p)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    fig.savefig(p, dpi=dpi)
+    return p

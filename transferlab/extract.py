@@ -1,0 +1,390 @@
+"""Feature extraction: a torch model and a labelled dataset become a :class:`~transferlab.bank.FeatureBank`.
+
+    bank = tl.extract(model, (images, labels), "banks/mnist-10/my-cnn", model_id="my-cnn", dataset_id="mnist-10")
+
+The model runs in eval mode under ``torch.inference_mode`` (optionally autocast), batch by batch, on CPU or
+CUDA. An *adapter* says where the embedding is:
+
+* ``"timm"``: ``model.forward_head(model.forward_features(x), pre_logits=True)``; the logits are
+  ``model.forward_head(...)`` of the same features;
+* ``"hook"`` or ``"hook:<module name>"``: the input of the classifier module (torchvision-style models: ``fc``,
+  ``classifier``, ...; ``"hook"`` alone takes the last ``nn.Linear``), captured by a forward hook; the logits are
+  the model's output;
+* ``"auto"``: ``"timm"`` when the model has ``forward_head`` and ``forward_features``, else ``"hook"``;
+* a callable ``adapter(model, batch) -> (features, logits or None)``.
+
+With ``out`` a directory the bank is written as memory maps and the run is resumable: rows are committed one
+batch at a time behind a watermark, and calling ``extract`` again with the same arguments after a kill continues
+from it. Batches after a resume are the same row ranges as in an uninterrupted run, so the bank is byte-identical
+(given a deterministic model).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from typing import Any, Callable, Iterator, Optional, Tuple, Union
+
+import numpy as np
+
+from .bank import BankWriter, FeatureBank, library_versions
+
+__all__ = ["extract", "weights_hash"]
+
+logger = logging.getLogger("transferlab")
+
+Adapter = Union[str, Callable[..., Tuple[Any, Any]]]
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("transferlab.extract needs torch: pip install 'transferlab[torch]'") from e
+    return torch
+
+
+def weights_hash(model) -> str:
+    """SHA-256 of a model's state dict (names, dtypes, shapes and bytes, in name order)."""
+    torch = _torch()
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.dtype == torch.bfloat16:
+            t = t.view(torch.int16)
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- adapters ------------------------------------------------------------------------------------------------
+
+def _last_linear(model) -> str:
+    torch = _torch()
+    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    if not names:
+        raise ValueError("adapter='hook' found no nn.Linear classifier in the model; name the module "
+                         "(adapter='hook:<module name>') or pass adapter=callable(model, batch) -> (features, logits)")
+    return names[-1]
+
+
+def _resolve_adapter(model, adapter: Adapter) -> Tuple[str, Callable[[Any], Tuple[Any, Any]], Callable[[], None]]:
+    """(description for meta.json, run(batch) -> (features, logits), cleanup())."""
+    if callable(adapter) and not isinstance(adapter, str):
+        name = getattr(adapter, "__qualname__", type(adapter).__name__)
+        return f"callable:{name}", lambda x: adapter(model, x), lambda: None
+    if not isinstance(adapter, str):
+        raise TypeError(f"adapter must be 'auto', 'timm', 'hook', 'hook:<module>' or a callable, got "
+                        f"{type(adapter).__name__}")
+    if adapter == "auto":
+        timm_like = callable(getattr(model, "forward_head", None)) and callable(getattr(model, "forward_features", None))
+        adapter = "timm" if timm_like else "hook"
+    if adapter == "timm":
+        if not callable(getattr(model, "forward_head", None)):
+            raise ValueError("adapter='timm' needs a model with forward_features() and forward_head(pre_logits=)")
+
+        def run_timm(x):
+            fx = model.forward_features(x)
+            return model.forward_head(fx, pre_logits=True), model.forward_head(fx)
+
+        return "timm", run_timm, lambda: None
+    if adapter == "hook" or adapter.startswith("hook:"):
+        name = adapter[5:] if adapter.startswith("hook:") else _last_linear(model)
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f"adapter={adapter!r}: the model has no module named {name!r}") from None
+        captured = []
+        handle = module.register_forward_hook(lambda mod, inp, out: captured.append(inp[0]))
+
+        def run_hook(x):
+            captured.clear()
+            logits = model(x)
+            if not captured:
+                raise RuntimeError(f"adapter 'hook:{name}': the module was not called in forward()")
+            # The classifier's input of the *last* call (a module may be reused inside forward).
+            return captured[-1], logits
+
+        return f"hook:{name}", run_hook, handle.remove
+    raise ValueError(f"adapter must be 'auto', 'timm', 'hook', 'hook:<module>' or a callable, got {adapter!r}")
+
+
+# --- data ----------------------------------------------------------------------------------------------------
+
+def _split_item(item, what: str):
+    if isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        return item[0], item[1], (item[2] if len(item) == 3 else None)
+    raise ValueError(f"{what} must yield (image, label) or (image, label, sample_id), got "
+                     f"{type(item).__name__}{'' if not hasattr(item, '__len__') else ' of length %d' % len(item)}")
+
+
+def _as_int64(x, what: str) -> np.ndarray:
+    torch = _torch()
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.dtype.kind not in "iub" and not (a.dtype.kind == "f" and np.all(a == np.round(a))):
+        raise ValueError(f"{what} must be integers, got dtype {a.dtype}")
+    return a.astype(np.int64).reshape(-1)
+
+
+def _batches(data, start: int, batch_size: int) -> Tuple[int, Iterator[Tuple[int, Any, Any, Any]], str]:
+    """(n, iterator of (row, images, labels, sample_ids or None) from row ``start``, description)."""
+    torch = _torch()
+    from torch.utils.data import DataLoader, Dataset
+
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3) and hasattr(data[0], "shape"):
+        images, labels = data[0], data[1]
+        ids = data[2] if len(data) == 3 else None
+        n = int(images.shape[0])
+        if len(labels) != n or (ids is not None and len(ids) != n):
+            raise ValueError(f"data: images have {n} rows but labels have {len(labels)}"
+                             + (f" and sample ids {len(ids)}" if ids is not None else ""))
+
+        def it_tuple():
+            for s in range(start, n, batch_size):
+                e = min(n, s + batch_size)
+                x = images[s:e]
+                yield s, (torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x), \
+                    labels[s:e], (None if ids is None else ids[s:e])
+
+        return n, it_tuple(), "tensors"
+    if isinstance(data, DataLoader):
+        try:
+            n = len(data.dataset)
+        except TypeError:
+            raise ValueError("data: a DataLoader over a dataset without len() cannot be preallocated; "
+                             "give a map-style Dataset") from None
+        from torch.utils.data import RandomSampler
+
+        if isinstance(getattr(data, "sampler", None), RandomSampler):
+            raise ValueError("data: the DataLoader shuffles (shuffle=True), so rows would not match their "
+                             "sample ids across runs and could not be resumed; use shuffle=False")
+
+        def it_loader():
+            row = 0
+            for item in data:
+                x, y, ids = _split_item(item, "the DataLoader")
+                b = len(y)
+                if row + b <= start:  # already in the bank: skip without running the model
+                    row += b
+                    continue
+                if row < start:  # resume point inside this batch (only when batch sizes changed)
+                    k = start - row
+                    x, y, ids, row = x[k:], y[k:], (None if ids is None else ids[k:]), start
+                    b = len(y)
+                yield row, x, y, ids
+                row += b
+
+        return n, it_loader(), f"DataLoader({type(data.dataset).__name__})"
+    if isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+        n = len(data)
+
+        def it_dataset():
+            for s in range(start, n, batch_size):
+                items = [_split_item(data[i], "the dataset") for i in range(s, min(n, s + batch_size))]
+                xs = [torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x for x, _, _ in items]
+                ys = [int(y) for _, y, _ in items]
+                ids = None if items[0][2] is None else [int(i) for _, _, i in items]
+                yield s, torch.stack(xs), ys, ids
+
+        return n, it_dataset(), type(data).__name__
+    raise TypeError("data must be a torch Dataset yielding (image, label[, sample_id]), a DataLoader or an "
+                    f"(images, labels[, sample_ids]) tuple, got {type(data).__name__}")
+
+
+# --- progress ------------------------------------------------------------------------------------------------
+
+class _SimpleBar:
+    """A minimal stderr progress bar for environments without tqdm (shown only on a TTY)."""
+
+    def __init__(self, total: int, initial: int, desc: str):
+        self.total, self.n, self.desc = total, initial, desc
+        self.on = sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def update(self, k: int) -> None:
+        self.n += k
+        if self.on:
+            frac = self.n / max(1, self.total)
+            sys.stderr.write(f"\r{self.desc} [{'#' * int(30 * frac):<30}] {self.n}/{self.total} "
+                             f"{time.perf_counter() - self.t0:.1f}s")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on:
+            sys.stderr.write("\n")
+
+
+def _progress(enabled: bool, total: int, initial: int, desc: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _SimpleBar(total, initial, desc)
+    # disable=None: tqdm turns itself off when stderr is not a TTY (logs and CI stay clean).
+    return tqdm(total=total, initial=initial, desc=desc, unit="img", file=sys.stderr, disable=None, leave=False)
+
+
+# --- extract -------------------------------------------------------------------------------------------------
+
+def _to_numpy(t, what: str) -> np.ndarray:
+    torch = _torch()
+    if not isinstance(t, torch.Tensor):
+        t = torch.as_tensor(t)
+    if t.dim() > 2:
+        t = t.flatten(1)
+    if t.dim() != 2:
+        raise ValueError(f"the adapter returned {what} of shape {tuple(t.shape)}; expected (batch, dim)")
+    return t.detach().float().cpu().numpy()
+
+
+def _describe(preprocessing) -> Any:
+    if preprocessing is None or isinstance(preprocessing, (str, int, float, bool, dict, list)):
+        return preprocessing
+    desc = getattr(preprocessing, "description", None)
+    if isinstance(desc, (str, dict)):
+        return desc
+    if callable(getattr(preprocessing, "to_dict", None)):  # e.g. transferlab.zoo.Preprocess
+        return preprocessing.to_dict()
+    return f"callable:{getattr(preprocessing, '__qualname__', type(preprocessing).__name__)}"
+
+
+def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int = 128, device="cpu",
+            autocast=False, model_id: Optional[str] = None, dataset_id: Optional[str] = None,
+            preprocessing=None, progress: bool = True, dtype: str = "float32") -> FeatureBank:
+    """Extract embeddings and source logits of ``model`` on ``data`` into a :class:`FeatureBank`.
+
+    model: a ``torch.nn.Module`` (put in eval mode for the run; its mode and device are restored after).
+    data: a Dataset yielding ``(image, label[, sample_id])``, a DataLoader (not shuffling) or an
+        ``(images, labels[, sample_ids])`` tuple of tensors/arrays. sample ids default to the row index.
+    out: None (an in-memory bank) or a directory (memory-mapped bank; resumed when it holds an incomplete
+        bank of the same model weights, adapter, dataset id and shapes; returned as is when already complete).
+    adapter: see the module docstring. batch_size: rows per forward pass (and per watermark step).
+    device: ``"cpu"``, ``"cuda"`` (or any torch device). autocast: False, True (bfloat16 on CPU, float16 on
+        CUDA) or a torch dtype. preprocessing: a callable applied to each image batch on the device before the
+        model (e.g. a zoo model's ``preprocess``), or a description to record; recorded in meta.json.
+    model_id, dataset_id: the names score tables use (default: the model's class name and ``"dataset"``).
+    dtype: storage dtype of features and logits (``"float32"``, ``"float16"``, ``"float64"``).
+    """
+    torch = _torch()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    model_id = model_id or type(model).__name__
+    dataset_id = dataset_id or "dataset"
+    wh = weights_hash(model)
+    adapter_desc, run, cleanup = _resolve_adapter(model, adapter)
+    identity = {"model_id": model_id, "dataset_id": dataset_id, "weights_hash": wh, "adapter": adapter_desc,
+                "preprocessing": _describe(preprocessing), "model_class": type(model).__qualname__,
+                "batch_size": batch_size, "autocast": str(autocast), "device": str(dev)}
+
+    writer: Optional[BankWriter] = None
+    start = 0
+    if out is not None:
+        import os
+
+        p = os.fspath(out)
+        if os.path.isdir(p) and os.listdir(p) and not os.path.exists(os.path.join(p, "meta.json")):
+            cleanup()
+            raise ValueError(f"out={p!r} is not empty and holds no feature bank; choose an empty or new directory")
+        if FeatureBank.is_bank(p):
+            st = FeatureBank.status(p)
+            if st["complete"] and all(st.get(k) == identity[k] for k in ("model_id", "dataset_id", "weights_hash",
+                                                                         "adapter")):
+                cleanup()
+                logger.info("%s: complete bank found, not extracting again", p)
+                return FeatureBank.open(p)
+            if not st["complete"]:
+                writer = BankWriter.create_or_resume(p, n=st["n"], d=st["d"], z=st["z"], dtype=dtype,
+                                                     identity=identity)
+                start = writer.rows_written
+
+    was_training = model.training
+    params = list(model.parameters())
+    old_device = params[0].device if params else None
+    n, batches, data_desc = _batches(data, start, batch_size)
+    identity["data"] = data_desc
+    if writer is not None and writer.n != n:
+        writer.close()
+        raise ValueError(f"{out} holds an incomplete bank of {writer.n} rows but data has {n}; "
+                         f"choose another directory or delete it")
+    if autocast is True:
+        ac_dtype = torch.float16 if dev.type == "cuda" else torch.bfloat16
+    elif autocast:
+        ac_dtype = autocast
+    else:
+        ac_dtype = None
+    mem = None  # in-memory arrays when out is None
+    bar = _progress(progress, n, start, model_id)
+    try:
+        model.eval()
+        if old_device is not None and old_device != dev:
+            model.to(dev)
+        with torch.inference_mode():
+            for row, x, y, ids in batches:
+                x = x.to(dev, non_blocking=True)
+                if callable(preprocessing):
+                    x = preprocessing(x)
+                if ac_dtype is not None:
+                    with torch.autocast(dev.type, dtype=ac_dtype):
+                        f, z = run(x)
+                else:
+                    f, z = run(x)
+                f = _to_numpy(f, "features")
+                z = None if z is None else _to_numpy(z, "logits")
+                y = _as_int64(y, "labels")
+                ids = None if ids is None else _as_int64(ids, "sample ids")
+                if len(y) != f.shape[0] or (z is not None and z.shape[0] != f.shape[0]):
+                    raise ValueError(f"batch at row {row}: {f.shape[0]} feature rows, {len(y)} labels"
+                                     + ("" if z is None else f", {z.shape[0]} logit rows"))
+                if out is None:
+                    if mem is None:
+                        mem = {"features": np.empty((n, f.shape[1]), dtype), "labels": np.empty(n, np.int64),
+                               "sample_ids": np.arange(n, dtype=np.int64),
+                               "logits": None if z is None else np.empty((n, z.shape[1]), dtype)}
+                    sl = slice(row, row + f.shape[0])
+                    mem["features"][sl], mem["labels"][sl] = f, y
+                    if z is not None:
+                        mem["logits"][sl] = z
+                    if ids is not None:
+                        mem["sample_ids"][sl] = ids
+                else:
+                    if writer is None:  # shapes are known once the first batch has run
+                        writer = BankWriter.create_or_resume(out, n=n, d=f.shape[1],
+                                                             z=None if z is None else z.shape[1],
+                                                             dtype=dtype, identity=identity)
+                    writer.write(row, f, y, logits=z, sample_ids=ids)
+                if bar is not None:
+                    bar.update(f.shape[0])
+    finally:
+        cleanup()
+        if bar is not None:
+            bar.close()
+        if old_device is not None and old_device != dev:
+            model.to(old_device)
+        model.train(was_training)
+        if writer is not None and writer.rows_written != writer.n:
+            writer.close()
+    if out is None:
+        if mem is None:
+            raise ValueError("data is empty: nothing to extract")
+        meta = dict(identity, n=n, d=int(mem["features"].shape[1]),
+                    z=None if mem["logits"] is None else int(mem["logits"].shape[1]),
+                    has_logits=mem["logits"] is not None, dtype=dtype, complete=True, rows_written=n,
+                    library_versions=library_versions())
+        return FeatureBank(mem["features"], mem["labels"], logits=mem["logits"], sample_ids=mem["sample_ids"],
+                           meta=meta, path=None)
+    if writer is None:
+        raise ValueError("data is empty: nothing to extract")
+    if writer.rows_written != writer.n:
+        raise ValueError(f"data yielded {writer.rows_written} rows but its length is {writer.n}")
+    return writer.finalize()
