@@ -86,6 +86,10 @@ def add_parsers(sub) -> None:
                     help="an argument of one score, e.g. knn_loo.k=3 (repeatable; values parsed as Python literals)")
     sc.add_argument("--keep-going", action="store_true",
                     help="when a score fails on a bank, drop that score (with a note) instead of stopping")
+    sc.add_argument("--scheduler", metavar="ADDRESS",
+                    help="score on a Dask cluster, one task per bank (e.g. tcp://10.0.0.5:8786, or 'local' for a "
+                         "local cluster); the bank directories must be visible to the workers. "
+                         "Needs pip install 'transferlab[dask]'")
     sc.set_defaults(func=_cmd_score)
 
     rk = sub.add_parser(
@@ -208,8 +212,14 @@ def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
 def _cmd_score(args) -> int:
     from ._pool_scoring import score_pool
 
-    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
-                     errors="note" if args.keep_going else "raise")
+    kw = dict(device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
+              errors="note" if args.keep_going else "raise")
+    if args.scheduler:
+        from .distributed import score_banks
+
+        res = score_banks(args.banks, args.scores, scheduler=args.scheduler, **kw)
+    else:
+        res = score_pool(args.banks, args.scores, **kw)
     res.to_csv(args.out)
     sys.stdout.write(res.to_markdown() + "\n")
     for note in res.notes:

@@ -423,3 +423,47 @@ def knn_loo_sharded(
     if not return_details:
         return score
     return _knn.KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)
+
+
+# ------------------------------------------------------------------------------ FeatureBank directories
+
+
+def _score_one_bank(path: str, scores, device: str, score_kwargs, errors: str):
+    """On a worker: the local ``score_pool`` on one bank directory (rows and notes)."""
+    from ._pool_scoring import score_pool as local_score_pool
+
+    res = local_score_pool(path, scores, device=device, score_kwargs=score_kwargs, errors=errors)
+    return res.rows, res.notes
+
+
+def score_banks(banks, scores: Optional[Sequence[str]] = None, *, client=None, scheduler: Optional[str] = None,
+                device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                errors: str = "raise", **local_kw: Any):
+    """``transferlab.score_pool`` over FeatureBank directories, one Dask task per bank.
+
+    Each task runs the local ``score_pool`` on its bank (opened by path on the worker: only paths travel, so
+    the directories must be visible to the workers), so every value equals the local one; the seconds are the
+    worker's. ``banks``: bank directories or directories holding banks (found on the client). This is what
+    ``transferlab score BANKS --scheduler ADDRESS`` runs. Returns a :class:`transferlab.PoolScores`.
+    """
+    from ._pool_scoring import PoolScores, find_banks
+
+    paths: List[str] = []
+    for b in [banks] if isinstance(banks, (str, os.PathLike)) else list(banks):
+        found = find_banks(b)
+        if not found:
+            raise ValueError(f"no feature bank under {os.fspath(b)!r}")
+        paths.extend(found)
+    names = None if scores is None else ([scores] if isinstance(scores, str) else list(scores))
+    with connect(client, scheduler, **local_kw) as c:
+        futures = [c.submit(_score_one_bank, os.path.abspath(p), names, device, score_kwargs, errors,
+                            pure=False, key=f"tl-bank-{uuid.uuid4().hex}") for p in paths]
+        results = c.gather(futures)
+    rows: List[Dict[str, Any]] = []
+    notes: List[str] = []
+    for r, n in results:
+        rows.extend(r)
+        notes.extend(x for x in n if x not in notes)
+    order = {s: i for i, s in enumerate(names or [])}
+    rows.sort(key=lambda r: (r["dataset"], r["model"], order.get(r["score"], len(order)), r["score"]))
+    return PoolScores(rows, notes)

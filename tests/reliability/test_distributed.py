@@ -224,3 +224,46 @@ def test_knn_cross_thread_count_and_simd_free_of_blocking(dtype):
         _, back = _C.knn_cross(X[:300], 0, X[300:], y32[300:], 3, False, threads, 300, y32[:300], True)
         for a, b in zip(back, one_sided):
             assert a.tobytes() == b.tobytes()
+
+
+# ------------------------------------------------------------------ FeatureBank directories, and the CLI
+
+
+def _write_banks(root, n=150):
+    from transferlab.bank import BankWriter
+
+    for dataset in ("alpha", "beta"):
+        for j, model in enumerate(("good", "bad")):
+            rng = np.random.default_rng(hash((dataset, model)) % 2**32)
+            y = rng.integers(0, 3, size=n)
+            X = ((3.0 if model == "good" else 0.3) * rng.normal(size=(3, 6))[y] + rng.normal(size=(n, 6)))
+            w = BankWriter.create_or_resume(root / dataset / model, n=n, d=6, z=4,
+                                            identity={"model_id": model, "dataset_id": dataset})
+            w.write(0, X.astype(np.float32), y, logits=rng.normal(size=(n, 4)).astype(np.float32))
+            w.finalize()
+
+
+def test_score_banks_equals_local_score_pool(client, tmp_path):
+    _write_banks(tmp_path)
+    names = ["knn_loo", "leep", "sfda"]
+    local = transferlab.score_pool(tmp_path, names)
+    remote = tld.score_banks(tmp_path, names, client=client)
+    key = lambda r: (r["dataset"], r["model"], r["score"])  # noqa: E731
+    assert [key(r) for r in remote.rows] == [key(r) for r in local.rows]
+    assert [r["value"] for r in remote.rows] == [r["value"] for r in local.rows]
+    with pytest.raises(ValueError, match="not a directory|no feature bank"):
+        tld.score_banks(tmp_path / "missing", names, client=client)
+
+
+def test_cli_score_with_scheduler(client, tmp_path, capsys):
+    from transferlab.cli import main
+
+    _write_banks(tmp_path / "banks")
+    address = client.scheduler.address
+    assert main(["score", str(tmp_path / "banks"), "-o", str(tmp_path / "remote.csv"), "--scores", "knn_loo",
+                 "sfda", "--scheduler", address]) == 0
+    assert main(["score", str(tmp_path / "banks"), "-o", str(tmp_path / "local.csv"), "--scores", "knn_loo",
+                 "sfda"]) == 0
+    strip = lambda p: [",".join(l.split(",")[:4]) for l in p.read_text().splitlines()]  # noqa: E731 (no seconds)
+    assert strip(tmp_path / "remote.csv") == strip(tmp_path / "local.csv")
+    assert len(strip(tmp_path / "local.csv")) == 1 + 2 * 2 * 2
