@@ -48,7 +48,7 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     rows' contents and the seed only: permuting the rows gives bitwise the same value (BAD_INPUTS.md
     row 9). It equals the published algorithm fed the rows in that canonical order.
 
-    Memory: the N x K posteriors (sklearn's EM) and O(K) per class; LEEP runs class by class, with
+    Memory: the N x K posteriors (sklearn's EM); LEEP runs over blocks of whole classes (O(4096 K)), with
     no C x K joint matrix.
 
     Robustness: the published code casts features to float32 and then often fails ("ill-defined
