@@ -63,3 +63,40 @@ def test_properties_no_mutation_bad_inputs(tmp_path):
     assert transrate(X * s, y) == pytest.approx(a, rel=1e-6)
     Xs, ys = class_data(n=200, d=8, c=3, seed=2)
     check_bad_inputs(transrate, Xs, ys)
+
+
+def test_reference_rejects_rows_it_cannot_normalise():
+    # A tiny uint8 bank with an all-zero row used to make the oracle's Z NaN; LAPACK's LU of a NaN
+    # matrix returns an arbitrary determinant sign, so `device="reference"` died on a bare assert.
+    X = np.array([[0, 0, 1, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1, 1, 1], [0, 0, 1, 0, 0, 0, 1, 0],
+                  [0, 0, 1, 1, 1, 0, 1, 0], [0, 1, 1, 1, 1, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0],
+                  [0, 0, 1, 0, 0, 1, 0, 1]], dtype=np.uint8)
+    y = np.array([0, 1, 0, 0, 0, 0, 1])
+    for device in ("cpu", "reference"):
+        with pytest.raises(ValueError, match=r"1 all-zero row\(s\) \(first at row 5\)"):
+            transrate(X, y, device=device)
+    # The original variant does not normalise: finite, and the same on both paths.
+    assert transrate(X, y, variant="original") == pytest.approx(
+        transrate(X, y, variant="original", device="reference"), rel=1e-9)
+    keep = np.arange(7) != 5
+    assert transrate(X[keep], y[keep], device="reference") == oracle(X[keep], y[keep])
+    assert np.isfinite(oracle(X[keep], y[keep]))
+    # Every row in one direction: after centring each equals the mean direction.
+    Xd = np.array([[1, 0], [2, 0], [3, 0], [5, 0]], dtype=np.uint8)
+    for device in ("cpu", "reference"):
+        with pytest.raises(ValueError, match="equals the mean direction"):
+            transrate(Xd, np.array([0, 1, 0, 1]), device=device)
+
+
+def test_tiny_uint8_banks_reference_never_asserts():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n, d = int(rng.integers(3, 10)), int(rng.integers(2, 10))
+        X = rng.integers(0, 2, size=(n, d)).astype(np.uint8)
+        y = np.r_[0, 1, rng.integers(0, 2, n - 2)]
+        try:
+            got = transrate(X, y, device="reference")
+        except ValueError as e:
+            assert "all-zero row" in str(e) or "mean direction" in str(e)
+        else:
+            assert np.isfinite(got)

@@ -8,6 +8,7 @@ import numpy as np
 from . import _gram
 from ._common import prepare
 from ._registry import register
+from ._row_order import canonical_order
 
 RULES = ("5c", "ratio")
 _REG_COVAR_RETRIES = (1e-6, 1e-5, 1e-4, 1e-3)  # 1e-6: scikit-learn's default
@@ -24,7 +25,11 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     ----------
     features : (N, D); labels : (N,).
     components : "5c" (default: K = 5 C, as published), "ratio" (K = max(min(C, 0.2 N), 0.1 N),
-        the other published rule, truncated to an int) or an int K.
+        the other published rule, truncated to an int) or an int K (K > N: ValueError).
+        Fallback of "5c" when 5 C > N (fewer than 5 samples per class, e.g. 10,000 classes in
+        20,000 samples), where a K = 5 C mixture cannot be fitted: K = max(2, N // 10), i.e. 10
+        samples per component on average (the 0.1 N floor of the "ratio" rule; a cap that keeps
+        the O(N K) EM tractable), with a UserWarning naming both values.
     var_ratio : PCA keeps the fewest leading components whose explained variance exceeds this
         fraction (0.8; scikit-learn's rule), exact (one eigensolve of the centred Gram, float64).
     random_state : seed of scikit-learn's ``GaussianMixture`` (123 reproduces the published numbers).
@@ -37,8 +42,14 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     P(y|k) = J[y, k] / sum_y J[y, k] (components with zero mass skipped),
     ``NLEEP = (1/N) sum_i log sum_k P[i, k] P(y_i | k)``.
 
-    Like the published score, the result depends on the row order (the mixture's k-means++
-    start draws rows by index) and on the seed.
+    Row order: the mixture's k-means++ start draws rows by index, so the published score depends
+    on the row order. Here the rows are first put in a canonical order (``_row_order``: sorted by
+    two fixed projections of their contents, then by label), so the score is a function of the
+    rows' contents and the seed only: permuting the rows gives bitwise the same value (BAD_INPUTS.md
+    row 9). It equals the published algorithm fed the rows in that canonical order.
+
+    Memory: the N x K posteriors (sklearn's EM); LEEP runs over blocks of whole classes (O(4096 K)), with
+    no C x K joint matrix.
 
     Robustness: the published code casts features to float32 and then often fails ("ill-defined
     empirical covariance"); here the fit is always float64, and if it still fails the covariance
@@ -48,18 +59,27 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
         raise ValueError(f"var_ratio must be in (0, 1), got {var_ratio!r}")
     m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
     k = n_components(components, lab.n_classes, m.n)
+    if k > m.n and isinstance(components, str) and components == "5c":
+        fallback = max(2, m.n // 10)
+        warnings.warn(f"NLEEP: the 5C rule asks for K={k} mixture components but there are only n_samples={m.n}; "
+                      f"fitting K={fallback} (N // 10) instead", UserWarning, stacklevel=2)
+        k = fallback
     if k > m.n:
         raise ValueError(f"NLEEP fits K={k} mixture components and needs at least {k} samples, got n_samples={m.n}; "
                          "pass components='ratio' or a smaller int")
+    codes = lab.codes
+    order = canonical_order(m, codes)
+    if order is not None:
+        m, codes = m.take(order), codes[order]
     if dev == "reference":
         from ..reference.nleep import nleep as oracle
 
-        return oracle(m.to_float64_host(), lab.codes, n_components=k, var_ratio=var_ratio,
+        return oracle(m.to_float64_host(), codes, n_components=k, var_ratio=var_ratio,
                       random_state=random_state)
     mean, comps, _ = _gram.pca(m, var_ratio=float(var_ratio))
     Z = _gram.project(m, comps, -(comps @ mean))
     P = fit_posteriors(Z, k, random_state)
-    return leep_from_posteriors(P, lab.codes, lab.n_classes)
+    return leep_from_posteriors(P, codes, lab.n_classes)
 
 
 def n_components(rule, n_classes: int, n: int) -> int:
@@ -93,14 +113,32 @@ def fit_posteriors(Z: np.ndarray, k: int, random_state) -> np.ndarray:
     raise ValueError(f"NLEEP: the Gaussian mixture fit failed even with reg_covar={_REG_COVAR_RETRIES[-1]:g}: {err}")
 
 
-def leep_from_posteriors(P: np.ndarray, codes: np.ndarray, n_classes: int) -> float:
-    """LEEP of labels given (N, K) posteriors; zero-mass components carry no weight."""
+def leep_from_posteriors(P: np.ndarray, codes: np.ndarray, n_classes: int, block_rows: int = 1 << 12) -> float:
+    """LEEP of labels given (N, K) posteriors; zero-mass components carry no weight.
+
+    Class by class (rows sorted by label, blocks of whole classes of about ``block_rows`` rows), so
+    the working memory is O(block_rows K), never a C x K joint: J[c] = sum of class c's rows / N,
+    eep_i = sum_k P[i, k] J[y_i, k] / p(k). Every class is non-empty (labels are remapped).
+    """
     n = P.shape[0]
-    joint = np.zeros((n_classes, P.shape[1]))
-    np.add.at(joint, codes, P)
-    joint /= n
-    pz = joint.sum(axis=0)
+    pz = P.sum(axis=0) / n
     live = pz > 0
-    cond = joint[:, live] / pz[live]
-    eep = np.einsum("ik,ik->i", P[:, live], cond[codes])
-    return float(np.mean(np.log(eep)))
+    if not live.all():
+        P = P[:, live]
+        pz = pz[live]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=n_classes))]
+    log_eep = 0.0
+    c0 = 0
+    while c0 < n_classes:
+        c1 = max(c0 + 1, int(np.searchsorted(bounds, bounds[c0] + block_rows, side="right")) - 1)
+        c1 = min(c1, n_classes)
+        rows = order[bounds[c0] : bounds[c1]]
+        Pc = P[rows]
+        starts = bounds[c0:c1] - bounds[c0]
+        J = np.add.reduceat(Pc, starts, axis=0) / n  # (classes in block) x K
+        local = np.repeat(np.arange(c1 - c0), np.diff(bounds[c0 : c1 + 1]))
+        eep = np.einsum("ik,ik->i", Pc, J[local] / pz)
+        log_eep += float(np.sum(np.log(eep)))
+        c0 = c1
+    return log_eep / n

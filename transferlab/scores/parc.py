@@ -7,9 +7,13 @@ from . import _gram
 from .._arrays import Matrix
 from ._common import prepare
 from ._registry import register
+from ._row_order import canonical_order
 
 PCAS = ("randomized", "exact", None)
 LABEL_RDMS = ("published", "exact")
+#: label_rdm="published" builds the dense (probe x C) one-hot only up to this many classes; above it
+#: the closed form (noise-free two-valued RDM_Y) keeps memory O(probe^2 + C), independent of C x N.
+PUBLISHED_RDM_MAX_CLASSES = 1024
 
 
 @register("parc")
@@ -29,13 +33,17 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
         the axes) or None (no reduction).
         No reduction either when D <= n_dims; n_dims is capped at the probe size.
     probe_size : PARC is O(N^2): above this many samples a probe set of ``probe_size`` rows is drawn
-        without replacement with ``numpy.random.default_rng(seed)`` (sorted), as ``probe_indices``
-        does; None scores every row.
+        without replacement with ``numpy.random.default_rng(seed)`` (sorted positions), as
+        ``probe_indices`` does, from the rows in canonical order (below); None scores every row.
     label_rdm : "published" (default) builds RDM_Y exactly as the published code does,
         ``1 - np.corrcoef(onehot)`` over the probe rows (one-hot width = the number of classes of
         the full label set): its rounding noise (values like 1e-16 in place of 0 for some
         same-class pairs) breaks ties and moves the score (0.07 on 400 samples of 5 classes), and
-        the published numbers include it. "exact": the noise-free two-valued RDM_Y, i.e. the
+        the published numbers include it. Only for C <= ``PUBLISHED_RDM_MAX_CLASSES`` (1024): with
+        more classes the probe x C one-hot is never built and "published" computes what "exact"
+        does (the closed form: 1 - corrcoef of one-hot rows is 0 within a class and
+        1 + 1/(C - 1) across classes; the rounding noise, BLAS-dependent anyway, is absent).
+        "exact": the noise-free two-valued RDM_Y, i.e. the
         Pearson correlation of the ranks of RDM_F with the different-class indicator (no one-hot,
         no N x N label matrix; platform-independent).
     device : "auto" | "cpu" | "cuda" (on the host) | "reference"; nan_policy : "raise" | "omit".
@@ -46,6 +54,12 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     only centred); ``RDM_F = 1 - corrcoef(rows of F)``, ``RDM_Y = 1 - corrcoef(rows of onehot(y))``;
     PARC = 100 x Spearman correlation (Pearson correlation of average ranks) of the strict upper
     triangles.
+
+    Row order: the probe draw and the randomized PCA see the row order (the published score
+    depends on it). Here the rows are first put in a canonical order (``_row_order``: sorted by two
+    fixed projections of their contents, then by label), so the score is a function of the rows'
+    contents and the seed: permuting the rows gives bitwise the same value (BAD_INPUTS.md row 9). It
+    equals the published pipeline fed the (probe) rows in that canonical order.
     """
     if pca not in PCAS:
         raise ValueError(f"pca must be one of {PCAS}, got {pca!r}")
@@ -54,6 +68,9 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
     rows = probe_indices(m.n, probe_size, seed)
     codes = lab.codes
+    order = canonical_order(m, codes)
+    if order is not None:
+        rows = order if rows is None else order[rows]
     if rows is not None:
         m = m.take(rows)
         codes = codes[rows]
@@ -63,12 +80,13 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     if dev == "reference":
         from ..reference.parc import parc as oracle
 
-        return oracle(F, codes, n_classes=lab.n_classes, label_rdm=label_rdm)
+        big = lab.n_classes > PUBLISHED_RDM_MAX_CLASSES
+        return oracle(F, codes, n_classes=lab.n_classes, label_rdm="exact" if big else label_rdm)
     from scipy.stats import rankdata
 
     iu = np.triu_indices(m.n, k=1)
     rank_f = rankdata(1.0 - row_correlations(standardise(F))[iu])
-    if label_rdm == "published":
+    if label_rdm == "published" and lab.n_classes <= PUBLISHED_RDM_MAX_CLASSES:
         onehot = np.eye(lab.n_classes)[codes]
         rdm_y = rankdata((1.0 - np.corrcoef(onehot))[iu])
     else:
