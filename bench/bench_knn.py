@@ -10,7 +10,7 @@ scikit-learn ``NearestNeighbors(algorithm="brute", n_neighbors=2)``; numpy chunk
 ``|x|^2 + |y|^2 - 2 X Y^T`` with the diagonal masked. Each benchmark first checks that the baseline's
 1-NN agrees with knn_loo (tie-aware: a different neighbour must be a float64 near-tie), then times
 it. The summary (bench/conftest.py) prints the times, the ratios to knn_loo, and the peak resident
-memory of one call of each in a fresh subprocess (ru_maxrss delta over the loaded data).
+memory of one call of each in a fresh subprocess (VmHWM after the call minus VmRSS before it, the\nhigh-water mark reset once the data is loaded).
 """
 from __future__ import annotations
 
@@ -130,15 +130,24 @@ def test_knn_loo_1nn(benchmark, lib, d, knn_results):
 
 # ------------------------------------------------------------------ peak memory, one call per subprocess
 _MEM_SCRIPT = r"""
-import json, resource, sys
+import json, sys
 sys.path.insert(0, sys.argv[4])
 import bench_knn as b
 lib, n, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 X, y = b.make_data(n, d, seed=d)
 import faiss, sklearn.neighbors, threadpoolctl, transferlab  # imports counted in the baseline
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status_kb(field):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+
+# Reset the peak (VmHWM) to the current RSS, so that data generation's float64 temporaries do not hide
+# the call's own peak (Linux >= 4.0: writing 5 to clear_refs resets the high-water mark).
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status_kb("VmRSS")
 b.IMPLS[lib](X, y)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = status_kb("VmHWM")
 print(json.dumps({"delta_mb": (after - before) / 1024.0, "data_mb": X.nbytes / 2**20}))
 """
 
