@@ -50,7 +50,13 @@ def test_digits_probe():
     rows = P.probe_indices(len(y), 500, 0)
     assert rows.shape == (500,) and np.all(np.diff(rows) > 0)
     Hc, yc = canon(H, y)
-    assert rel(got, parc_published(Hc[rows], yc[rows])) < TOL["published_rel"]
+    # The published pipeline's float32 randomized PCA moves by ~1e-5 with the BLAS thread count; parc runs
+    # BLAS on one thread (bitwise across thread counts), so compare with the published code on one thread too.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        want = parc_published(Hc[rows], yc[rows])
+    assert rel(got, want) < TOL["published_rel"]
     perm = np.random.default_rng(1).permutation(len(y))
     assert parc(H[perm], y[perm]) == got
     assert parc(H, y, probe_size=None, label_rdm="exact") > 0

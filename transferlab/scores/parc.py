@@ -76,18 +76,28 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
         codes = codes[rows]
         if np.unique(codes).size < 2:
             raise ValueError("the PARC probe set holds a single class; raise probe_size or change seed")
+    # One BLAS thread: a threaded BLAS sums in an order that depends on its thread count, and PARC's
+    # products are small (probe rows x reduced dims), so bitwise results across thread counts cost little.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _parc_of_probe(m, codes, lab.n_classes, pca, n_dims, label_rdm, dev)
+
+
+def _parc_of_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, label_rdm: str,
+                   dev: str) -> float:
     F = reduce(m, pca, n_dims)
     if dev == "reference":
         from ..reference.parc import parc as oracle
 
-        big = lab.n_classes > PUBLISHED_RDM_MAX_CLASSES
-        return oracle(F, codes, n_classes=lab.n_classes, label_rdm="exact" if big else label_rdm)
+        big = n_classes > PUBLISHED_RDM_MAX_CLASSES
+        return oracle(F, codes, n_classes=n_classes, label_rdm="exact" if big else label_rdm)
     from scipy.stats import rankdata
 
     iu = np.triu_indices(m.n, k=1)
     rank_f = rankdata(1.0 - row_correlations(standardise(F))[iu])
-    if label_rdm == "published" and lab.n_classes <= PUBLISHED_RDM_MAX_CLASSES:
-        onehot = np.eye(lab.n_classes)[codes]
+    if label_rdm == "published" and n_classes <= PUBLISHED_RDM_MAX_CLASSES:
+        onehot = np.eye(n_classes)[codes]
         rdm_y = rankdata((1.0 - np.corrcoef(onehot))[iu])
     else:
         rdm_y = (codes[:, None] != codes[None, :])[iu].astype(np.float64)
