@@ -38,6 +38,7 @@ import numpy as np
 
 from . import _backend
 from ._arrays import Matrix, as_labels, as_matrix
+from .scores.knn import check_loo_problem
 from .scores import _registry
 
 __all__ = ["score_pool", "knn_loo_sharded", "connect", "merge_partials"]
@@ -188,7 +189,9 @@ def score_pool(
     out: Dict[str, Dict[str, float]] = {s: {} for s in scores}
     errors: Dict[str, str] = {}
     with connect(client, scheduler) as c:
-        [lab_f] = c.scatter([np.asarray(labels)], broadcast=True)
+        # hash=False: content-hashed keys would be shared with an earlier call whose futures may still be
+        # being released after a failure (its data then vanishes under this call: 'lost dependencies').
+        [lab_f] = c.scatter([np.asarray(labels)], broadcast=True, hash=False)
         # Arrays are shipped once each even when several scores read them.
         shipped: Dict[int, Any] = {}
         futures = []
@@ -196,7 +199,7 @@ def score_pool(
             if isinstance(src, np.ndarray) or hasattr(src, "__array__") and not isinstance(src, _NpyRows):
                 key = id(src)
                 if key not in shipped:
-                    [shipped[key]] = c.scatter([src])
+                    [shipped[key]] = c.scatter([src], hash=False)
                 src = shipped[key]
             futures.append(c.submit(_score_task, src, lab_f, s, dict(score_kwargs.get(s, {})), kernel_threads,
                                     key=f"tl-score-{s}-{model}-{uuid.uuid4().hex}", pure=False))
@@ -362,31 +365,14 @@ def knn_loo_sharded(
     if m.device != "cpu":
         m = _backend.to_host(m)
     lab = as_labels(labels, m.n, "labels", min_classes=1)
-    n = m.n
-    if not 1 <= k <= n - 1:
-        raise ValueError(
-            f"k must be in [1, n_samples-1]: got k={k} with n_samples={n} "
-            f"(leave-one-out {k}-NN needs at least {max(k, 1) + 1} samples)"
-        )
-    if lab.n_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
-    singles = int(np.sum(lab.counts == 1))
-    if singles:
-        import warnings
-
-        warnings.warn(
-            f"{singles} class(es) have a single sample; under leave-one-out those samples cannot be "
-            "classified correctly and are counted wrong",
-            UserWarning,
-            stacklevel=2,
-        )
-    y = lab.codes
+    check_loo_problem(m.n, k, lab, stacklevel=3)
+    n, y = m.n, lab.codes
     blocks = _blocks(n, block_rows, n_blocks)
     with connect(client, scheduler) as c:
         if isinstance(src, _NpyRows):
             handles = [_NpyRows(src.path, a, b) for a, b in blocks]
         else:
-            handles = c.scatter([m.data[a:b] for a, b in blocks])
+            handles = c.scatter([m.data[a:b] for a, b in blocks], hash=False)
         lab_blocks = [y[a:b] for a, b in blocks]
         # NaN / inf scan on the workers, one block each (check_finite's message, global rows).
         bad = np.concatenate(c.gather([c.submit(_nonfinite_task, h, a, m.is_bf16, pure=False)

@@ -100,22 +100,7 @@ def knn_loo(
     if keep is not None:
         m = m.take(keep)
         lab = check_labels_omit(lab, keep, min_classes=1)
-    n = m.n
-    if not 1 <= k <= n - 1:
-        raise ValueError(
-            f"k must be in [1, n_samples-1]: got k={k} with n_samples={n} "
-            f"(leave-one-out {k}-NN needs at least {max(k, 1) + 1} samples)"
-        )
-    if lab.n_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
-    singles = int(np.sum(lab.counts == 1))
-    if singles:
-        warnings.warn(
-            f"{singles} class(es) have a single sample; under leave-one-out those samples cannot be "
-            "classified correctly and are counted wrong",
-            UserWarning,
-            stacklevel=2,
-        )
+    check_loo_problem(m.n, k, lab, stacklevel=3)
     dev = _backend.resolve_device(device, m)
     y = lab.codes
 
@@ -148,6 +133,25 @@ def knn_loo(
 
 
 # ---------------------------------------------------------------------------- helpers
+def check_loo_problem(n: int, k: int, lab: Labels, stacklevel: int = 2) -> None:
+    """The checks every leave-one-out k-NN entry point shares (local and sharded): k in [1, n-1], at least two
+    classes, and one warning when a class has a single sample (it cannot be right under leave-one-out)."""
+    if not 1 <= k <= n - 1:
+        raise ValueError(
+            f"k must be in [1, n_samples-1]: got k={k} with n_samples={n} "
+            f"(leave-one-out {k}-NN needs at least {max(k, 1) + 1} samples)"
+        )
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    singles = int(np.sum(lab.counts == 1))
+    if singles:
+        warnings.warn(
+            f"{singles} class(es) have a single sample; under leave-one-out those samples cannot be "
+            "classified correctly and are counted wrong",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
 
 
 def _zero_rows_error(zero: np.ndarray, name: str) -> ValueError:
