@@ -51,7 +51,7 @@ _CCEXAM = {
 
 _BASE = ["mnist-cnn", "usps-cnn", "svhn-cnn", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
          "random-cnn"]
-#: Loadable but not yet zoo members: their LP-FT ground truth is incomplete (efficientnet-lite2: 3 of 24 runs;
+#: Loadable but not yet zoo members: their LP-FT ground truth is incomplete (efficientnet-lite2: 8 of 24 runs;
 #: `python bench/zoo/finetune.py --models efficientnet-lite2` completes it, then empty this tuple).
 PENDING_MODELS = ("efficientnet-lite2",)
 BASE_MODELS: List[str] = [m for m in _BASE if m not in PENDING_MODELS]
