@@ -109,13 +109,6 @@ def test_cholesky_solver_matches_oracle(name):
     assert sfda_mod._sfda(m, lab.codes, lab.n_classes, 5.0, False, "cuda", "cholesky") == pytest.approx(want, rel=REL)
 
 
-def test_published_numbers_pinned():
-    # Digits (sklearn's copy, float64 pixels): the published algorithm's number on fixed data.
-    X, y = _digits()
-    assert pub.sfda_score(X, y) == pytest.approx(0.8153094595671397, rel=1e-9)
-    assert sfda(X, y, device="cpu") == pytest.approx(0.8153094595671397, rel=1e-9)
-
-
 def test_a_changes_lambda():
     X, y = class_data(n=500, d=10, c=3, sep=0.5, seed=4)
     X = X * 0.1  # small scatter: lambda = exp(-a * lambda_max) is not at its 1e-10 floor
