@@ -85,6 +85,11 @@ void to_f32_generic(const void* src, int dtype, int64_t len, float* dst) {
 
 const KnnIsa kGeneric = {"generic", GMR, GNR, false, micro_generic, scan_generic, dot_generic, to_f32_generic};
 
+}  // namespace
+
+// ------------------------------------------------------------------ shared with knn_cross_cpu.cpp
+// (declared in knn_internal.h; outside the anonymous namespace so the cross kernel packs, converts and
+// allocates exactly as knn_loo does: the layout and conversions are part of the bitwise agreement)
 const KnnIsa* select_isa() {
   switch (simd_level()) {
     case SimdLevel::avx512: return isa_avx512();
@@ -94,15 +99,12 @@ const KnnIsa* select_isa() {
 }
 
 // ------------------------------------------------------------------ buffers
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
+void FreeDeleter::operator()(float* p) const { std::free(p); }
 
 FloatBuf alloc_floats(int64_t count) {
   const size_t bytes = ((size_t)std::max<int64_t>(count, 16) * sizeof(float) + 63) / 64 * 64;
   float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  TL_CHECK_RUNTIME(p != nullptr, "knn_loo: out of memory for a packing buffer");
+  TL_CHECK_RUNTIME(p != nullptr, "knn: out of memory for a packing buffer");
   return FloatBuf(p);
 }
 
@@ -111,7 +113,7 @@ FloatBuf alloc_floats(int64_t count) {
 // + p * R + r. The input dtype is converted to float32 here, one block at a time.
 // With `index` non-null, panel row rr is x's row index[row0 + rr] (a gathered block).
 void pack_block(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, int R,
-                float* dst, float* tmp_rows, const int64_t* index = nullptr) {
+                float* dst, float* tmp_rows, const int64_t* index) {
   const int64_t d = x.cols;
   for (int64_t q0 = 0; q0 < rows; q0 += R) {
     // Source pointers of the R rows of this panel (converted to float32 when needed).
@@ -144,6 +146,8 @@ void pack_block(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t va
     }
   }
 }
+
+namespace {
 
 // ------------------------------------------------------------------ running top-k
 // Per-thread, per-row state. The list holds the m <= k best candidates seen by this thread,

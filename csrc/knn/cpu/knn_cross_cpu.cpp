@@ -2,10 +2,8 @@
 //
 // Bitwise agreement with knn_loo_cpu comes from using the same pieces: the ISA table of
 // knn_internal.h (micro-kernel, norm chain, dtype conversion), the same panel packing layout and
-// K blocking, and the same clamp. The packing routine below mirrors knn_cpu.cpp's (which lives in
-// an anonymous namespace there); the layout only decides where values sit, never how they are
-// summed. Each task owns a block of query rows and its own top-k lists, so no cross-thread merge
-// is needed and the result does not depend on the thread count.
+// K blocking, and the same clamp. Packing and buffers are knn_cpu.cpp's own (knn_internal.h). Each
+// task owns a block of query rows and its own top-k lists, so no cross-thread merge is needed and the result does not depend on the thread count.
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
@@ -22,56 +20,10 @@ namespace tl {
 namespace {
 
 using knn_detail::KC;
+using knn_detail::alloc_floats;
+using knn_detail::FloatBuf;
 using knn_detail::KnnIsa;
-
-const KnnIsa* select_isa_cross() {
-  switch (simd_level()) {
-    case SimdLevel::avx512: return knn_detail::isa_avx512();
-    case SimdLevel::avx2: return knn_detail::isa_avx2();
-    default: return knn_detail::isa_generic();
-  }
-}
-
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
-
-FloatBuf alloc_floats(int64_t count) {
-  const size_t bytes = ((size_t)std::max<int64_t>(count, 16) * sizeof(float) + 63) / 64 * 64;
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  TL_CHECK_RUNTIME(p != nullptr, "knn_cross: out of memory for a packing buffer");
-  return FloatBuf(p);
-}
-
-// Rows [row0, row0 + valid) of x, zero-padded to `rows` (a multiple of R), as R-row panels per
-// K block (block pc at pc * rows, panel q0 at + q0 * kc, element (p, r) at + p * R + r).
-void pack(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, int R, float* dst,
-          float* tmp_rows) {
-  const int64_t d = x.cols;
-  for (int64_t q0 = 0; q0 < rows; q0 += R) {
-    const float* src[64];
-    for (int r = 0; r < R; ++r) {
-      const int64_t rr = q0 + r;
-      if (rr >= valid) {
-        src[r] = nullptr;
-      } else if (x.dtype == DType::f32) {
-        src[r] = reinterpret_cast<const float*>(x.row_ptr(row0 + rr));
-      } else {
-        isa->to_f32(x.row_ptr(row0 + rr), static_cast<int>(x.dtype), d, tmp_rows + r * d);
-        src[r] = tmp_rows + r * d;
-      }
-    }
-    for (int64_t pc = 0; pc < d; pc += KC) {
-      const int64_t kc = std::min<int64_t>(KC, d - pc);
-      float* out = dst + pc * rows + q0 * kc;
-      for (int r = 0; r < R; ++r) {
-        const float* s = src[r] ? src[r] + pc : nullptr;
-        for (int64_t p = 0; p < kc; ++p) out[p * R + r] = s ? s[p] : 0.f;
-      }
-    }
-  }
-}
+using knn_detail::pack_block;
 
 // |x_i|^2 with the micro-kernels' chain (knn_cpu.cpp's row_norms).
 void norms_of(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t count, float* out) {
@@ -194,7 +146,7 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
   TL_CHECK_ARG((q_labels == nullptr) == (c_labels == nullptr), "give labels for both blocks or for neither");
   const int64_t nq = q.rows, nc = c.rows, d = q.cols;
   const bool has_labels = q_labels != nullptr;
-  const KnnIsa* isa = select_isa_cross();
+  const KnnIsa* isa = knn_detail::select_isa();
   int64_t l = isa->mr;
   while (l % isa->nr != 0) l += isa->mr;
   const int64_t T = std::max<int64_t>(1, (240 + l / 2) / l) * l;  // knn_cpu.cpp's tile edge
@@ -246,11 +198,11 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
       tk[r].c_offset = c_offset;
     }
     RowTopK* btk = back != nullptr ? back_tk[tid].data() : nullptr;
-    pack(isa, q, i0, na, T, isa->mr, a.get(), tmp.get());
+    pack_block(isa, q, i0, na, T, isa->mr, a.get(), tmp.get());
     const int64_t mpan = (na + isa->mr - 1) / isa->mr;
     for (int64_t j0 = 0; j0 < nc; j0 += T) {
       const int64_t nb = std::min(T, nc - j0);
-      pack(isa, c, j0, nb, T, isa->nr, b.get(), tmp.get());
+      pack_block(isa, c, j0, nb, T, isa->nr, b.get(), tmp.get());
       const int64_t npan = (nb + isa->nr - 1) / isa->nr;
       for (int64_t pc = 0; pc < d; pc += KC) {
         const int64_t kc = std::min<int64_t>(KC, d - pc);

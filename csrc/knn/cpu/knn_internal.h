@@ -9,6 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+
+#include "common/tl_common.h"
 
 namespace tl {
 namespace knn_detail {
@@ -55,6 +58,24 @@ struct KnnIsa {
 const KnnIsa* isa_generic();
 const KnnIsa* isa_avx2();
 const KnnIsa* isa_avx512();
+
+// Portable helpers defined in knn_cpu.cpp (out of line, per the ODR caution above) and used by both
+// knn_loo_cpu and knn_cross_cpu, so that their packing and conversions are one code path.
+const KnnIsa* select_isa();  // the micro-kernel table of tl::simd_level()
+
+struct FreeDeleter {
+  void operator()(float* p) const;  // std::free
+};
+using FloatBuf = std::unique_ptr<float[], FreeDeleter>;
+// A 64-byte-aligned float buffer of at least `count` (>= 16) elements; std::runtime_error when out of memory.
+FloatBuf alloc_floats(int64_t count);
+
+// Packs rows [row0, row0 + valid) of x (zero rows up to `rows`, a multiple of R) into R-row panels per K
+// block: block pc at pc * rows, panel q0 at + q0 * kc, element (p, r) at + p * R + r, converting the
+// dtype to float32 (tmp_rows: R * x.cols floats of scratch). With `index`, panel row rr is x's row
+// index[row0 + rr] (a gathered block).
+void pack_block(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t valid, int64_t rows, int R,
+                float* dst, float* tmp_rows, const int64_t* index = nullptr);
 
 }  // namespace knn_detail
 }  // namespace tl
