@@ -1,68 +1,59 @@
-"""Streaming LogME, H-score and regularised H-score: one pass over chunks, mergeable partial states.
+"""Streaming states of the scores: a bank larger than memory, or split across workers, gives the
+number of the one-shot call. The protocol (passes, ``update``/``merge``/``fork``/``end_pass``/
+``compute``) is in ``_stream.py``; ``run`` drives it:
 
-    state = tl.scores.streaming.LogMEStream()
-    for X_chunk, y_chunk in bank:               # any chunk sizes, e.g. a memory-mapped bank in blocks
+    tl.scores.streaming.run("logme", bank_memmap, labels)              # row blocks, every pass
+    tl.scores.streaming.run("sfda", lambda: my_chunks(), a=5.0)          # a chunk factory, one call per pass
+
+    state = tl.scores.streaming.stream("logme")   # or LogMEStream()
+    for X_chunk, y_chunk in bank:                  # any chunk sizes
         state.update(X_chunk, y_chunk)
-    other = LogMEStream().update(X_rest, y_rest)  # e.g. on another worker
-    state.merge(other).compute()                  # == tl.logme(all rows, all labels) (to ~1e-12)
+    other = LogMEStream().update(X_rest, y_rest)   # e.g. on another worker
+    state.merge(other).compute()                   # == tl.logme(all rows, all labels) (to ~1e-12)
 
-Every state holds the same sufficient statistics, accumulated through the Gram seam (the ``lda``
-kernels) about a fixed shift ``a`` (the mean of the first chunk: it keeps the Gram accurate when the
-features share a large offset): n, per-label counts and sums of ``u = x - a``, ``G = sum u u^T``,
-and for the regularised H-score ``sum |u|^4`` and ``sum |u|^2 u``. Merging re-expresses the other
-state about this state's shift exactly (binomial expansions, no approximation), so any merge order
-gives the same statistics up to float64 rounding. Labels may be of any sortable type and are mapped
-to 0..C-1 in sorted order at ``compute()``, as the one-shot scores do; a label seen in one chunk
-only is fine. Memory: O(D^2 + C D), independent of N.
-
-SFDA is not offered here: its second fit needs the first fit's probabilities of every row, i.e.
-a second pass over the bank.
+The Gram family (this module: LogME, H-score, regularised H-score) needs one pass. Every state holds
+the same sufficient statistics, accumulated through the Gram seam (the ``lda`` kernels) about a fixed
+shift ``a`` (the mean of the first chunk: it keeps the Gram accurate when the features share a large
+offset): n, per-label counts and sums of ``u = x - a``, ``G = sum u u^T``, and for the regularised
+H-score ``sum |u|^4`` and ``sum |u|^2 u``. Merging re-expresses the other state about this state's
+shift exactly (binomial expansions, no approximation), so any merge order gives the same statistics
+up to float64 rounding. Memory: O(D^2 + C D), independent of N.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Iterable, Optional, Tuple
 
 import numpy as np
 
 from . import _gram
 from .. import _backend
-from .._arrays import as_labels, as_matrix, check_finite
+from ._stream import ScoreStream, available_streams, register_stream, stream
 from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
 
-__all__ = ["GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream"]
+__all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "stream",
+           "available_streams", "run"]
 
 
-class GramStream:
-    """Sufficient statistics of the Gram-family scores over all rows seen so far."""
+class GramStream(ScoreStream):
+    """Sufficient statistics of the Gram-family scores over all rows seen so far (one pass)."""
 
-    def __init__(self) -> None:
-        self.n = 0
-        self.d: Optional[int] = None
+    # ------------------------------------------------------------------ accumulation
+    def _reset_pass(self) -> None:
         self.shift: Optional[np.ndarray] = None
         self.gram: Optional[np.ndarray] = None  # sum u u^T, u = x - shift
         self.col_sum: Optional[np.ndarray] = None  # sum u
         self.sq_u: Optional[np.ndarray] = None  # sum |u|^2 u
         self.fourth = 0.0  # sum |u|^4
-        self._slots: Dict[Any, int] = {}
-        self._labels: List[Any] = []
         self._counts = np.zeros(0, dtype=np.int64)
         self._sums = np.zeros((0, 0))
 
-    # ------------------------------------------------------------------ accumulation
-    def update(self, features, labels) -> "GramStream":
-        """Add a chunk of rows (N_chunk x D features, N_chunk labels). Returns self."""
-        m = as_matrix(features, "features")
-        lab = as_labels(labels, m.n, "labels", min_classes=1)
-        check_finite(m, "raise")
-        if self.d is None:
-            self._start(m.d, _backend.to_host(m).to_float64_host().mean(axis=0))
-        elif m.d != self.d:
-            raise ValueError(f"features chunk has n_features={m.d}, earlier chunks had {self.d}")
+    def _update(self, m, slots) -> None:
         mat = _backend.to_host(m)  # the Gram seam works on the host
-        slots = self._slots_of(lab.classes)
-        codes = slots[lab.codes].astype(np.int32)
-        counts, sums = _gram.class_sums(mat, codes, len(self._labels), shift=self.shift)
+        if self.shift is None:
+            self._start(mat.d, mat.to_float64_host().mean(axis=0))
+        self._counts, self._sums = self._grow(self._counts), self._grow(self._sums)
+        counts, sums = _gram.class_sums(mat, slots.astype(np.int32), len(self.labels), shift=self.shift)
         self._counts += counts
         self._sums += sums
         self.gram += _gram.gram(mat, shift=self.shift)
@@ -71,19 +62,10 @@ class GramStream:
         self.fourth += float(np.sum(sq * sq))
         _, s2 = _gram.class_sums(mat, np.zeros(mat.n, dtype=np.int32), 1, shift=self.shift, row_weight=sq)
         self.sq_u += s2[0]
-        self.n += mat.n
-        return self
 
-    def merge(self, other: "GramStream") -> "GramStream":
-        """Add another state's rows (computed anywhere, any shift). Returns self; ``other`` is unchanged."""
-        if not isinstance(other, GramStream):
-            raise TypeError(f"can only merge another streaming state, got {type(other).__name__}")
-        if other.n == 0:
-            return self
-        if self.d is None:
+    def _merge(self, other: "GramStream", slots: np.ndarray) -> None:
+        if self.shift is None:
             self._start(other.d, other.shift.copy())
-        elif other.d != self.d:
-            raise ValueError(f"cannot merge states with n_features={self.d} and {other.d}")
         # Rows of ``other`` about this shift: u = v + delta, v = x - other.shift.
         delta = other.shift - self.shift
         n, s, G = other.n, other.col_sum, other.gram
@@ -96,21 +78,14 @@ class GramStream:
         self.sq_u += other.sq_u + 2.0 * Gd + dd * s + delta * sum_sq + 2.0 * delta * ds + n * dd * delta
         self.gram += G + np.outer(delta, s) + np.outer(s, delta) + n * np.outer(delta, delta)
         self.col_sum += s + n * delta
-        slots = self._slots_of(np.asarray(other._labels, dtype=object))
+        self._counts, self._sums = self._grow(self._counts), self._grow(self._sums)
         np.add.at(self._counts, slots, other._counts)
         np.add.at(self._sums, slots, other._sums + other._counts[:, None] * delta)
-        self.n += n
-        return self
 
     # ------------------------------------------------------------------ statistics for compute()
     def _sorted(self):
         """(counts, sums of u) in sorted label order, as np.unique orders them in the one-shot scores."""
-        if self.n == 0:
-            raise ValueError("empty feature bank: n_samples=0 (no rows were added to the stream)")
-        keep = self._counts > 0
-        labels = np.asarray(self._labels, dtype=object)[keep]
-        order = np.argsort(as_labels(labels, min_classes=1).codes, kind="stable")
-        idx = np.flatnonzero(keep)[order]
+        idx = self.sorted_slots(self._counts)
         if idx.size < 2:
             raise ValueError(f"need at least 2 classes, got {idx.size}")
         if self.n < 2:
@@ -138,55 +113,92 @@ class GramStream:
 
     # ------------------------------------------------------------------ helpers
     def _start(self, d: int, shift: np.ndarray) -> None:
-        self.d = d
         self.shift = np.asarray(shift, dtype=np.float64)
         self.gram = np.zeros((d, d))
         self.col_sum = np.zeros(d)
         self.sq_u = np.zeros(d)
-        self._sums = np.zeros((0, d))
-
-    def _slots_of(self, classes) -> np.ndarray:
-        """Slot index of each label value, adding new labels at the end."""
-        out = np.empty(len(classes), dtype=np.int64)
-        for i, c in enumerate(classes):
-            key = c.item() if hasattr(c, "item") else c
-            if key not in self._slots:
-                self._slots[key] = len(self._labels)
-                self._labels.append(key)
-            out[i] = self._slots[key]
-        grow = len(self._labels) - self._counts.shape[0]
-        if grow:
-            self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=np.int64)])
-            self._sums = np.concatenate([self._sums, np.zeros((grow, self.d))])
-        return out
+        self._sums = np.zeros((len(self.labels), d))
+        self._counts = np.zeros(len(self.labels), dtype=np.int64)
 
 
+@register_stream("logme")
 class LogMEStream(GramStream):
     """Streaming :func:`transferlab.logme` (``compat`` as there)."""
 
     def __init__(self, compat: str = "exact") -> None:
         if compat not in COMPATS:
             raise ValueError(f"compat must be one of {COMPATS}, got {compat!r}")
-        super().__init__()
-        self.compat = compat
+        super().__init__(compat=compat)
 
-    def compute(self) -> float:
+    def _compute(self) -> float:
         G, sums, counts = self.uncentred()
-        return logme_from_stats(G, sums, counts, self.n, self.compat)
+        return logme_from_stats(G, sums, counts, self.n, self.params["compat"])
 
 
+@register_stream("hscore")
 class HScoreStream(GramStream):
     """Streaming :func:`transferlab.hscore` (warns when N <= D, as the one-shot score does)."""
 
-    def compute(self) -> float:
+    def _compute(self) -> float:
         S, sums, counts, _ = self.centred()
         _warn_saturation(self.n, self.d, "hscore")
         return hscore_from_stats(S, sums, counts)
 
 
+@register_stream("reg_hscore")
 class RegHScoreStream(GramStream):
     """Streaming :func:`transferlab.reg_hscore`."""
 
-    def compute(self) -> float:
+    def _compute(self) -> float:
         S, sums, counts, fourth = self.centred()
         return reg_hscore_from_stats(S, sums, counts, fourth, self.n)
+
+
+# ------------------------------------------------------------------------------ the driver
+
+Source = Any  # an array-like bank (with labels) or a callable returning an iterable of (x, labels) chunks
+
+
+def run(score: Any, source: Source, labels: Any = None, *, chunk_rows: Optional[int] = None, **params: Any) -> float:
+    """Stream a whole score: every pass of ``score`` (a name, or a fresh state) over ``source``.
+
+    ``source``: the bank's features (or source probabilities) in any form the scores accept, e.g. a
+    read-only ``np.memmap``, read ``chunk_rows`` rows at a time (default: about 64 MiB of rows), with
+    ``labels``; or a zero-argument callable returning an iterable of ``(x_chunk, labels_chunk)``,
+    called once per pass (it must give the same rows every time). ``params`` go to the state.
+    """
+    st = stream(score, **params) if isinstance(score, str) else score
+    if not isinstance(st, ScoreStream):
+        raise TypeError(f"score must be a score name or a streaming state, got {type(score).__name__}")
+    if params and not isinstance(score, str):
+        raise TypeError("pass options to the state's constructor, not to run(), when score is a state")
+    chunks = _chunk_factory(source, labels, chunk_rows)
+    while not st.complete:
+        for x, y in chunks():
+            st.update(x, y)
+        st.end_pass()
+    return st.compute()
+
+
+def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Callable[[], Iterable[Tuple[Any, Any]]]:
+    if callable(source) and not hasattr(source, "shape"):
+        if labels is not None:
+            raise TypeError("labels come from the chunks when source is a chunk factory; pass labels=None")
+        return source
+    if labels is None:
+        raise TypeError("labels are required when source is an array")
+    n = len(labels)
+    if getattr(source, "shape", (n,))[0] != n:
+        raise ValueError(f"labels has length {n} but the source has {source.shape[0]} rows")
+    if chunk_rows is None:
+        width = int(np.prod(source.shape[1:])) if len(getattr(source, "shape", ())) > 1 else 1
+        chunk_rows = max(1, (64 << 20) // max(1, 8 * width))
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be an int >= 1, got {chunk_rows!r}")
+    step = int(chunk_rows)
+
+    def chunks():
+        for a in range(0, n, step):
+            yield source[a : a + step], labels[a : a + step]
+
+    return chunks
