@@ -21,6 +21,7 @@
 #include "common/parallel.h"
 #include "knn/cpu/knn_internal.h"
 #include "knn/knn.h"
+#include "knn/topk_row.h"
 
 namespace tl {
 namespace knn_detail {
@@ -173,47 +174,13 @@ struct ThreadState {
     same.assign(n, 0);
   }
 
-  void recount(int64_t i) {
-    const float t = thr[i];
-    int64_t c = 0, s = 0;
-    for (int64_t p = 0; p < k; ++p) {
-      if (topd[i * k + p] == t) {
-        ++c;
-        if (labels && labels[topi[i * k + p]] == labels[i]) ++s;
-      }
-    }
-    cnt[i] = c, same[i] = s;
-  }
-
+  // The shared running top-k (knn/topk_row.h) on this row's slice of the arrays. thr stays a
+  // separate array because the SIMD filter of the micro-kernels reads it contiguously.
   void insert(int64_t i, float d, int64_t j) {
     if (!(d <= thr[i])) return;
-    float* td = &topd[i * k];
-    int64_t* ti = &topi[i * k];
-    int32_t mi = m[i];
-    if (mi == k && d == thr[i]) {
-      ++cnt[i];
-      if (labels && labels[j] == labels[i]) ++same[i];
-      if (j > ti[k - 1]) return;  // tied at the boundary but later by index: counted only
-    }
-    // Insertion into the sorted list; the last element falls off when the list is full.
-    int64_t p = (mi == k) ? k - 1 : mi;
-    while (p > 0 && (td[p - 1] > d || (td[p - 1] == d && ti[p - 1] > j))) {
-      td[p] = td[p - 1];
-      ti[p] = ti[p - 1];
-      --p;
-    }
-    td[p] = d;
-    ti[p] = j;
-    if (mi < k) m[i] = ++mi;
-    if (mi == k) {
-      const float nt = td[k - 1];
-      // The boundary moved (or the list just filled): every candidate at the new boundary is
-      // in the list, so count them there. If it did not move, cnt already counts the one that fell off.
-      if (nt != thr[i]) {
-        thr[i] = nt;
-        recount(i);
-      }
-    }
+    knn_tiles::TopkState s{thr[i], m[i], cnt[i], same[i]};
+    knn_tiles::topk_insert(s, &topd[i * k], &topi[i * k], k, d, j, labels, labels ? labels[i] : 0);
+    thr[i] = s.thr, m[i] = s.m, cnt[i] = s.cnt, same[i] = s.same;
   }
 };
 

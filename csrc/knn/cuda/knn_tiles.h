@@ -14,7 +14,7 @@
 //     without per-tile partial lists. Every unordered pair of blocks meets in exactly one round.
 //     This replaces the "partial lists + merge kernel" design: the same n^2 d / 2 work, O(n k)
 //     state, no O(n * nb * k) partial buffers.
-//   * The running top-k of a row (topk_insert) keeps the k best candidates by (dist, index) and
+//   * The running top-k of a row (topk_insert, knn/topk_row.h, shared with the CPU kernel) keeps the k best candidates by (dist, index) and
 //     counts every candidate seen at the current boundary distance. Its final state is a
 //     function of the SET of candidates only (not of their order), so the result does not depend
 //     on T, on the round order or on the scan order, and equals the CPU kernel's result whenever
@@ -28,6 +28,7 @@
 #include <limits>
 
 #include "common/tl_hd.h"
+#include "knn/topk_row.h"
 
 namespace tl {
 namespace knn_tiles {
@@ -60,65 +61,6 @@ TL_HD bool rr_pair(int64_t nb, int64_t r, int64_t s, int64_t* I, int64_t* J) {
   *I = a < b ? a : b;
   *J = a < b ? b : a;
   return true;
-}
-
-// ------------------------------------------------------------------ running top-k of one row
-// The list td/ti (k entries, sorted by (dist, index)) holds the m <= k best candidates so far.
-// thr is the k-th distance once m == k (+inf before); cnt counts every candidate seen at exactly
-// thr, listed or not, and same those of them with the row's label. Invariant: every candidate
-// with dist < thr is listed, and every candidate at thr that is not listed was counted.
-struct TopkState {
-  float thr;
-  int32_t m;
-  int64_t cnt;
-  int64_t same;
-};
-
-TL_HD TopkState topk_empty() {
-  return TopkState{std::numeric_limits<float>::infinity(), 0, 0, 0};
-}
-
-TL_HD bool same_label(const int32_t* labels, int32_t yi, int64_t j) {
-  return labels != nullptr && labels[j] == yi;
-}
-
-TL_HD void topk_recount(TopkState& s, const float* td, const int64_t* ti, int64_t k,
-                        const int32_t* labels, int32_t yi) {
-  int64_t c = 0, sm = 0;
-  for (int64_t p = 0; p < k; ++p) {
-    if (td[p] == s.thr) {
-      ++c;
-      if (same_label(labels, yi, ti[p])) ++sm;
-    }
-  }
-  s.cnt = c;
-  s.same = sm;
-}
-
-// Offers candidate (d, j) to the row whose label is yi.
-TL_HD void topk_insert(TopkState& s, float* td, int64_t* ti, int64_t k, float d, int64_t j,
-                       const int32_t* labels, int32_t yi) {
-  if (!(d <= s.thr)) return;
-  if (s.m == k && d == s.thr) {
-    ++s.cnt;
-    if (same_label(labels, yi, j)) ++s.same;
-    if (j > ti[k - 1]) return;  // at the boundary but later by index: counted, not listed
-  }
-  int64_t p = (s.m == k) ? k - 1 : s.m;  // when full, the last entry falls off
-  while (p > 0 && (td[p - 1] > d || (td[p - 1] == d && ti[p - 1] > j))) {
-    td[p] = td[p - 1];
-    ti[p] = ti[p - 1];
-    --p;
-  }
-  td[p] = d;
-  ti[p] = j;
-  if (s.m < k) ++s.m;
-  if (s.m == k && td[k - 1] != s.thr) {
-    // The boundary moved down (or the list just filled): every candidate at the new boundary
-    // was below the old one, hence listed, so the list alone gives the counts.
-    s.thr = td[k - 1];
-    topk_recount(s, td, ti, k, labels, yi);
-  }
 }
 
 // Offers the len candidates line[t * step] with indices idx0 + t (t < len), skipping `self`.
