@@ -16,6 +16,8 @@ SOLVERS = ("eigh", "cholesky")
 
 # Logits kept at once by the chunked prediction passes (rows x classes float64).
 _LOGIT_BYTES = 32 << 20
+# Within-class scatter traces at or below this fraction of the total's are rounding noise (see _fit).
+_ZERO_WITHIN = 16 * np.finfo(np.float64).eps
 # Largest C for which the anchors' logits (C x C) are precomputed rather than gathered per chunk.
 _ANCHOR_LOGITS_BYTES = 64 << 20
 
@@ -252,7 +254,10 @@ def _fit(st: stats.ScatterStats, lam: float, la, solver: str) -> Tuple[Any, Any]
     Sw = st.within_cov()
     cov = st.total_cov()
     tr_w = la.trace(Sw)
-    if not tr_w > 0:
+    # within = total - between carries rounding of order eps * tr(total): a trace below that floor
+    # is zero in float64 (else every class a single point gives lambda ~ 1 and coefficients ~ 1e16,
+    # or the error, depending on the order of the sums: one-shot and streamed would disagree).
+    if not tr_w > _ZERO_WITHIN * la.trace(cov):
         raise ValueError(
             "sfda is undefined here: the within-class scatter is zero (every class is a single point); "
             "check the features and labels"
