@@ -48,7 +48,8 @@ USE_CUDA_KERNELS = True
 
 _CUDA_LDA = ("lda_class_sums", "lda_gram", "lda_project")
 
-__all__ = ["ScatterStats", "class_sums", "gram", "gram_batched", "project", "scatter_stats", "block_rows"]
+__all__ = ["ScatterStats", "class_sums", "gram", "gram_batched", "project", "scatter_stats", "scatter_from_sums",
+           "block_rows"]
 
 
 def block_rows(d: int, bytes_per_value: int = 8, budget: int = _BLOCK_BYTES) -> int:
@@ -408,9 +409,19 @@ def scatter_stats(m: Matrix, codes, n_classes: int, device: str, *, shift=None, 
         Q = S1 + (P1 - nf_d)[:, None] * U
         E = S21.T @ U
         G = gram(m, device, shift=h, row_scale=p) + (E + E.T) + _weighted_gram(U, q)
-    delta = Q.sum(0) / n
+    return scatter_from_sums(counts, Q, G, h)
+
+
+def scatter_from_sums(counts: np.ndarray, sums, G, shift) -> ScatterStats:
+    """:class:`ScatterStats` from sums about a point h: ``counts`` (C,) int64 (all > 0), ``sums[c] =
+    sum_{y_i=c} (x_i - h)`` (C, D) and ``G = sum_i (x_i - h)(x_i - h)^T`` (D, D) (streams accumulate
+    these chunk by chunk)."""
+    h = shift
+    n = int(counts.sum())
+    nf_d = _as_like(counts.astype(np.float64), h)
+    delta = sums.sum(0) / n
     mean = h + delta
-    means = h[None, :] + Q / nf_d[:, None]
+    means = h[None, :] + sums / nf_d[:, None]
     # Every term is exactly symmetric on the host (the Gram kernel mirrors, E + E^T, outer products,
     # syrk), so within = total - between is too.
     total = _sym(G - n * (delta[:, None] * delta[None, :]))

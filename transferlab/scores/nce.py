@@ -42,13 +42,22 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
         from ..reference.nce import nce as oracle
 
         return oracle(z, lab.codes)
-    n_src = m.d
-    joint = np.bincount(lab.codes.astype(np.int64) * n_src + z, minlength=lab.n_classes * n_src)
-    joint = joint.reshape(lab.n_classes, n_src).astype(np.float64)
+    return nce_from_joint(joint_counts(z, lab.codes, lab.n_classes, m.d))
+
+
+def joint_counts(z: np.ndarray, codes: np.ndarray, n_classes: int, n_src: int) -> np.ndarray:
+    """``J[y, z] = #{i : y_i = y, z_i = z}`` (int64 (C, Z); a streaming state sums these per chunk)."""
+    joint = np.bincount(np.asarray(codes, dtype=np.int64) * n_src + z, minlength=n_classes * n_src)
+    return joint.reshape(n_classes, n_src)
+
+
+def nce_from_joint(joint: np.ndarray) -> float:
+    """NCE from the integer joint counts (C, Z) of all N rows (N = their total)."""
+    joint = np.asarray(joint).astype(np.float64)
     pz = joint.sum(axis=0)
     nz = joint > 0
     cond = np.where(nz, joint / np.where(pz > 0, pz, 1.0)[None, :], 1.0)
-    return float(np.sum(joint[nz] * np.log(cond[nz])) / m.n)
+    return float(np.sum(joint[nz] * np.log(cond[nz])) / joint.sum())
 
 
 def hard_labels(m: Matrix, from_logits: bool) -> np.ndarray:

@@ -16,6 +16,8 @@ SOLVERS = ("eigh", "cholesky")
 
 # Logits kept at once by the chunked prediction passes (rows x classes float64).
 _LOGIT_BYTES = 32 << 20
+# Within-class scatter traces at or below this fraction of the total's are rounding noise (see _fit).
+_ZERO_WITHIN = 16 * np.finfo(np.float64).eps
 # Largest C for which the anchors' logits (C x C) are precomputed rather than gathered per chunk.
 _ANCHOR_LOGITS_BYTES = 64 << 20
 
@@ -69,14 +71,7 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
     -------
     float in (0, 1] (``log=True``: <= 0). Higher = more transferable.
     """
-    if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not math.isfinite(a):
-        raise TypeError(f"a must be a finite real number, got {a!r}")
-    if a < 0:
-        raise ValueError(f"a must be >= 0, got {a}")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if not isinstance(log, (bool, np.bool_)):
-        raise TypeError(f"log must be a bool, got {type(log).__name__}")
+    check_options(a, log, solver)
     m = as_matrix(features, "features")
     lab = as_labels(labels, m.n, "labels", min_classes=1)
     keep = check_finite(m, nan_policy)
@@ -87,13 +82,7 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
         raise ValueError(f"sfda needs at least 2 samples (two classes), got n_samples={m.n}")
     if lab.n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
-    if m.n <= m.d:
-        warnings.warn(
-            f"sfda with n_samples={m.n} <= n_features={m.d}: the classes separate perfectly in this "
-            "regime and the score saturates near 1.0; use more samples than feature dimensions",
-            UserWarning,
-            stacklevel=2,
-        )
+    warn_saturation(m.n, m.d, stacklevel=3)
     dev = _backend.resolve_device(device, m)
     if dev == "reference":
         from ..reference.sfda import sfda as oracle
@@ -101,6 +90,29 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
         return oracle(m.to_float64_host(), lab.codes, a=float(a), log=bool(log))[0]
     placed = _backend.place(m, dev)
     return _sfda(placed, lab.codes, lab.n_classes, float(a), bool(log), dev, solver)
+
+
+def check_options(a, log, solver) -> None:
+    """TypeError / ValueError for bad ``a``, ``log`` or ``solver`` (the one-shot score and its stream)."""
+    if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) or not math.isfinite(a):
+        raise TypeError(f"a must be a finite real number, got {a!r}")
+    if a < 0:
+        raise ValueError(f"a must be >= 0, got {a}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if not isinstance(log, (bool, np.bool_)):
+        raise TypeError(f"log must be a bool, got {type(log).__name__}")
+
+
+def warn_saturation(n: int, d: int, stacklevel: int = 2) -> None:
+    """The UserWarning of the N <= D regime (the score saturates near 1.0)."""
+    if n <= d:
+        warnings.warn(
+            f"sfda with n_samples={n} <= n_features={d}: the classes separate perfectly in this "
+            "regime and the score saturates near 1.0; use more samples than feature dimensions",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
 
 
 # ---------------------------------------------------------------------------- the fast path
@@ -242,7 +254,10 @@ def _fit(st: stats.ScatterStats, lam: float, la, solver: str) -> Tuple[Any, Any]
     Sw = st.within_cov()
     cov = st.total_cov()
     tr_w = la.trace(Sw)
-    if not tr_w > 0:
+    # within = total - between carries rounding of order eps * tr(total): a trace below that floor
+    # is zero in float64 (else every class a single point gives lambda ~ 1 and coefficients ~ 1e16,
+    # or the error, depending on the order of the sums: one-shot and streamed would disagree).
+    if not tr_w > _ZERO_WITHIN * la.trace(cov):
         raise ValueError(
             "sfda is undefined here: the within-class scatter is zero (every class is a single point); "
             "check the features and labels"
@@ -297,8 +312,15 @@ def _softened_own_prob(m: Matrix, y: np.ndarray, coef, intercept, dev: str, la) 
 
 def _mixed_true_class(m: Matrix, y: np.ndarray, p: np.ndarray, anchors, coef, intercept, dev: str, la,
                       log: bool) -> float:
+    """Step 7's score: the mean over the bank of :func:`_mixed_true_class_sum`."""
+    return _mixed_true_class_sum(m, y, p, anchors, coef, intercept, dev, la, log) / m.n
+
+
+def _mixed_true_class_sum(m: Matrix, y: np.ndarray, p: np.ndarray, anchors, coef, intercept, dev: str, la,
+                          log: bool) -> float:
     """Step 7's prediction on x~_i = p_i x_i + (1 - p_i) anchors[y_i] without building x~:
-    logits_i = p_i (x_i coef^T) + (1 - p_i)(anchors[y_i] coef^T) + intercept."""
+    logits_i = p_i (x_i coef^T) + (1 - p_i)(anchors[y_i] coef^T) + intercept; the sum over these
+    rows of the true class's probability (``log``: log-probability)."""
     n = m.n
     C = int(anchors.shape[0])
     anchor_logits = None
@@ -321,7 +343,7 @@ def _mixed_true_class(m: Matrix, y: np.ndarray, p: np.ndarray, anchors, coef, in
             total += float(_log_softmax_np(logits)[rows, ys].sum())
         else:
             total += float(_softmax_np(logits)[rows, ys].sum())
-    return total / n
+    return total
 
 
 def _torch_index(ys: np.ndarray, like):
@@ -330,15 +352,25 @@ def _torch_index(ys: np.ndarray, like):
     return torch.as_tensor(ys, dtype=torch.int64, device=like.device)
 
 
+def first_fit(st1: stats.ScatterStats, a: float, la, solver: str) -> Tuple[float, Any, Any]:
+    """Steps 2-4 on the bank's statistics: (lambda, coef, intercept) of the first fit."""
+    lam = max(math.exp(-a * _largest_eigenvalue(st1.within_cov(), la)), 1e-10)
+    coef, intercept = _fit(st1, lam, la, solver)
+    return lam, coef, intercept
+
+
+def confmix_anchors(means):
+    """Step 6's anchor of each class: the mean of the other classes' means, (C, D)."""
+    return (means.sum(0)[None, :] - means) / (means.shape[0] - 1)
+
+
 def _sfda(m: Matrix, y: np.ndarray, n_classes: int, a: float, log: bool, dev: str, solver: str = "eigh") -> float:
     la = _la(dev)
     y = np.asarray(y, dtype=np.int32)
     st1 = stats.scatter_stats(m, y, n_classes, dev)
-    lam = max(math.exp(-a * _largest_eigenvalue(st1.within_cov(), la)), 1e-10)
-    coef, intercept = _fit(st1, lam, la, solver)
+    lam, coef, intercept = first_fit(st1, a, la, solver)
     p = _softened_own_prob(m, y, coef, intercept, dev, la)
-    means = st1.means
-    anchors = (means.sum(0)[None, :] - means) / (n_classes - 1)
+    anchors = confmix_anchors(st1.means)
     st2 = stats.scatter_stats(m, y, n_classes, dev, shift=st1.mean, mix_weight=p, mix_anchors=anchors)
     coef2, intercept2 = _fit(st2, lam, la, solver)
     return _mixed_true_class(m, y, p, anchors, coef2, intercept2, dev, la, log)
