@@ -247,13 +247,25 @@ def content_keys(m: Matrix, seed: int) -> np.ndarray:
     would hold out one end of every class along a random direction (a biased split).
     Streams the rows in blocks of ``_BLOCK_BYTES`` (memory O(block + D)).
     """
-    a = np.random.default_rng(seed).integers(0, 2**64, size=(2, m.d), dtype=np.uint64) | np.uint64(1)
+    a = key_multipliers(seed, m.d)
     keys = np.empty((m.n, 2), dtype=np.uint64)
     step = max(1, _BLOCK_BYTES // (8 * m.d))
     for s in range(0, m.n, step):
-        bits = (m.to_float64_host(s, min(s + step, m.n)) + 0.0).view(np.uint64)  # a new array: never a view
-        for k in range(2):
-            keys[s : s + step, k] = _mix64(np.sum(bits * a[k], axis=1, dtype=np.uint64))
+        keys[s : s + step] = row_keys(m.to_float64_host(s, min(s + step, m.n)), a)
+    return keys
+
+
+def key_multipliers(seed: int, d: int) -> np.ndarray:
+    """The (2, D) odd uint64 multipliers of :func:`content_keys`."""
+    return np.random.default_rng(seed).integers(0, 2**64, size=(2, d), dtype=np.uint64) | np.uint64(1)
+
+
+def row_keys(x64: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """(n, 2) uint64 keys of float64 rows ``x64`` with multipliers ``a`` (see :func:`content_keys`)."""
+    bits = (x64 + 0.0).view(np.uint64)  # a new array: never a view of the caller's
+    keys = np.empty((x64.shape[0], 2), dtype=np.uint64)
+    for k in range(2):
+        keys[:, k] = _mix64(np.sum(bits * a[k], axis=1, dtype=np.uint64))
     return keys
 
 
@@ -364,8 +376,9 @@ class _Workers:
             yield pending.popleft().result()
 
 
-def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-    """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y))."""
+def _softmax_grad_np(Z: np.ndarray, y: np.ndarray, weight: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+    """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y)); with
+    ``weight`` (per row) the weighted sum, and G's rows scaled by it."""
     rows = np.arange(Z.shape[0])
     zmax = Z.max(axis=1, keepdims=True)
     picked = Z[rows, y] - zmax[:, 0]
@@ -374,13 +387,18 @@ def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
     s = Z.sum(axis=1, keepdims=True)
     Z /= s
     Z[rows, y] -= 1.0
+    if weight is not None:
+        Z *= weight[:, None]
+        return float(np.sum(weight * (np.log(s[:, 0]) - picked))), Z
     return float(np.sum(np.log(s[:, 0]) - picked)), Z
 
 
-def block_loss_grad(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray):
+def block_loss_grad(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
+                    weight: Optional[np.ndarray] = None):
     """Summed cross-entropy of standardised rows X (labels y) under (W, b), and its gradient as
-    (loss, X^T G: D x C, column sums of G: C), G = softmax(X W^T + b) - onehot(y)."""
-    loss, G = _softmax_grad_np(X @ W.T + b, y)
+    (loss, X^T G: D x C, column sums of G: C), G = softmax(X W^T + b) - onehot(y); ``weight``: per-row
+    weights (the streaming probe's duplicate rows that straddle the split)."""
+    loss, G = _softmax_grad_np(X @ W.T + b, y, weight)
     return loss, X.T @ G, G.sum(axis=0)  # X^T G runs ~2x faster than G^T X in OpenBLAS
 
 
@@ -396,9 +414,12 @@ def standardise(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray, out: np.nd
     return out
 
 
-def centred_squares(raw: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Column sums of (raw - mean)^2: the second pass of the standardisation moments."""
+def centred_squares(raw: np.ndarray, mean: np.ndarray, weight: Optional[np.ndarray] = None) -> np.ndarray:
+    """Column sums of (raw - mean)^2 (weighted per row by ``weight`` if given): the second pass of
+    the standardisation moments."""
     block = raw - mean
+    if weight is not None:
+        return np.einsum("ij,ij->j", block * weight[:, None], block)
     return np.einsum("ij,ij->j", block, block)
 
 
