@@ -31,8 +31,8 @@ from ._stream import ScoreStream, available_streams, register_stream, stream
 from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
 
-__all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "stream",
-           "available_streams", "run"]
+__all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "LinearProbeStream",
+           "stream", "available_streams", "run"]
 
 
 class GramStream(ScoreStream):
@@ -202,3 +202,6 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
             yield source[a : a + step], labels[a : a + step]
 
     return chunks
+
+
+from ._stream_linear_probe import LinearProbeStream  # noqa: E402  (registers "linear_probe")
