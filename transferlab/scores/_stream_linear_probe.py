@@ -123,6 +123,7 @@ class LinearProbeStream(ScoreStream):
         self.loss: Optional[float] = None
         self.n_iter: Optional[int] = None
         self.converged: Optional[bool] = None
+        self.n_evals: Optional[int] = None
         self.classes: Optional[np.ndarray] = None
 
     # ------------------------------------------------------------------ passes
@@ -363,6 +364,7 @@ class LinearProbeStream(ScoreStream):
         self._set_point(x)
         self.coef, self.intercept = self._W, self._b
         self.loss, self.n_iter, self.converged = float(f), int(nit), status != 1
+        self.n_evals = opt.n_evals  # = the number of fit passes
         self._opt = None
         self._phase = "accuracy"
 
