@@ -142,6 +142,21 @@ def test_run_on_readonly_memmap(tmp_path):
     assert digest(mm, y) == h
 
 
+def test_half_precision_and_torch_chunks():
+    torch = pytest.importorskip("torch")
+    X, y = _random(n=500)
+    h = X.astype(np.float16)
+    want = tl.linear_probe(h, y, return_details=True)
+    _check_equal(_feed(LinearProbeStream(), h, y, 64), want)
+    t = torch.from_numpy(X)
+    st = LinearProbeStream()
+    while not st.complete:
+        for s in range(0, 500, 90):
+            st.update(t[s : s + 90], torch.from_numpy(y[s : s + 90]))
+        st.end_pass()
+    _check_equal(st, tl.linear_probe(X, y, return_details=True))
+
+
 def test_labels_seen_late_strings_and_no_mutation():
     H, y = digits_features()
     names = np.array([f"class-{k}" for k in range(10)])[y]

@@ -58,9 +58,6 @@ __all__ = ["LinearProbeStream"]
 
 _KEY = np.dtype([("k0", "<u8"), ("k1", "<u8"), ("c", "<i8")])  # sorts as the canonical order does
 
-_PHASES = ("keys", "mean", "var", "fit", "accuracy", "done")
-
-
 def _plus(a, b):
     """Sum of two partial results of a block (arrays, or (loss, gWT, gb) tuples)."""
     if isinstance(a, tuple):
