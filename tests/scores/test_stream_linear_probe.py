@@ -201,6 +201,18 @@ def test_nan_omit_and_max_iter_warning():
     assert rel(st.compute(), want.score) < ONE_SHOT_REL
 
 
+def test_single_sample_class_warns_and_matches():
+    X, y = _random(n=300)
+    y = y.copy()
+    y[17] = 9  # a class with one sample: train only, one UserWarning (as the one-shot)
+    with pytest.warns(UserWarning, match="single sample"):
+        want = tl.linear_probe(X, y, return_details=True)
+    st = LinearProbeStream()
+    with pytest.warns(UserWarning, match="single sample"):
+        st.update(X[:150], y[:150]).update(X[150:], y[150:]).end_pass()
+    _check_equal(_feed(st, X, y, 150), want)
+
+
 def test_registered_and_phases():
     assert "linear_probe" in streaming.available_streams()
     st = streaming.stream("linear_probe", C=2.0)

