@@ -50,7 +50,7 @@ import numpy as np
 from .. import _backend
 from .._arrays import as_labels, as_matrix, check_finite
 from ._stream import ScoreStream, register_stream
-from .linear_probe import (_Workers, _block_rows, _check_args, block_correct, block_loss_grad, centred_squares,
+from .linear_probe import (_BLOCK_BYTES, _Workers, _block_rows, _check_args, block_correct, block_loss_grad, centred_squares,
                            key_multipliers, lbfgs_solver, probe_objective, row_keys, scale_of, split_theta,
                            standardise, stratified_split, warn_max_iter)
 
@@ -184,7 +184,7 @@ class LinearProbeStream(ScoreStream):
         if self._phase == "keys":
             if self._mult is None:
                 self._mult = key_multipliers(self.params["seed"], m.d)
-            step = max(1, (16 << 20) // (8 * m.d))
+            step = max(1, _BLOCK_BYTES // (8 * m.d))
             for s in range(0, m.n, step):
                 self._keys.append(row_keys(m.to_float64_host(s, min(s + step, m.n)), self._mult))
             self._slots.append(np.asarray(slots, dtype=np.int64))
@@ -197,12 +197,11 @@ class LinearProbeStream(ScoreStream):
         starts = range(0, m.n, step)
         if len(starts) == 1:  # one block: no pool, BLAS pinned to one thread (it oversubscribes on small GEMMs)
             with _blas_pinned():
-                parts = [part(0)]
-        else:  # fixed blocks on transferlab's threads, added in block order: the one-shot's scheme
+                self._add(part(0))
+        else:  # fixed blocks on transferlab's threads, added in block order as they come: the one-shot's scheme
             with _Workers() as workers:
-                parts = list(workers.ordered(part, starts))
-        for p in parts:
-            self._add(p)
+                for p in workers.ordered(part, starts):
+                    self._add(p)
 
     def _lookup(self, raw: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Each row's share of the train split (by its content keys and class)."""
