@@ -51,8 +51,8 @@ from .. import _backend
 from .._arrays import as_labels, as_matrix, check_finite
 from ._stream import ScoreStream, register_stream
 from .linear_probe import (_BLOCK_BYTES, _Workers, _block_rows, _check_args, block_correct, block_loss_grad,
-                           centred_squares, key_multipliers, lbfgs_solver, probe_objective, row_keys, scale_of, split_theta,
-                           standardise, stratified_split, warn_max_iter)
+                           centred_squares, key_multipliers, lbfgs_solver, probe_objective, row_keys, scale_of,
+                           split_theta, standardise, stratified_split, warn_max_iter)
 
 __all__ = ["LinearProbeStream"]
 
