@@ -13,6 +13,10 @@ scored by its accuracy on the held-out validation split. Two protocols (SCORES.m
 Memory: the standardised float64 training rows are cached when they fit ``_CACHE_BYTES``; larger
 banks (memory maps bigger than RAM) are re-read and standardised block by block at every step, with
 bitwise the same arithmetic, so the result does not depend on the path taken.
+
+Streaming: ``transferlab.scores.streaming.stream("linear_probe")`` (``_stream_linear_probe.py``) runs
+the "lbfgs" protocol over a bank read in chunks, one pass per loss evaluation, driving the same
+solver (:class:`LBFGS`, reverse communication) and the same block and objective functions.
 """
 from __future__ import annotations
 
@@ -247,13 +251,27 @@ def content_keys(m: Matrix, seed: int) -> np.ndarray:
     would hold out one end of every class along a random direction (a biased split).
     Streams the rows in blocks of ``_BLOCK_BYTES`` (memory O(block + D)).
     """
-    a = np.random.default_rng(seed).integers(0, 2**64, size=(2, m.d), dtype=np.uint64) | np.uint64(1)
+    a = key_multipliers(seed, m.d)
     keys = np.empty((m.n, 2), dtype=np.uint64)
     step = max(1, _BLOCK_BYTES // (8 * m.d))
     for s in range(0, m.n, step):
-        bits = (m.to_float64_host(s, min(s + step, m.n)) + 0.0).view(np.uint64)  # a new array: never a view
-        for k in range(2):
-            keys[s : s + step, k] = _mix64(np.sum(bits * a[k], axis=1, dtype=np.uint64))
+        keys[s : s + step] = row_keys(m.to_float64_host(s, min(s + step, m.n)), a)
+    return keys
+
+
+def key_multipliers(seed: int, d: int) -> np.ndarray:
+    """The (2, D) odd uint64 multipliers of :func:`content_keys`."""
+    return np.random.default_rng(seed).integers(0, 2**64, size=(2, d), dtype=np.uint64) | np.uint64(1)
+
+
+def row_keys(x64: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """(n, 2) uint64 keys of float64 rows ``x64`` with multipliers ``a`` (see :func:`content_keys`)."""
+    bits = (x64 + 0.0).view(np.uint64)  # a new array: never a view of the caller's
+    keys = np.empty((x64.shape[0], 2), dtype=np.uint64)
+    for k in range(2):
+        # uint64 arithmetic wraps mod 2^64 exactly, so any summation order gives the same bits;
+        # einsum does it without an n x D temporary (4x faster than a product then a sum)
+        keys[:, k] = _mix64(np.einsum("ij,j->i", bits, a[k]))
     return keys
 
 
@@ -364,8 +382,9 @@ class _Workers:
             yield pending.popleft().result()
 
 
-def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-    """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y))."""
+def _softmax_grad_np(Z: np.ndarray, y: np.ndarray, weight: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+    """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y)); with
+    ``weight`` (per row) the weighted sum, and G's rows scaled by it."""
     rows = np.arange(Z.shape[0])
     zmax = Z.max(axis=1, keepdims=True)
     picked = Z[rows, y] - zmax[:, 0]
@@ -374,7 +393,46 @@ def _softmax_grad_np(Z: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
     s = Z.sum(axis=1, keepdims=True)
     Z /= s
     Z[rows, y] -= 1.0
+    if weight is not None:
+        Z *= weight[:, None]
+        return float(np.sum(weight * (np.log(s[:, 0]) - picked))), Z
     return float(np.sum(np.log(s[:, 0]) - picked)), Z
+
+
+def block_loss_grad(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
+                    weight: Optional[np.ndarray] = None):
+    """Summed cross-entropy of standardised rows X (labels y) under (W, b), and its gradient as
+    (loss, X^T G: D x C, column sums of G: C), G = softmax(X W^T + b) - onehot(y); ``weight``: per-row
+    weights (the streaming probe's duplicate rows that straddle the split)."""
+    loss, G = _softmax_grad_np(X @ W.T + b, y, weight)
+    return loss, X.T @ G, G.sum(axis=0)  # X^T G runs ~2x faster than G^T X in OpenBLAS
+
+
+def block_correct(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row: is the prediction (argmax of W x + b, ties to the lower code) the label? (bool)"""
+    return np.argmax(X @ W.T + b, axis=1) == y
+
+
+def standardise(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = (raw - mean) / scale`` (never in place on ``raw``: it can be a view of the caller's array)."""
+    np.subtract(raw, mean, out=out)
+    out /= scale
+    return out
+
+
+def centred_squares(raw: np.ndarray, mean: np.ndarray, weight: Optional[np.ndarray] = None) -> np.ndarray:
+    """Column sums of (raw - mean)^2 (weighted per row by ``weight`` if given): the second pass of
+    the standardisation moments."""
+    block = raw - mean
+    if weight is not None:
+        return np.einsum("ij,ij->j", block * weight[:, None], block)
+    return np.einsum("ij,ij->j", block, block)
+
+
+def scale_of(sq: np.ndarray, n: int) -> np.ndarray:
+    """The standardisation scale from the summed squared deviations: the biased std, 1 where it is 0."""
+    std = np.sqrt(sq / n)
+    return np.where(std == 0, 1.0, std)
 
 
 def _block_rows(d: int, n_classes: int) -> int:
@@ -421,18 +479,14 @@ class _NumpyDesign:
         mean = total / self.n
         sq = np.zeros(self.d)
         for s in range(0, self.n, self.step):
-            block = self._raw(self.train_idx[s : s + self.step]) - mean
-            sq += np.einsum("ij,ij->j", block, block)
-        std = np.sqrt(sq / self.n)
-        return mean, np.where(std == 0, 1.0, std)
+            sq += centred_squares(self._raw(self.train_idx[s : s + self.step]), mean)
+        return mean, scale_of(sq, self.n)
 
     def _standardised(self, idx: np.ndarray) -> np.ndarray:
         out = np.empty((idx.size, self.d))
         for s in range(0, idx.size, self.step):
             # never in place on _raw's result: for float64 input it can be a view of the caller's array
-            dst = out[s : s + self.step]
-            np.subtract(self._raw(idx[s : s + self.step]), self.mean, out=dst)
-            dst /= self.scale
+            standardise(self._raw(idx[s : s + self.step]), self.mean, self.scale, out[s : s + self.step])
         return out
 
     def blocks(self, which: str) -> range:
@@ -456,8 +510,7 @@ class _NumpyDesign:
 
         def part(s):
             X = self.block("train", s)
-            loss, G = _softmax_grad_np(X @ W.T + b, self.y_train[s : s + X.shape[0]])
-            return loss, X.T @ G, G.sum(axis=0)  # X^T G runs ~2x faster than G^T X in OpenBLAS
+            return block_loss_grad(X, self.y_train[s : s + X.shape[0]], W, b)
 
         gWT = np.zeros((W.shape[1], W.shape[0]))
         gb = np.zeros_like(b)
@@ -499,7 +552,7 @@ class _NumpyDesign:
     def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
         def right(s):
             X = self.block("val", s)
-            return int(np.sum(np.argmax(X @ W.T + b, axis=1) == self.y_val[s : s + X.shape[0]]))
+            return int(np.sum(block_correct(X, self.y_val[s : s + X.shape[0]], W, b)))
 
         return sum(self.workers.ordered(right, self.blocks("val"))) / self.val_idx.size
 
@@ -596,24 +649,94 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a * b))
 
 
-def _lbfgs(fun, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int = 10):
-    """Minimise a smooth convex ``fun(x) -> (f, g)`` by L-BFGS (two-loop recursion, memory m) with an
-    Armijo backtracking line search (quadratic interpolation, safeguarded to [0.1, 0.5] of the step).
+class LBFGS:
+    """L-BFGS in reverse-communication form: the caller evaluates, the solver steps.
 
+        opt = LBFGS(x0, max_iter, gtol, ftol)
+        while not opt.done:
+            opt.tell(*fun(opt.point))          # (f, g) at opt.point
+        x, f, n_iter, status = opt.result
+
+    Why this form: the one-shot probe evaluates ``fun`` by looping over row blocks in memory, the
+    streaming probe by one pass over the bank per evaluation (``_stream_linear_probe``); both drive
+    this one solver, so they run the same algorithm. The state is plain attributes (it pickles and
+    deep-copies, as streaming states must).
+
+    Minimises a smooth convex function by L-BFGS (two-loop recursion, memory m) with an Armijo
+    backtracking line search (quadratic interpolation, safeguarded to [0.1, 0.5] of the step).
     scipy's L-BFGS-B spends ~0.2 s per iteration on its bound bookkeeping at 10^5+ unknowns, as much
     as a loss pass; without bounds the plain recursion costs a few vector operations.
     Stops when ``max|g| <= gtol`` or the relative decrease of f is ``<= ftol`` (status 0), at
-    ``max_iter`` iterations (status 1), or when no step decreases f any more (status 2: f is at the
-    precision floor). Returns (x, f, iterations, status).
+    ``max_iter`` iterations (status 1), or when 50 backtracking steps do not decrease f (status 2:
+    f is at the precision floor). ``result`` is (x, f, iterations, status).
     """
-    x = x0.copy()
-    f, g = fun(x)
-    S: List[np.ndarray] = []
-    Y: List[np.ndarray] = []
-    rho: List[float] = []
-    for it in range(max_iter):
-        if np.max(np.abs(g)) <= gtol:
-            return x, f, it, 0
+
+    _BACKTRACKS = 50
+
+    def __init__(self, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int = 10):
+        self.max_iter, self.gtol, self.ftol, self.m = max_iter, gtol, ftol, m
+        self.x = np.array(x0, dtype=np.float64)  # a copy
+        self.point = self.x  # where the caller evaluates next
+        self.f: Optional[float] = None
+        self.g: Optional[np.ndarray] = None
+        self.S: List[np.ndarray] = []
+        self.Y: List[np.ndarray] = []
+        self.rho: List[float] = []
+        self.it = 0
+        self.n_evals = 0
+        self.result: Optional[Tuple[np.ndarray, float, int, int]] = None
+        self._searching = False  # False: point is x itself (the first evaluation); True: a trial step
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def tell(self, f: float, g: np.ndarray) -> None:
+        """Report ``(f, g)`` at ``self.point``; moves ``point`` on (or sets ``result``)."""
+        if self.done:
+            raise RuntimeError("L-BFGS has finished; read .result")
+        self.n_evals += 1
+        if not self._searching:
+            self.f, self.g = f, g
+            self._next_iteration()
+            return
+        f_new, g_new = f, g
+        if not (f_new <= self.f + 1e-4 * self.step * self.slope):  # Armijo fails: backtrack
+            # minimiser of the quadratic through f, slope and f_new, kept in [0.1, 0.5] * step
+            step, slope = self.step, self.slope
+            t = -slope * step * step / (2.0 * (f_new - self.f - slope * step))
+            self.step = min(max(t, 0.1 * step), 0.5 * step) if math.isfinite(t) else 0.1 * step
+            self.tries += 1
+            if self.tries == self._BACKTRACKS:
+                self._finish(self.it, 2)
+            else:
+                self.point = self.x + self.step * self.q
+            return
+        x_new = self.point
+        s_vec, y_vec = x_new - self.x, g_new - self.g
+        sy = _dot(s_vec, y_vec)
+        if sy > 1e-10 * _dot(y_vec, y_vec):  # keep the curvature pairs that keep H positive
+            self.S.append(s_vec), self.Y.append(y_vec), self.rho.append(1.0 / sy)
+            if len(self.S) > self.m:
+                self.S.pop(0), self.Y.pop(0), self.rho.pop(0)
+        f = self.f
+        decrease = (f - f_new) / max(abs(f), abs(f_new), np.finfo(float).tiny)
+        self.x, self.f, self.g = x_new, f_new, g_new
+        self.it += 1
+        if decrease <= self.ftol:
+            self._finish(self.it, 0)
+        else:
+            self._next_iteration()
+
+    def _next_iteration(self) -> None:
+        """Start iteration ``self.it`` at (x, f, g): the two-loop direction and the first trial step."""
+        g, S, Y, rho = self.g, self.S, self.Y, self.rho
+        if self.it >= self.max_iter:
+            self._finish(self.max_iter, 0 if np.max(np.abs(g)) <= self.gtol else 1)
+            return
+        if np.max(np.abs(g)) <= self.gtol:
+            self._finish(self.it, 0)
+            return
         q = -g
         alpha = []
         for s_, y_, r_ in zip(reversed(S), reversed(Y), reversed(rho)):
@@ -632,51 +755,67 @@ def _lbfgs(fun, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int 
             S.clear(), Y.clear(), rho.clear()
             q, step = -g, 1.0 / math.sqrt(_dot(g, g))
             slope = _dot(g, q)
-        for _ in range(50):
-            x_new = x + step * q
-            f_new, g_new = fun(x_new)
-            if f_new <= f + 1e-4 * step * slope:
-                break
-            # minimiser of the quadratic through f, slope and f_new, kept in [0.1, 0.5] * step
-            t = -slope * step * step / (2.0 * (f_new - f - slope * step))
-            step = min(max(t, 0.1 * step), 0.5 * step) if math.isfinite(t) else 0.1 * step
-        else:
-            return x, f, it, 2
-        s_vec, y_vec = x_new - x, g_new - g
-        sy = _dot(s_vec, y_vec)
-        if sy > 1e-10 * _dot(y_vec, y_vec):  # keep the curvature pairs that keep H positive
-            S.append(s_vec), Y.append(y_vec), rho.append(1.0 / sy)
-            if len(S) > m:
-                S.pop(0), Y.pop(0), rho.pop(0)
-        decrease = (f - f_new) / max(abs(f), abs(f_new), np.finfo(float).tiny)
-        x, f, g = x_new, f_new, g_new
-        if decrease <= ftol:
-            return x, f, it + 1, 0
-    return x, f, max_iter, 0 if np.max(np.abs(g)) <= gtol else 1
+        self.q, self.step, self.slope, self.tries = q, step, slope, 0
+        self._searching = True
+        self.point = self.x + step * q
+
+    def _finish(self, n_iter: int, status: int) -> None:
+        self.result = (self.x, self.f, n_iter, status)
+        self.point = None
+        self.S, self.Y, self.rho = [], [], []  # the memory is no longer needed
 
 
-def _fit_lbfgs(design, C: float, max_iter: int, tol: float) -> dict:
-    k, d, n = design.n_classes, design.d, design.n
+def _lbfgs(fun, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int = 10):
+    """Minimise ``fun(x) -> (f, g)`` with :class:`LBFGS`; returns (x, f, iterations, status)."""
+    opt = LBFGS(x0, max_iter, gtol, ftol, m)
+    while not opt.done:
+        opt.tell(*fun(opt.point))
+    return opt.result
+
+
+def probe_objective(theta: np.ndarray, loss: float, gW: np.ndarray, gb: np.ndarray, n: int,
+                    C: float) -> Tuple[float, np.ndarray]:
+    """The "lbfgs" objective and its gradient at ``theta = [W.ravel(), b]`` from the summed
+    cross-entropy ``loss`` of the n train rows and its gradient (``gW``: C x D, ``gb``: C):
+    ``f = loss / n + ||W||^2 / (2 C n)``. Shared by the one-shot and the streaming probe."""
+    kd = gW.size
     reg = 1.0 / (C * n)
+    W = theta[:kd].reshape(gW.shape)
+    f = loss / n + 0.5 * reg * _dot(theta[:kd], theta[:kd])
+    g = np.concatenate([(gW / n + reg * W).ravel(), gb / n])
+    return f, g
 
-    def fun(theta):
-        W = theta[: k * d].reshape(k, d)
-        b = theta[k * d :]
-        loss, gW, gb = design.loss_grad(W, b)
-        f = loss / n + 0.5 * reg * _dot(theta[: k * d], theta[: k * d])
-        g = np.concatenate([(gW / n + reg * W).ravel(), gb / n])
-        return f, g
 
-    x, f, nit, status = _lbfgs(fun, np.zeros(k * d + k), max_iter, tol, 64 * np.finfo(float).eps)
+def lbfgs_solver(n_classes: int, d: int, max_iter: int, tol: float) -> LBFGS:
+    """The "lbfgs" protocol's solver, started at W = 0, b = 0."""
+    return LBFGS(np.zeros(n_classes * d + n_classes), max_iter, tol, 64 * np.finfo(float).eps)
+
+
+def split_theta(theta: np.ndarray, n_classes: int, d: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(W: C x D, b: C) views of ``theta``."""
+    return theta[: n_classes * d].reshape(n_classes, d), theta[n_classes * d :]
+
+
+def warn_max_iter(status: int, max_iter: int, tol: float, stacklevel: int) -> None:
     if status == 1:
         warnings.warn(
             f"linear_probe: L-BFGS stopped at max_iter={max_iter} before reaching tol={tol}; the accuracy "
             "may still change: raise max_iter (or tol)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel + 1,
         )
-    W = x[: k * d].reshape(k, d)
-    b = x[k * d :]
+
+
+def _fit_lbfgs(design, C: float, max_iter: int, tol: float) -> dict:
+    k, d, n = design.n_classes, design.d, design.n
+    opt = lbfgs_solver(k, d, max_iter, tol)
+    while not opt.done:
+        W, b = split_theta(opt.point, k, d)
+        loss, gW, gb = design.loss_grad(W, b)
+        opt.tell(*probe_objective(opt.point, loss, gW, gb, n, C))
+    x, f, nit, status = opt.result
+    warn_max_iter(status, max_iter, tol, stacklevel=3)
+    W, b = split_theta(x, k, d)
     return {"score": design.accuracy(W, b), "coef": W, "intercept": b, "mean": design.mean,
             "scale": design.scale, "loss": float(f), "n_iter": int(nit), "converged": status != 1, "runs": None}
 

@@ -32,7 +32,7 @@ from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
 
 __all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "LeepStream", "NceStream",
-           "SFDAStream", "stream", "available_streams", "run"]
+           "SFDAStream", "LinearProbeStream", "stream", "available_streams", "run"]
 
 
 class GramStream(ScoreStream):
@@ -206,3 +206,4 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
 
 from ._stream_leep import LeepStream, NceStream  # noqa: E402  (registers "leep" and "nce")
 from ._stream_sfda import SFDAStream  # noqa: E402  (registers "sfda")
+from ._stream_linear_probe import LinearProbeStream  # noqa: E402  (registers "linear_probe")
