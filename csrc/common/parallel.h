@@ -17,6 +17,16 @@ inline int resolve_threads(int num_threads) {
   return num_threads > 0 ? num_threads : omp_get_max_threads();
 }
 
+// Threads for a call doing about `work` elementary operations: one thread per `grain` of work, at
+// most the resolved count. Tiny calls (a one-row streaming update) then run on the calling thread
+// instead of paying a parallel region's barrier. Kernels whose bits do not depend on the thread
+// count may use it freely.
+inline int threads_for_work(int num_threads, double work, double grain = 65536.0) {
+  const int cap = resolve_threads(num_threads);
+  const double want = work / grain;
+  return want >= cap ? cap : (want < 1.0 ? 1 : static_cast<int>(want));
+}
+
 class ExceptionCapture {
  public:
   template <class F>
@@ -43,7 +53,12 @@ class ExceptionCapture {
 template <class Body>
 void parallel_for(int64_t n, int num_threads, int64_t chunk, Body&& body) {
   ExceptionCapture capture;
-  const int threads = resolve_threads(num_threads);
+  // No more threads than chunks: a thread with no chunk would only join the region's barrier, which
+  // costs milliseconds on a loaded machine (tiny calls, e.g. one-row streaming updates). Results
+  // do not depend on the thread count, so the cap is free.
+  const int64_t chunks = chunk > 0 ? (n + chunk - 1) / chunk : n;
+  int threads = resolve_threads(num_threads);
+  if (chunks < threads) threads = chunks < 1 ? 1 : static_cast<int>(chunks);
 #pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
   for (int64_t i = 0; i < n; ++i) {
     capture.run([&] { body(i, omp_get_thread_num()); });

@@ -319,8 +319,8 @@ void leep_joint_cpu(const MatrixView& p, const int32_t* labels, int64_t n_classe
   TL_CHECK_ARG(joint != nullptr, "leep_joint: joint is required");
   TL_CHECK_ARG(!from_logits || row_lse != nullptr || p.rows == 0, "leep_joint: row_lse is required with from_logits");
   const LeepIsa* isa = select_isa();
-  const int threads = resolve_threads(num_threads);
   const int64_t n = p.rows, z = p.cols;
+  const int threads = threads_for_work(num_threads, (double)n * (double)z);
   const JointPlan plan = plan_joint(labels, n, n_classes, z, threads);
   const int64_t ranges = plan.ranges;
   auto bound = [&](int64_t r) { return r == ranges ? z : (r * z / ranges) / kLanes * kLanes; };
