@@ -202,3 +202,4 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
             yield source[a : a + step], labels[a : a + step]
 
     return chunks
+from ._stream_gbc import GBCStream  # noqa: E402,F401  (registers 'gbc')
