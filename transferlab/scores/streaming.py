@@ -204,3 +204,4 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
     return chunks
 from ._stream_gbc import GBCStream  # noqa: E402,F401  (registers 'gbc')
 from ._stream_transrate import TransRateStream  # noqa: E402,F401  (registers 'transrate')
+from ._stream_nleep import NLEEPStream  # noqa: E402,F401  (registers 'nleep')
