@@ -205,3 +205,4 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
 from ._stream_gbc import GBCStream  # noqa: E402,F401  (registers 'gbc')
 from ._stream_transrate import TransRateStream  # noqa: E402,F401  (registers 'transrate')
 from ._stream_nleep import NLEEPStream  # noqa: E402,F401  (registers 'nleep')
+from ._stream_parc import PARCStream  # noqa: E402,F401  (registers 'parc')
