@@ -32,7 +32,7 @@ from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
 
 __all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "stream",
-           "available_streams", "run"]
+           "available_streams", "run", "GBCStream", "TransRateStream", "NLEEPStream", "PARCStream"]
 
 
 class GramStream(ScoreStream):
@@ -202,6 +202,8 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
             yield source[a : a + step], labels[a : a + step]
 
     return chunks
+
+
 from ._stream_gbc import GBCStream  # noqa: E402,F401  (registers 'gbc')
 from ._stream_transrate import TransRateStream  # noqa: E402,F401  (registers 'transrate')
 from ._stream_nleep import NLEEPStream  # noqa: E402,F401  (registers 'nleep')
