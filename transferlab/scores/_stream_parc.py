@@ -60,7 +60,7 @@ class PARCStream(ScoreStream):
         for i in np.flatnonzero(np.isin(k1, self.run_k1)):
             key = (k1[i], k2[i], int(slots[i]))
             if key in self.found:
-                self._add(key, (blk[i] + 0.0).tobytes(), 1, m.data[i].copy(), blk[i].copy(), m.dtype)
+                self._add(key, (blk[i] + 0.0).tobytes(), 1, np.array(m.data[i]), blk[i].copy(), m.dtype)
 
     def _add(self, key, content: bytes, count: int, raw, row, dtype) -> None:
         hit = self.found[key].get(content)
