@@ -16,7 +16,7 @@ import numpy as np
 from . import _gram
 from .. import _backend
 from ._stream import ScoreStream, register_stream
-from ._stream_pca import ClassMoments, ShiftedGram, check_counts, host_rows
+from ._stream_parts import ClassMoments, ShiftedGram, check_counts, host_rows
 from .gbc import check_options, gbc_from_moments
 
 

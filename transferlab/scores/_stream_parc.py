@@ -20,7 +20,7 @@ from .. import _backend
 from .._arrays import Matrix
 from ._row_order import content_ranks, order_of_keys, row_keys
 from ._stream import ScoreStream, register_stream
-from ._stream_pca import check_counts, host_rows
+from ._stream_parts import check_counts, host_rows
 from .parc import check_options, probe_indices, score_probe
 
 Key = Tuple[float, float, int]  # (k1, k2, label slot)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _backend
 from ._stream import ScoreStream, register_stream
-from ._stream_pca import check_counts
+from ._stream_parts import check_counts
 from .transrate import (check_options, gram_eigenvalues, normalised_sum, row_norms, row_weights, subset_gram,
                         transrate_from_eigenvalues)
 
