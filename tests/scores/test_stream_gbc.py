@@ -70,3 +70,15 @@ def test_bad_use(d):
         streaming.stream("gbc", gaussian="full")
     with pytest.raises(ValueError, match="pca_dims"):
         streaming.stream("gbc", pca_dims=0)
+
+
+def test_large_offset_does_not_cancel():
+    # Rows 1e6 away from the origin, unit spread: variances from raw sums of squares would lose
+    # ~12 digits; the chunk moments merged with Chan's update keep them.
+    X, y = _data(600, 8, offset=0.0)
+    X = X.astype(np.float64) + 1e6
+    for g in GAUSSIANS:
+        check_chunk_sizes("gbc", X, y, gbc(X, y, gaussian=g), SAME, sizes=(1, 7, None), gaussian=g)
+    X, y = _data(600, 80, offset=0.0)  # and through the PCA pass (the shifted Gram)
+    X = X.astype(np.float64) + 1e6
+    check_chunk_sizes("gbc", X, y, gbc(X, y), SAME, sizes=(7, None))
