@@ -126,3 +126,12 @@ def check_bad_use(name, X, y, **kw):
         st.end_pass()
     with pytest.raises(ValueError, match="passes"):
         streaming.stream(name, **kw).update(X, y).compute()
+
+
+def check_low_precision(name, X, y, oneshot, same, chunk=77, **kw):
+    """float16 (numpy) and bfloat16 (torch) chunks give the one-shot score of the same matrix."""
+    import torch
+
+    for Xc in (X.astype(np.float16), torch.from_numpy(np.asarray(X, dtype=np.float32)).to(torch.bfloat16)):
+        parts = lambda: [(Xc[a : a + chunk], y[a : a + chunk]) for a in range(0, len(y), chunk)]  # noqa: E731
+        same(streaming.run(name, parts, **kw), oneshot(Xc, y, **kw))

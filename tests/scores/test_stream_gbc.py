@@ -10,7 +10,7 @@ from transferlab.scores import streaming
 
 from _score_checks import class_data, digits_features
 from _stream_checks import (check_bad_use, check_chunk_sizes, check_late_string_labels, check_memmap,
-                            check_merge_orders, within)
+                            check_low_precision, check_merge_orders, within)
 
 SAME = within()
 GAUSSIANS = ["spherical", "diagonal"]
@@ -82,3 +82,8 @@ def test_large_offset_does_not_cancel():
     X, y = _data(600, 80, offset=0.0)  # and through the PCA pass (the shifted Gram)
     X = X.astype(np.float64) + 1e6
     check_chunk_sizes("gbc", X, y, gbc(X, y), SAME, sizes=(7, None))
+
+
+def test_float16_and_bfloat16_chunks():
+    X, y = class_data(n=500, d=80, c=4, sep=1.0, seed=3)
+    check_low_precision("gbc", X, y, gbc, SAME)

@@ -11,7 +11,7 @@ from transferlab.scores import _row_order, _stream_nleep, streaming
 
 from _score_checks import class_data, digits_features
 from _stream_checks import (check_bad_use, check_chunk_sizes, check_late_string_labels, check_memmap,
-                            check_merge_orders, within)
+                            check_low_precision, check_merge_orders, within)
 
 SAME = within()
 K = {"components": 6}  # a small mixture keeps the EM fast; the default rule is tested below
@@ -100,3 +100,8 @@ def test_bad_use():
         streaming.stream("nleep", components="10c")
     with pytest.raises(ValueError, match="needs at least 500 samples"):
         streaming.run("nleep", X, y, components=500)
+
+
+def test_float16_and_bfloat16_chunks():
+    X, y = class_data(n=500, d=80, c=4, sep=1.0, seed=3)
+    check_low_precision("nleep", X, y, nleep, SAME, **K)

@@ -12,7 +12,7 @@ from transferlab.scores.transrate import _rank, gram_eigenvalues
 
 from _score_checks import class_data, digits_features
 from _stream_checks import (check_bad_use, check_chunk_sizes, check_late_string_labels, check_memmap,
-                            check_merge_orders, within)
+                            check_low_precision, check_merge_orders, within)
 
 SAME = within()
 VARIANTS = ["normalized", "original"]
@@ -86,3 +86,8 @@ def test_bad_use():
         streaming.stream("transrate", variant="paper")
     with pytest.raises(ValueError, match="eps"):
         streaming.stream("transrate", eps=0.0)
+
+
+def test_float16_and_bfloat16_chunks():
+    X, y = class_data(n=500, d=80, c=4, sep=1.0, seed=3)
+    check_low_precision("transrate", X, y, transrate, SAME)
