@@ -92,16 +92,24 @@ def pca(m: Matrix, n_components: Optional[int] = None, var_ratio: Optional[float
     each component positive) so that projections are reproducible.
     """
     mean, G = mean_and_centred_gram(m)
+    return pca_from_gram(mean, G, m.n, n_components, var_ratio)
+
+
+def pca_from_gram(mean: np.ndarray, G: np.ndarray, n: int, n_components: Optional[int] = None,
+                  var_ratio: Optional[float] = None):
+    """:func:`pca` from the column mean and centred Gram ``sum_i (x_i - mean)(x_i - mean)^T`` of n
+    rows (the streaming states accumulate those); same returns, same rules."""
+    d = G.shape[0]
     w, V = eigh_desc(G)
     w = np.maximum(w, 0.0)
     if var_ratio is not None:
         total = w.sum()
         ratio = np.cumsum(w / total) if total > 0 else np.ones_like(w)
         n_components = int(np.searchsorted(ratio, var_ratio, side="right") + 1)
-    k = min(int(n_components), m.d)
+    k = min(int(n_components), d)
     comps = V[:, :k].T.copy()
     big = np.argmax(np.abs(comps), axis=1)
     signs = np.sign(comps[np.arange(k), big])
     signs[signs == 0] = 1.0
     comps *= signs[:, None]
-    return mean, comps, w[:k] / max(m.n - 1, 1)
+    return mean, comps, w[:k] / max(n - 1, 1)

@@ -36,11 +36,7 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     Higher (closer to 0) = more separable classes = more transferable. The score is invariant to
     the signs of the principal axes.
     """
-    if gaussian not in GAUSSIANS:
-        raise ValueError(f"gaussian must be one of {GAUSSIANS}, got {gaussian!r}")
-    if pca_dims is not None and (isinstance(pca_dims, bool) or not isinstance(pca_dims, (int, np.integer))
-                                 or pca_dims < 1):
-        raise ValueError(f"pca_dims must be a positive int or None, got {pca_dims!r}")
+    check_options(gaussian, pca_dims)
     m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
     if dev == "reference":
         from ..reference.gbc import gbc as oracle
@@ -48,8 +44,20 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
         return oracle(m.to_float64_host(), lab.codes, gaussian=gaussian, pca_dims=pca_dims)
     Z = reduce(m, pca_dims)
     means, var = class_moments(Z, lab.codes, lab.n_classes, lab.counts)
-    var = np.maximum(var, VAR_FLOOR)
-    return float(-bhattacharyya_coefficient_sum(means, var, gaussian))
+    return gbc_from_moments(means, var, gaussian)
+
+
+def gbc_from_moments(means, var, gaussian):
+    """GBC from the per-class means and population variances (C, K) of the reduced features."""
+    return float(-bhattacharyya_coefficient_sum(means, np.maximum(var, VAR_FLOOR), gaussian))
+
+
+def check_options(gaussian, pca_dims) -> None:
+    if gaussian not in GAUSSIANS:
+        raise ValueError(f"gaussian must be one of {GAUSSIANS}, got {gaussian!r}")
+    if pca_dims is not None and (isinstance(pca_dims, bool) or not isinstance(pca_dims, (int, np.integer))
+                                 or pca_dims < 1):
+        raise ValueError(f"pca_dims must be a positive int or None, got {pca_dims!r}")
 
 
 def reduce(m, pca_dims):

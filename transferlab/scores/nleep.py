@@ -55,18 +55,9 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     empirical covariance"); here the fit is always float64, and if it still fails the covariance
     regulariser is raised from scikit-learn's 1e-6 to 1e-5, 1e-4, 1e-3 with a UserWarning naming the value used.
     """
-    if var_ratio is None or not 0.0 < float(var_ratio) < 1.0:
-        raise ValueError(f"var_ratio must be in (0, 1), got {var_ratio!r}")
+    check_options(components, var_ratio)
     m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
-    k = n_components(components, lab.n_classes, m.n)
-    if k > m.n and isinstance(components, str) and components == "5c":
-        fallback = max(2, m.n // 10)
-        warnings.warn(f"NLEEP: the 5C rule asks for K={k} mixture components but there are only n_samples={m.n}; "
-                      f"fitting K={fallback} (N // 10) instead", UserWarning, stacklevel=2)
-        k = fallback
-    if k > m.n:
-        raise ValueError(f"NLEEP fits K={k} mixture components and needs at least {k} samples, got n_samples={m.n}; "
-                         "pass components='ratio' or a smaller int")
+    k = resolve_components(components, lab.n_classes, m.n, stacklevel=2)
     codes = lab.codes
     order = canonical_order(m, codes)
     if order is not None:
@@ -78,8 +69,33 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
                       random_state=random_state)
     mean, comps, _ = _gram.pca(m, var_ratio=float(var_ratio))
     Z = _gram.project(m, comps, -(comps @ mean))
+    return nleep_of_reduced(Z, codes, lab.n_classes, k, random_state)
+
+
+def nleep_of_reduced(Z: np.ndarray, codes: np.ndarray, n_classes: int, k: int, random_state) -> float:
+    """NLEEP of the PCA-reduced rows Z (in canonical order) with their label codes."""
     P = fit_posteriors(Z, k, random_state)
-    return leep_from_posteriors(P, codes, lab.n_classes)
+    return leep_from_posteriors(P, codes, n_classes)
+
+
+def check_options(components, var_ratio) -> None:
+    if var_ratio is None or not 0.0 < float(var_ratio) < 1.0:
+        raise ValueError(f"var_ratio must be in (0, 1), got {var_ratio!r}")
+    n_components(components, 2, 2)  # the rule's own checks (bad string, int < 1)
+
+
+def resolve_components(components, n_classes: int, n: int, stacklevel: int = 2) -> int:
+    """K for N rows of C classes, with the 5C fallback (a UserWarning) and the K > N error."""
+    k = n_components(components, n_classes, n)
+    if k > n and isinstance(components, str) and components == "5c":
+        fallback = max(2, n // 10)
+        warnings.warn(f"NLEEP: the 5C rule asks for K={k} mixture components but there are only n_samples={n}; "
+                      f"fitting K={fallback} (N // 10) instead", UserWarning, stacklevel=stacklevel + 1)
+        k = fallback
+    if k > n:
+        raise ValueError(f"NLEEP fits K={k} mixture components and needs at least {k} samples, got n_samples={n}; "
+                         "pass components='ratio' or a smaller int")
+    return k
 
 
 def n_components(rule, n_classes: int, n: int) -> int:
@@ -108,7 +124,7 @@ def fit_posteriors(Z: np.ndarray, k: int, random_state) -> np.ndarray:
             continue
         if i:
             warnings.warn(f"NLEEP: the Gaussian mixture fit failed with reg_covar <= {_REG_COVAR_RETRIES[i - 1]:g}"
-                          f" and succeeded with reg_covar={reg:g}", UserWarning, stacklevel=3)
+                          f" and succeeded with reg_covar={reg:g}", UserWarning, stacklevel=4)
         return gmm.predict_proba(Z)
     raise ValueError(f"NLEEP: the Gaussian mixture fit failed even with reg_covar={_REG_COVAR_RETRIES[-1]:g}: {err}")
 

@@ -61,10 +61,7 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     contents and the seed: permuting the rows gives bitwise the same value (BAD_INPUTS.md row 9). It
     equals the published pipeline fed the (probe) rows in that canonical order.
     """
-    if pca not in PCAS:
-        raise ValueError(f"pca must be one of {PCAS}, got {pca!r}")
-    if label_rdm not in LABEL_RDMS:
-        raise ValueError(f"label_rdm must be one of {LABEL_RDMS}, got {label_rdm!r}")
+    check_options(pca, label_rdm)
     m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
     rows = probe_indices(m.n, probe_size, seed)
     codes = lab.codes
@@ -74,14 +71,26 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     if rows is not None:
         m = m.take(rows)
         codes = codes[rows]
-        if np.unique(codes).size < 2:
-            raise ValueError("the PARC probe set holds a single class; raise probe_size or change seed")
+    return score_probe(m, codes, lab.n_classes, pca, n_dims, label_rdm, dev)
+
+
+def check_options(pca, label_rdm) -> None:
+    if pca not in PCAS:
+        raise ValueError(f"pca must be one of {PCAS}, got {pca!r}")
+    if label_rdm not in LABEL_RDMS:
+        raise ValueError(f"label_rdm must be one of {LABEL_RDMS}, got {label_rdm!r}")
+
+
+def score_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, label_rdm: str, dev: str) -> float:
+    """PARC of the probe rows (in canonical order) and their codes among ``n_classes`` classes."""
+    if np.unique(codes).size < 2:
+        raise ValueError("the PARC probe set holds a single class; raise probe_size or change seed")
     # One BLAS thread: a threaded BLAS sums in an order that depends on its thread count, and PARC's
     # products are small (probe rows x reduced dims), so bitwise results across thread counts cost little.
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _parc_of_probe(m, codes, lab.n_classes, pca, n_dims, label_rdm, dev)
+        return _parc_of_probe(m, codes, n_classes, pca, n_dims, label_rdm, dev)
 
 
 def _parc_of_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, label_rdm: str,

@@ -11,7 +11,10 @@ number of the one-shot call. The protocol (passes, ``update``/``merge``/``fork``
     other = LogMEStream().update(X_rest, y_rest)   # e.g. on another worker
     state.merge(other).compute()                   # == tl.logme(all rows, all labels) (to ~1e-12)
 
-The Gram family (this module: LogME, H-score, regularised H-score) needs one pass. Every state holds
+Every registered score has a state (``available_streams()``): the Gram family here (LogME, H-score,
+regularised H-score: one pass), LEEP/NCE (``_stream_leep``), SFDA (three passes), the linear probe
+(one pass per L-BFGS evaluation), GBC, TransRate, NLEEP, PARC (``_stream_<score>``) and kNN.
+The Gram family needs one pass. Every state holds
 the same sufficient statistics, accumulated through the Gram seam (the ``lda`` kernels) about a fixed
 shift ``a`` (the mean of the first chunk: it keeps the Gram accurate when the features share a large
 offset): n, per-label counts and sums of ``u = x - a``, ``G = sum u u^T``, and for the regularised
@@ -32,7 +35,8 @@ from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
 
 __all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "LeepStream", "NceStream",
-           "SFDAStream", "LinearProbeStream", "stream", "available_streams", "run"]
+           "SFDAStream", "LinearProbeStream", "GBCStream", "TransRateStream", "NLEEPStream", "PARCStream", "stream",
+           "available_streams", "run"]
 
 
 class GramStream(ScoreStream):
@@ -207,3 +211,7 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
 from ._stream_leep import LeepStream, NceStream  # noqa: E402  (registers "leep" and "nce")
 from ._stream_sfda import SFDAStream  # noqa: E402  (registers "sfda")
 from ._stream_linear_probe import LinearProbeStream  # noqa: E402  (registers "linear_probe")
+from ._stream_gbc import GBCStream  # noqa: E402,F401  (registers 'gbc')
+from ._stream_transrate import TransRateStream  # noqa: E402,F401  (registers 'transrate')
+from ._stream_nleep import NLEEPStream  # noqa: E402,F401  (registers 'nleep')
+from ._stream_parc import PARCStream  # noqa: E402,F401  (registers 'parc')

@@ -1,0 +1,150 @@
+"""Pieces the multi-pass streaming states share (GBC, NLEEP, TransRate, PARC).
+
+* :class:`ShiftedGram`: the first pass of an exact PCA. It accumulates, about a fixed shift ``a``
+  (the mean of the first rows it sees: keeps the Gram accurate under a large common offset), the
+  row count, ``s = sum (x - a)`` and ``G = sum (x - a)(x - a)^T`` through the Gram seam, merges
+  another accumulator exactly (re-expressed about this shift), and ends in ``_gram.pca_from_gram``
+  (the one-shot ``_gram.pca``'s eigensolve and component rules). Memory O(D^2).
+* :class:`ClassMoments`: per-class count, mean and sum of squared deviations (per dimension) of
+  float64 rows, chunk by chunk (two passes inside a chunk) and merged with Chan et al.'s pairwise
+  update, so no variance is ever formed from raw sums of squares (no cancellation). Memory O(C K).
+* :func:`host_rows`: a chunk as float64 host rows (never the caller's buffer).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import _backend
+from .._arrays import Matrix
+from . import _gram
+
+
+def host_rows(m: Matrix) -> np.ndarray:
+    """The rows of ``m`` as a float64 host array that is safe to modify (a copy when needed)."""
+    h = _backend.to_host(m)
+    blk = h.to_float64_host()
+    if np.may_share_memory(blk, h.data):
+        blk = blk.copy()
+    return blk
+
+
+def group_sums(Z: np.ndarray, slots: np.ndarray, order: np.ndarray, n_slots: int) -> np.ndarray:
+    """(n_slots, K): the sum of the rows of Z per slot (``order`` = a stable argsort of ``slots``)."""
+    out = np.zeros((n_slots, Z.shape[1]))
+    if Z.shape[0]:
+        s = slots[order]
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+        out[s[starts]] = np.add.reduceat(Z[order], starts, axis=0)
+    return out
+
+
+class ShiftedGram:
+    """n, ``sum (x - a)`` and ``sum (x - a)(x - a)^T`` over the rows seen (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.shift: Optional[np.ndarray] = None
+        self.col_sum: Optional[np.ndarray] = None
+        self.gram: Optional[np.ndarray] = None
+
+    def update(self, m: Matrix) -> None:
+        m = _backend.to_host(m)  # the Gram seam works on the host
+        if self.shift is None:
+            self._start(m.to_float64_host().mean(axis=0))
+        _, s = _gram.class_sums(m, np.zeros(m.n, dtype=np.int32), 1, shift=self.shift)
+        self.col_sum += s[0]
+        self.gram += _gram.gram(m, shift=self.shift)
+        self.n += m.n
+
+    def merge(self, other: "ShiftedGram") -> None:
+        if other.n == 0:
+            return
+        if self.shift is None:
+            self._start(other.shift.copy())
+        delta = other.shift - self.shift  # other's rows about this shift: u = v + delta
+        s = other.col_sum
+        self.gram += other.gram + np.outer(delta, s) + np.outer(s, delta) + other.n * np.outer(delta, delta)
+        self.col_sum += s + other.n * delta
+        self.n += other.n
+
+    def mean_and_centred(self):
+        """(column mean, ``sum (x - mean)(x - mean)^T``) as ``_gram.mean_and_centred_gram`` gives them."""
+        dm = self.col_sum / self.n  # mean - shift
+        S = self.gram - np.outer(self.col_sum, dm)
+        return self.shift + dm, (S + S.T) / 2.0
+
+    def pca(self, n_components: Optional[int] = None, var_ratio: Optional[float] = None):
+        """``_gram.pca`` of the rows seen: (mean, components (K, D), explained variance)."""
+        mean, S = self.mean_and_centred()
+        return _gram.pca_from_gram(mean, S, self.n, n_components, var_ratio)
+
+    def _start(self, shift: np.ndarray) -> None:
+        d = shift.shape[0]
+        self.shift = np.asarray(shift, dtype=np.float64)
+        self.col_sum = np.zeros(d)
+        self.gram = np.zeros((d, d))
+
+
+class ClassMoments:
+    """Per-slot count, mean and per-dimension sum of squared deviations of float64 rows."""
+
+    def __init__(self, k: int = 0) -> None:
+        self.counts = np.zeros(0, dtype=np.int64)
+        self.means = np.zeros((0, k))
+        self.m2 = np.zeros((0, k))
+
+    def grow(self, n_slots: int) -> None:
+        extra = n_slots - self.counts.shape[0]
+        if extra > 0:
+            self.counts = np.pad(self.counts, (0, extra))
+            self.means = np.pad(self.means, ((0, extra), (0, 0)))
+            self.m2 = np.pad(self.m2, ((0, extra), (0, 0)))
+
+    def update(self, Z: np.ndarray, slots: np.ndarray, n_slots: int) -> None:
+        """Add rows Z (n, K) with label slots: the chunk's own moments (two passes), then Chan's merge."""
+        if self.means.shape[1] != Z.shape[1]:
+            self.means = np.zeros((self.counts.shape[0], Z.shape[1]))
+            self.m2 = np.zeros_like(self.means)
+        counts = np.bincount(slots, minlength=n_slots).astype(np.int64)
+        order = np.argsort(slots, kind="stable")
+        sums = group_sums(Z, slots, order, n_slots)
+        live = counts > 0
+        means = np.zeros_like(sums)
+        means[live] = sums[live] / counts[live, None]
+        dev = Z - means[slots]
+        self._combine(np.arange(n_slots), counts, means, group_sums(dev * dev, slots, order, n_slots))
+
+    def merge(self, other: "ClassMoments", slots: np.ndarray) -> None:
+        """Add ``other`` (its slot j is this object's slot ``slots[j]``)."""
+        if other.counts.size == 0:
+            return
+        if self.means.shape[1] != other.means.shape[1]:
+            self.means = np.zeros((self.counts.shape[0], other.means.shape[1]))
+            self.m2 = np.zeros_like(self.means)
+        self._combine(np.asarray(slots[: other.counts.size]), other.counts, other.means, other.m2)
+
+    def _combine(self, slots, counts, means, m2) -> None:
+        self.grow(int(slots.max()) + 1 if slots.size else 0)
+        live = counts > 0
+        slots, counts, means, m2 = slots[live], counts[live], means[live], m2[live]
+        na = self.counts[slots].astype(np.float64)
+        nb = counts.astype(np.float64)
+        n = na + nb
+        delta = means - self.means[slots]
+        self.means[slots] = self.means[slots] + delta * (nb / n)[:, None]
+        self.m2[slots] = self.m2[slots] + m2 + delta * delta * (na * nb / n)[:, None]
+        self.counts[slots] += counts
+
+    def moments(self, idx: np.ndarray):
+        """(means, population variances) of the slots ``idx`` (in that order)."""
+        return self.means[idx], self.m2[idx] / self.counts[idx, None]
+
+
+def check_counts(n: int, n_classes: int) -> None:
+    """The one-shot scores' minimums (``_common.prepare``: samples first, then classes)."""
+    if n < 2:
+        raise ValueError(f"need at least 2 samples, got n_samples={n}")
+    if n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {n_classes}")
