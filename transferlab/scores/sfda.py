@@ -7,7 +7,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _blocks
 from .._arrays import Matrix, as_labels, as_matrix, check_finite, check_labels_omit
 from . import _lda_stats as stats
 from ._registry import register
@@ -279,19 +279,19 @@ def _log_softmax_np(z: np.ndarray) -> np.ndarray:
 
 
 def _chunk_rows(n_classes: int) -> int:
-    """Rows per prediction block: bounds the (rows, C) float64 logits, whatever N."""
-    return max(1, _LOGIT_BYTES // (8 * max(n_classes, 1)))
+    """Rows per prediction block: bounds the (rows, C) float64 logits, whatever N (a ``max_memory``
+    budget's rows when one is active: its row cost counts the logits)."""
+    return _blocks.scoped() or max(1, _LOGIT_BYTES // (8 * max(n_classes, 1)))
 
 
 def _softened_own_prob(m: Matrix, y: np.ndarray, coef, intercept, dev: str, la) -> np.ndarray:
     """Steps 4-5 on the bank: the twice-softmaxed probability of each sample's own class (N,)."""
     n, C = m.n, y.max() + 1
     out = np.empty(n, dtype=np.float64)
-    step = _chunk_rows(int(C))
-    for s in range(0, n, step):
-        logits = la.host(stats.project(m.rows(s, s + step), coef, dev, b=intercept))
+    for s, e, blk in _blocks.blocks(m, _chunk_rows(int(C))):
+        logits = la.host(stats.project(blk, coef, dev, b=intercept))
         p = _softmax_np(_softmax_np(logits))
-        out[s : s + step] = p[np.arange(p.shape[0]), y[s : s + step]]
+        out[s:e] = p[np.arange(p.shape[0]), y[s:e]]
     return out
 
 
@@ -305,23 +305,19 @@ def _mixed_true_class(m: Matrix, y: np.ndarray, p: np.ndarray, anchors, coef, in
     if C * C * 8 <= _ANCHOR_LOGITS_BYTES:
         anchor_logits = la.host(anchors @ coef.T)  # (C, C)
     icpt = la.host(intercept)
-    total = 0.0
-    step = _chunk_rows(C)
-    for s in range(0, n, step):
-        ys = y[s : s + step]
-        xw = la.host(stats.project(m.rows(s, s + step), coef, dev))
+    per_row = np.empty(n)  # summed once at the end: the result does not depend on the block size
+    for s, e, blk in _blocks.blocks(m, _chunk_rows(C)):
+        ys = y[s:e]
+        xw = la.host(stats.project(blk, coef, dev))
         if anchor_logits is not None:
             aw = anchor_logits[ys]
         else:
             aw = la.host(anchors[ys if la is _NumpyLA else _torch_index(ys, anchors)] @ coef.T)
-        ps = p[s : s + step, None]
+        ps = p[s:e, None]
         logits = ps * xw + (1.0 - ps) * aw + icpt[None, :]
         rows = np.arange(logits.shape[0])
-        if log:
-            total += float(_log_softmax_np(logits)[rows, ys].sum())
-        else:
-            total += float(_softmax_np(logits)[rows, ys].sum())
-    return total / n
+        per_row[s:e] = (_log_softmax_np(logits) if log else _softmax_np(logits))[rows, ys]
+    return float(per_row.sum()) / n
 
 
 def _torch_index(ys: np.ndarray, like):
