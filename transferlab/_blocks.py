@@ -181,3 +181,42 @@ def release(m: Matrix, start: int = 0, stop: Optional[int] = None) -> None:
         mm.madvise(mmap.MADV_DONTNEED, first, last - first)
     except (OSError, ValueError, AttributeError):  # pragma: no cover - platforms without madvise
         pass
+
+
+# ---------------------------------------------------------------------------- the max_memory= scope
+
+_IN_SCOPE: contextvars.ContextVar[bool] = contextvars.ContextVar("transferlab_budget_scope", default=False)
+
+
+def honours_max_memory(fn):
+    """Decorator of a public score taking ``max_memory=``: checks the value up front (TypeError /
+    ValueError per BAD_INPUTS.md) and opens a scope in which :func:`fit` may set the block rows;
+    the scope (and any budget inside it) ends with the call. Nested scores start unbudgeted."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        parse_max_memory(kwargs.get("max_memory"))
+        t_rows, t_scope = _ROWS.set(None), _IN_SCOPE.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _IN_SCOPE.reset(t_scope)
+            _ROWS.reset(t_rows)
+
+    return wrapper
+
+
+def fit(max_memory: Any, *, row_bytes: int, state_bytes: int, what: str) -> Optional[int]:
+    """:func:`plan_rows`, and make the rows the active block size for the rest of the decorated
+    score call (see :func:`honours_max_memory`). None (no budget) leaves every default in place."""
+    if not _IN_SCOPE.get():
+        raise RuntimeError("_blocks.fit is only valid inside a function decorated with honours_max_memory")
+    rows = plan_rows(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what=what)
+    _ROWS.set(rows)
+    return rows
+
+
+def label_bytes(n: int) -> int:
+    """Working memory of the label remapping (np.unique's sort, inverse and counts, int32 codes)."""
+    return 28 * int(n)

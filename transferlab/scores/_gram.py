@@ -34,6 +34,18 @@ def row_blocks(m: Matrix) -> Iterator[Tuple[int, int, np.ndarray]]:
     return _blocks.f64_blocks(m, default_bytes=_BLOCK_BYTES)
 
 
+def pass_cost(m: Matrix, n_classes: int) -> Tuple[int, int]:
+    """(bytes per block row, fixed state bytes) of the Gram-family scores under ``max_memory``.
+
+    A block row costs its stored bytes (the mapped pages) plus two float64 copies (``row_blocks``'
+    block and its shifted / squared temporary); the state is four D x D float64 matrices (the Gram,
+    its eigenvectors, LAPACK's work, a centred copy), three C x D ones and 16 bytes per row (the
+    N-vectors such as the squared norms).
+    """
+    d = m.d
+    return m.data.dtype.itemsize * d + 16 * d, 32 * d * d + 24 * n_classes * d + 16 * m.n
+
+
 def class_sums(m: Matrix, codes: np.ndarray, n_classes: int, shift: Optional[np.ndarray] = None,
                row_weight: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Per-class counts and sums of w_i (x_i - shift) (the ``lda_class_sums`` kernel). Never one-hot."""

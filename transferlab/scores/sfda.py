@@ -21,7 +21,9 @@ _ANCHOR_LOGITS_BYTES = 64 << 20
 
 
 @register("sfda")
-def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise", solver="cholesky"):
+@_blocks.honours_max_memory
+def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise", solver="cholesky",
+         max_memory=None):
     """SFDA transferability score (Shao et al. 2022, "Not All Models Are Equal: Predicting Model
     Transferability in a Self-challenging Fisher Space"); the authors' published ``SFDA_Score``,
     reproduced exactly but without mutating the input.
@@ -39,6 +41,12 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
         names for reproducing the published numbers; the same coefficients as the eigensolve since
         ``V V^T = S_w'^-1`` when all D eigenvectors are kept, about 3x cheaper at D = 2048) or
         "eigh" (the generalized eigensolve of step 4, literally as published).
+    max_memory : None (default: historical block sizes) or the host memory the passes may use, int
+        bytes or a string like "2GB" / "512MiB": every pass (NaN scan, scatter kernels, the two
+        prediction passes) reads row blocks sized from it after the fixed state (about a dozen D x D
+        float64 matrices, C x D and C x C tables, a few (N,) vectors) is counted; a memory-mapped
+        bank's pages are released block by block. Too small: ``ValueError`` naming the minimum. The
+        result is bitwise the same for every budget (docs/out_of_core.md).
 
     Definition (SCORES.md)
     ----------------------
@@ -79,6 +87,9 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
         raise TypeError(f"log must be a bool, got {type(log).__name__}")
     m = as_matrix(features, "features")
     lab = as_labels(labels, m.n, "labels", min_classes=1)
+    if max_memory is not None:
+        row_bytes, state_bytes = _memory_cost(m, lab.n_classes)
+        _blocks.fit(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what="sfda")
     keep = check_finite(m, nan_policy)
     if keep is not None:
         m = m.take(keep)
@@ -101,6 +112,14 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
         return oracle(m.to_float64_host(), lab.codes, a=float(a), log=bool(log))[0]
     placed = _backend.place(m, dev)
     return _sfda(placed, lab.codes, lab.n_classes, float(a), bool(log), dev, solver)
+
+
+def _memory_cost(m: Matrix, n_classes: int) -> Tuple[int, int]:
+    """(bytes per block row, state) under ``max_memory``: a row's stored bytes plus its (C,) logits
+    and the softmax temporaries (7 float64 per class); twelve D x D and eight C x D float64
+    matrices, the C x C anchor logits and 64 bytes per row (p, its weights, per-row results, labels)."""
+    d, c = m.d, int(n_classes)
+    return m.data.dtype.itemsize * d + 56 * c, 96 * d * d + 64 * c * d + 8 * c * c + 64 * m.n
 
 
 # ---------------------------------------------------------------------------- the fast path
