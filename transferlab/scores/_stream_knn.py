@@ -108,19 +108,56 @@ def _cross(Q: Matrix, q_off: int, qlab: np.ndarray, B: Matrix, c_off: int, blab:
     return _partial(out, qlab, blab, c_off)
 
 
-def _self_rows(Q: Matrix, qidx: np.ndarray, qlab: np.ndarray, lo: int, G: Matrix, k: int):
-    """Partial lists of every query over the gathered query rows lo.. of a block, self excluded."""
+def _self_dist(Q: Matrix, qlab: np.ndarray, G: Matrix) -> np.ndarray:
+    """Kernel distance of each query to itself (``G``: its own rows gathered from the block): every
+    pair of the small group is listed (nothing excluded, k = group size), the diagonal is kept."""
+    out = np.empty(Q.n, dtype=np.float32)
+    for a in range(0, Q.n, 256):
+        b = min(Q.n, a + 256)
+        idx, dist, *_ = _backend.cpu_module().knn_cross(
+            Q.rows(a, b).data, 1 << 62, G.rows(a, b).data, qlab[a:b], b - a, Q.is_bf16, _backend.num_threads(),
+            0, qlab[a:b])
+        rows, cols = np.nonzero(idx == np.arange(b - a)[:, None])
+        out[a + rows] = dist[rows, cols]
+    return out
+
+
+def _drop_self(p, own: np.ndarray, dself: np.ndarray, k: int):
+    """k-lists excluding self from (k+1)-lists computed with nothing excluded.
+
+    ``own[r]``: query r's row when it lies in this block (else -1, ``dself`` +inf); ``dself``: its
+    distance to itself. Self is removed from the list, the list cut to k; with T' the old last
+    distance and t the new one: t == T' -> tie counts minus self when d_self == T' (the kernel
+    counted every candidate at T', listed or not); t < T' -> every candidate at t is listed (the
+    unlisted ones lie at >= T'), so the ties are counted in the list.
+    """
     from ..distributed import Partial
 
-    idx, dist, found, tc, ts = _backend.cpu_module().knn_cross(
-        Q.data, 0, G.data, qlab[lo : lo + G.n], k, Q.is_bf16, _backend.num_threads(), lo, qlab)
-    valid = idx >= 0
-    local = np.where(valid, idx, 0)
-    same = valid & (qlab[local] == qlab[:, None])
-    return Partial(np.where(valid, qidx[local], -1), dist, same, found, tc, ts)
+    rows = np.arange(p.idx.shape[0])
+    is_self = (p.idx == own[:, None]) & (own[:, None] >= 0)
+    order = np.argsort(is_self, axis=1, kind="stable")  # self (at most one) to the end
+    idx = np.take_along_axis(p.idx, order, axis=1)
+    dist = np.take_along_axis(p.dist, order, axis=1)
+    same = np.take_along_axis(p.same, order, axis=1)
+    listed_self = is_self.any(axis=1)
+    idx[listed_self, -1], dist[listed_self, -1], same[listed_self, -1] = -1, np.inf, False
+    found1 = p.found - listed_self
+    found = np.minimum(found1, k)
+    old_last = np.where(p.found > 0, p.dist[rows, np.maximum(p.found - 1, 0)], np.inf)
+    last = np.where(found > 0, dist[rows, np.maximum(found - 1, 0)], np.inf)
+    at = (dist == last[:, None]) & (idx >= 0)
+    self_at = (dself == old_last).astype(np.int64)
+    keep_kernel = last == old_last
+    tc = np.where(keep_kernel, p.tie_count - self_at, at.sum(axis=1))
+    ts = np.where(keep_kernel, p.tie_same - self_at, (at & same).sum(axis=1))
+    tc[found == 0] = 0
+    ts[found == 0] = 0
+    return Partial(np.ascontiguousarray(idx[:, :k]), np.ascontiguousarray(dist[:, :k]),
+                   np.ascontiguousarray(same[:, :k]), found, tc, ts)
 
 
 def _group_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, Q: Matrix, k: int, metric: str, ref_rows: int):
+    """Merged partial lists of the (sorted) queries ``qidx`` (rows ``Q``) over every reference block."""
     from ..distributed import merge_partials
 
     qlab = np.ascontiguousarray(y[qidx], dtype=np.int32)
@@ -129,22 +166,20 @@ def _group_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, Q: Matrix, k: int, 
     for s, e, blk in _blocks.blocks(m, ref_rows):
         B = _prep(blk, metric)
         blab = y[s:e]
-        parts = []
         if contiguous:
-            parts.append(_cross(Q, int(qidx[0]), qlab, B, s, blab, k))
+            part = _cross(Q, int(qidx[0]), qlab, B, s, blab, k)
         else:
+            # Every query against the whole block, nothing excluded (row offset N), one more
+            # neighbour; then self is dropped from the lists of the queries lying in the block.
+            part = _cross(Q, m.n, qlab, B, s, blab, k + 1)
             lo, hi = (int(v) for v in np.searchsorted(qidx, [s, e]))
-            a = s
-            for j in qidx[lo:hi].tolist():
-                if j > a:
-                    parts.append(_cross(Q, m.n, qlab, B.rows(a - s, j - s), a, blab[a - s : j - s], k))
-                a = j + 1
-            if e > a:
-                parts.append(_cross(Q, m.n, qlab, B.rows(a - s, e - s), a, blab[a - s :], k))
+            own = np.full(qidx.size, -1, dtype=np.int64)
+            dself = np.full(qidx.size, np.inf, dtype=np.float32)
             if hi > lo:
-                parts.append(_self_rows(Q, qidx, qlab, lo, B.take(qidx[lo:hi] - s), k))
-        for p in parts:
-            acc = p if acc is None else merge_partials(acc, p)
+                own[lo:hi] = qidx[lo:hi]
+                dself[lo:hi] = _self_dist(Q.rows(lo, hi), qlab[lo:hi], B.take(qidx[lo:hi] - s))
+            part = _drop_self(part, own, dself, k)
+        acc = part if acc is None else merge_partials(acc, part)
     return acc
 
 
