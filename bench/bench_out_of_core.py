@@ -64,7 +64,7 @@ def make_bank(root: str, n: int, d: int, z: int, c: int, seed: int = 0):
 
     def feats(s, e):
         r = np.random.default_rng([seed, s])
-        return means[y[s:e]] * 0.5 + r.standard_normal((e - s, d), dtype=np.float32)
+        return means[y[s:e]] * 0.15 + r.standard_normal((e - s, d), dtype=np.float32)
 
     def probs(s, e):
         r = np.random.default_rng([seed + 1, s])

@@ -70,13 +70,13 @@ def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any)
     """(query rows per group, reference rows per block) under ``max_memory`` (None: 64 MiB blocks).
 
     A query row costs its stored (or normalised float32) copy and its lists in the merges; a
-    reference row its stored bytes (mapped pages), the cosine copy and its norm. The state is the
+    reference row its stored bytes (mapped pages), the NaN scan's mask, the cosine copy and its norm. The state is the
     (q, k) result lists and the label remapping; the rest is split between the two blocks.
     """
     d, item = m.d, m.data.dtype.itemsize
     cos = metric == "cosine"
     q_row = d * (max(item, 4) + (12 if cos else 0)) + 64 * k + 64
-    ref_row = d * (item + (12 if cos else 0)) + 16
+    ref_row = d * (item + 1 + (12 if cos else 0)) + 16
     state = n_queries * (24 * k + 40) + _blocks.label_bytes(m.n)
     budget = _blocks.parse_max_memory(max_memory)
     if budget is None:
@@ -195,8 +195,7 @@ def neighbour_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, k: int, *, metri
     ts = np.empty(q, dtype=np.int64)
     for a in range(0, q, query_rows):
         rows = qidx[a : a + query_rows]
-        Q = _prep(m.take(rows), metric)
-        _blocks.release(m)  # the gather touched the query rows' pages
+        Q = _prep(_blocks.take(m, rows), metric)  # read from the file: no mapped pages
         p = _group_lists(m, y, rows, Q, k, metric, ref_rows)
         idx[a : a + rows.size], dist[a : a + rows.size] = p.idx, p.dist
         tc[a : a + rows.size], ts[a : a + rows.size] = p.tie_count, p.tie_same
@@ -213,7 +212,7 @@ def boundary_labels(m: Matrix, y: np.ndarray, rows: np.ndarray, boundary: np.nda
     sub = max(1, min(ref_rows, 4096))
     for a in range(0, rows.size, 64):
         r = rows[a : a + 64]
-        Q = _prep(m.take(r), metric)
+        Q = _prep(_blocks.take(m, r), metric)
         T = np.asarray(boundary[a : a + 64], dtype=np.float32)
         qlab = np.ascontiguousarray(y[r])
         for s, e, blk in _blocks.blocks(m, ref_rows):
@@ -259,6 +258,8 @@ class KnnLooStream(ScoreStream):
     pickles (a memory-mapped bank travels as its file name, not its bytes).
     """
 
+    over_bank = True  # streaming.run builds it over the source bank and its labels
+
     def __init__(self, features=None, labels=None, *, k=1, metric="euclidean", ties="expected", queries=None,
                  seed=0, max_memory=None) -> None:
         from .knn import METRICS, TIES, check_loo_problem
@@ -278,10 +279,11 @@ class KnnLooStream(ScoreStream):
         check_loo_problem(m.n, int(k), lab, stacklevel=3)
         from .._arrays import check_finite
 
-        with _blocks.scoped_rows(plan_blocks(m, 1, int(k), metric, max_memory)[1]):
+        self._qidx = resolve_queries(queries, m.n, seed)
+        self._plan = plan_blocks(m, self._qidx.size, int(k), metric, max_memory)  # too small: ValueError here
+        with _blocks.scoped_rows(self._plan[1]):
             check_finite(m, "raise")
         self._bank, self._lab = m, lab
-        self._qidx = resolve_queries(queries, m.n, seed)
         self._order = np.argsort(self._qidx, kind="stable")
         self._sorted = self._qidx[self._order]
         q_param = queries if queries is None or isinstance(queries, (int, np.integer)) else tuple(self._qidx.tolist())
@@ -327,9 +329,8 @@ class KnnLooStream(ScoreStream):
             raise ValueError(f"rows {start}..{stop} overlap rows this state has already scored")
         if hi > lo:
             p = self.params
-            q_rows, ref_rows = plan_blocks(m, hi - lo, p["k"], p["metric"], p["max_memory"])
             out = neighbour_lists(m, self._lab.codes, self._sorted[lo:hi], p["k"], metric=p["metric"],
-                                  query_rows=q_rows, ref_rows=ref_rows)
+                                  query_rows=self._plan[0], ref_rows=self._plan[1])
             self.idx[lo:hi], self.dist[lo:hi], self.tie_count[lo:hi], self.tie_same[lo:hi] = out
             self.covered[lo:hi] = True
         self.n += chunk.n

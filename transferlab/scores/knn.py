@@ -159,7 +159,8 @@ def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device
     qidx = sk.resolve_queries(queries, m.n, seed)
     if _backend.resolve_device(device, m) == "cuda" or m.device == "cuda":
         m = _backend.to_host(m)
-    with _blocks.scoped_rows(sk.plan_blocks(m, 1, k, metric, max_memory)[1]):
+    q_rows, ref_rows = sk.plan_blocks(m, qidx.size, k, metric, max_memory)  # too small: ValueError here
+    with _blocks.scoped_rows(ref_rows):
         keep = check_finite(m, nan_policy)
     orig = None
     if keep is not None:
@@ -175,7 +176,6 @@ def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device
     check_loo_problem(m.n, k, lab, stacklevel=4)
     order = np.argsort(qidx, kind="stable")
     srt = qidx[order]
-    q_rows, ref_rows = sk.plan_blocks(m, srt.size, k, metric, max_memory)
     idx, dist, tc, ts = sk.neighbour_lists(m, lab.codes, srt, k, metric=metric, query_rows=q_rows, ref_rows=ref_rows)
     correct = _credit(m, lab.codes, k, ties, idx, dist, tc, ts, rows=srt, metric=metric, max_memory=max_memory)
     back = np.empty_like(order)  # the sorted position of each query as given

@@ -115,11 +115,11 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
 
 
 def _memory_cost(m: Matrix, n_classes: int) -> Tuple[int, int]:
-    """(bytes per block row, state) under ``max_memory``: a row's stored bytes plus its (C,) logits
-    and the softmax temporaries (7 float64 per class); twelve D x D and eight C x D float64
+    """(bytes per block row, state) under ``max_memory``: a row's stored bytes, the NaN scan's mask
+    (1 byte per feature), its (C,) logits and the softmax temporaries (7 float64 per class); twelve D x D and eight C x D float64
     matrices, the C x C anchor logits and 64 bytes per row (p, its weights, per-row results, labels)."""
     d, c = m.d, int(n_classes)
-    return m.data.dtype.itemsize * d + 56 * c, 96 * d * d + 64 * c * d + 8 * c * c + 64 * m.n
+    return m.data.dtype.itemsize * d + d + 56 * c, 96 * d * d + 64 * c * d + 8 * c * c + 64 * m.n
 
 
 # ---------------------------------------------------------------------------- the fast path

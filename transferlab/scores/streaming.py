@@ -32,7 +32,7 @@ from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
 
 __all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "stream",
-           "available_streams", "run"]
+           "available_streams", "run", "KnnLooStream"]
 
 
 class GramStream(ScoreStream):
@@ -167,7 +167,12 @@ def run(score: Any, source: Source, labels: Any = None, *, chunk_rows: Optional[
     ``labels``; or a zero-argument callable returning an iterable of ``(x_chunk, labels_chunk)``,
     called once per pass (it must give the same rows every time). ``params`` go to the state.
     """
-    st = stream(score, **params) if isinstance(score, str) else score
+    from ._stream import _STREAMS
+
+    if isinstance(score, str) and getattr(_STREAMS.get(score), "over_bank", False):
+        st = _STREAMS[score](source, labels, **params)  # built over the reference bank itself (knn_loo)
+    else:
+        st = stream(score, **params) if isinstance(score, str) else score
     if not isinstance(st, ScoreStream):
         raise TypeError(f"score must be a score name or a streaming state, got {type(score).__name__}")
     if params and not isinstance(score, str):
@@ -202,3 +207,6 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
             yield source[a : a + step], labels[a : a + step]
 
     return chunks
+
+
+from ._stream_knn import KnnLooStream  # noqa: E402  (registers the knn_loo stream)
