@@ -70,8 +70,10 @@ def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any)
     """(query rows per group, reference rows per block) under ``max_memory`` (None: 64 MiB blocks).
 
     A query row costs its stored (or normalised float32) copy and its lists in the merges; a
-    reference row its stored bytes (mapped pages), the NaN scan's mask, the cosine copy and its norm. The state is the
-    (q, k) result lists and the label remapping; the rest is split between the two blocks.
+    reference row its stored bytes (mapped pages), the NaN scan's mask, the cosine copy and its
+    norm. The state is the (q, k) result lists and the label remapping; the rest is split between
+    the two blocks. The work is (query groups x reference blocks) kernel calls, so the smallest
+    plan accepted is 32 query rows and 256 reference rows (fewer when there are fewer).
     """
     d, item = m.d, m.data.dtype.itemsize
     cos = metric == "cosine"
@@ -81,11 +83,16 @@ def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any)
     budget = _blocks.parse_max_memory(max_memory)
     if budget is None:
         return (max(1, min(n_queries, _DEFAULT_BYTES // q_row)), max(1, _DEFAULT_BYTES // ref_row))
-    free = budget - state - q_row - ref_row
-    if free < 0:
-        _blocks.plan_rows(budget, row_bytes=q_row + ref_row, state_bytes=state, what="knn_loo")  # raises
-    q_rows = max(1, min(n_queries, (budget - state) // 2 // q_row))
-    ref_rows = max(1, (budget - state - q_rows * q_row) // ref_row)
+    min_q, min_ref = min(n_queries, 32), min(m.n, 256)
+    need = state + min_q * q_row + min_ref * ref_row
+    if budget < need:
+        raise ValueError(
+            f"max_memory={budget} bytes ({_blocks.format_bytes(budget)}) is too small for knn_loo: its fixed state "
+            f"needs {_blocks.format_bytes(state)} and the smallest blocks ({min_q} query rows, {min_ref} reference "
+            f"rows) {_blocks.format_bytes(need - state)}; the minimum is {need} bytes ({_blocks.format_bytes(need)})")
+    free = budget - state
+    q_rows = min(n_queries, max(min_q, free // 2 // q_row))
+    ref_rows = max(min_ref, (free - q_rows * q_row) // ref_row)
     return int(q_rows), int(ref_rows)
 
 
