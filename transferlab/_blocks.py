@@ -124,6 +124,16 @@ def blocks(m: Matrix, rows: Optional[int] = None, *, default_bytes: int = 32 << 
             release(m, s, e)
 
 
+def kernel_blocks(m: Matrix) -> Iterator[Tuple[int, int, Matrix]]:
+    """Row blocks for a compiled kernel that accumulates across calls: the whole bank in one call
+    without a budget (the historical path), else the budget's blocks (pages released)."""
+    rows = _ROWS.get()
+    if rows is None or rows >= m.n:
+        yield 0, m.n, m
+        return
+    yield from blocks(m, rows)
+
+
 def f64_blocks(m: Matrix, rows: Optional[int] = None, *, default_bytes: int = 32 << 20
                ) -> Iterator[Tuple[int, int, np.ndarray]]:
     """(start, stop, float64 copy of rows [start, stop)): never a view of the caller's rows."""

@@ -104,16 +104,6 @@ def _f64_rows(m: Matrix, start: int, stop: int):
     return m.to_float64_host(start, stop)
 
 
-def _host_blocks(m: Matrix):
-    """Row blocks for the CPU kernels: the whole bank in one call without a memory budget (the
-    historical path), else the budget's blocks through the shared reader (pages released)."""
-    rows = _blocks.scoped()
-    if rows is None or rows >= m.n:
-        yield 0, m.n, m
-        return
-    yield from _blocks.blocks(m, rows)
-
-
 def _cuda_kernels(m: Matrix):
     """``transferlab._cuda`` when it has the lda kernels and ``m`` lives on a CUDA device, else None."""
     if not USE_CUDA_KERNELS or not getattr(m.data, "is_cuda", False):
@@ -154,7 +144,7 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
     if device == "cpu":
         sh, w = _host_vec(shift, d, "shift"), _host_vec(row_weight, n, "row_weight")
         counts = None
-        for s, e, blk in _host_blocks(m):  # sums= accumulates: bitwise one pass
+        for s, e, blk in _blocks.kernel_blocks(m):  # sums= accumulates: bitwise one pass
             c, sums = _backend.cpu_module().lda_class_sums(
                 blk.data, y[s:e], int(n_classes), sh, None if w is None else w[s:e], m.is_bf16,
                 _backend.num_threads(), sums=sums,
@@ -211,7 +201,7 @@ def gram(m: Matrix, device: str, *, shift=None, row_scale=None, out=None):
     n, d = m.n, m.d
     if device == "cpu":
         sh, sc = _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale")
-        for s, e, blk in _host_blocks(m):  # out= accumulates: bitwise one pass
+        for s, e, blk in _blocks.kernel_blocks(m):  # out= accumulates: bitwise one pass
             out = _backend.cpu_module().lda_gram(blk.data, sh, None if sc is None else sc[s:e], m.is_bf16,
                                                  _backend.num_threads(), out=out)
         return out
@@ -276,7 +266,7 @@ def project(m: Matrix, W, device: str, *, b=None):
             raise ValueError(f"W must have shape (K, {d}), got {Wh.shape}")
         bh = _host_vec(b, Wh.shape[0], "b")
         parts = [_backend.cpu_module().lda_project(blk.data, Wh, bh, m.is_bf16, _backend.num_threads())
-                 for _, _, blk in _host_blocks(m)]
+                 for _, _, blk in _blocks.kernel_blocks(m)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
     if device == "cuda":
         import torch

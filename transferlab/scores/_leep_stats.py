@@ -58,20 +58,10 @@ def _row_stats(m: Matrix, from_logits: bool, device: str):
         return _cuda_row_stats(m, from_logits)
     parts = [(s, _backend.cpu_module().leep_row_stats(blk.data, from_logits, sum_tolerance(m), m.is_bf16,
                                                        _backend.num_threads()))
-             for s, _, blk in _host_blocks(m)]
+             for s, _, blk in _blocks.kernel_blocks(m)]
     if len(parts) == 1:
         return parts[0][1]
     return _combine_row_stats(parts), (np.concatenate([lse for _, (_, lse) in parts]) if from_logits else None)
-
-
-def _host_blocks(m: Matrix):
-    """Row blocks for the CPU kernels: the whole matrix in one call without a memory budget (the
-    historical path), else the budget's blocks through the shared reader (pages released)."""
-    rows = _blocks.scoped()
-    if rows is None or rows >= m.n:
-        yield 0, m.n, m
-        return
-    yield from _blocks.blocks(m, rows)
 
 
 def _combine_row_stats(parts) -> Dict[str, Any]:
@@ -208,7 +198,7 @@ def eep(p: ProbInput, cond: np.ndarray, *, device: str = "cpu") -> np.ndarray:
     parts = [_backend.cpu_module().leep_eep(blk.data, codes[s:e], C, p.from_logits,
                                             None if p.row_lse is None else p.row_lse[s:e], cond, m.is_bf16,
                                             _backend.num_threads())
-             for s, e, blk in _host_blocks(m)]
+             for s, e, blk in _blocks.kernel_blocks(m)]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
