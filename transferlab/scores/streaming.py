@@ -166,6 +166,8 @@ def run(score: Any, source: Source, labels: Any = None, *, chunk_rows: Optional[
     read-only ``np.memmap``, read ``chunk_rows`` rows at a time (default: about 64 MiB of rows), with
     ``labels``; or a zero-argument callable returning an iterable of ``(x_chunk, labels_chunk)``,
     called once per pass (it must give the same rows every time). ``params`` go to the state.
+    ``"knn_loo"``'s state is built over the bank itself (``KnnLooStream(source, labels, **params)``:
+    each chunk's rows are queries against the whole bank), so ``source`` must then be an array.
     """
     from ._stream import _STREAMS
 
