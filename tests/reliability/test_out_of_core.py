@@ -81,8 +81,9 @@ def test_budgets_forcing_many_blocks_are_bitwise_equal(name, tmp_path, count_blo
         count_blocks.clear()
         got = _call(name, x, y, max_memory=budget)
         assert got == want, (name, budget, got, want)
-        if budget == first:
-            assert len(count_blocks) >= 20, f"{name}: a small budget should read many blocks, got {len(count_blocks)}"
+        if budget == first:  # knn_loo: several query groups, each over >= 2 reference blocks (256-row minimum)
+            need = 10 if name == "knn_loo" else 20
+            assert len(count_blocks) >= need, f"{name}: a small budget should read many blocks, got {len(count_blocks)}"
 
 
 @pytest.mark.parametrize("name", ["logme", "sfda", "leep"])
