@@ -225,19 +225,21 @@ def as_matrix(x: Any, name: str = "features") -> Matrix:
 
 
 def nonfinite_rows(m: Matrix) -> np.ndarray:
-    """Boolean mask of rows holding NaN or +-inf; scans host banks in bounded blocks."""
+    """Boolean mask of rows holding NaN or +-inf; scans host banks in bounded blocks (the block
+    reader of ``_blocks``: a memory-mapped bank's pages are released block by block)."""
     if m.device == "cuda":
         import torch
 
         return (~torch.isfinite(m.data).all(dim=1)).cpu().numpy()
-    if m.is_bf16:
-        # bfloat16 bit patterns: exponent all ones means inf or NaN.
-        bits = m.data
-        return ((bits & 0x7F80) == 0x7F80).any(axis=1)
-    rows_per_block = max(1, _SCAN_BYTES // max(1, m.d * m.data.dtype.itemsize))
+    from . import _blocks
+
     out = np.zeros(m.n, dtype=bool)
-    for s in range(0, m.n, rows_per_block):
-        out[s : s + rows_per_block] = ~np.isfinite(m.data[s : s + rows_per_block]).all(axis=1)
+    for s, e, blk in _blocks.blocks(m, default_bytes=_SCAN_BYTES, bytes_per_value=m.data.dtype.itemsize):
+        if m.is_bf16:
+            # bfloat16 bit patterns: exponent all ones means inf or NaN.
+            out[s:e] = ((blk.data & 0x7F80) == 0x7F80).any(axis=1)
+        else:
+            out[s:e] = ~np.isfinite(blk.data).all(axis=1)
     return out
 
 

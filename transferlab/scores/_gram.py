@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
+from .. import _blocks
 from .._arrays import Matrix
 from . import _lda_stats
 
@@ -28,14 +29,21 @@ _BLOCK_BYTES = 32 << 20
 
 
 def row_blocks(m: Matrix) -> Iterator[Tuple[int, int, np.ndarray]]:
-    """(start, stop, float64 copy of rows [start, stop)) over the bank in bounded blocks."""
-    step = max(1, _BLOCK_BYTES // max(1, 8 * m.d))
-    for s in range(0, m.n, step):
-        e = min(m.n, s + step)
-        blk = m.to_float64_host(s, e)
-        if m.device == "cpu" and np.may_share_memory(blk, m.data):
-            blk = blk.copy()  # float64 input: never modify the caller's rows in place
-        yield s, e, blk
+    """(start, stop, float64 copy of rows [start, stop)) over the bank in bounded blocks (the shared
+    reader: the active ``max_memory`` budget's rows, memory-mapped pages released per block)."""
+    return _blocks.f64_blocks(m, default_bytes=_BLOCK_BYTES)
+
+
+def pass_cost(m: Matrix, n_classes: int) -> Tuple[int, int]:
+    """(bytes per block row, fixed state bytes) of the Gram-family scores under ``max_memory``.
+
+    A block row costs its stored bytes (the mapped pages) plus two float64 copies (``row_blocks``'
+    block and its shifted / squared temporary); the state is four D x D float64 matrices (the Gram,
+    its eigenvectors, LAPACK's work, a centred copy), three C x D ones and 16 bytes per row (the
+    N-vectors such as the squared norms).
+    """
+    d = m.d
+    return m.data.dtype.itemsize * d + 16 * d, 32 * d * d + 24 * n_classes * d + 16 * m.n
 
 
 def class_sums(m: Matrix, codes: np.ndarray, n_classes: int, shift: Optional[np.ndarray] = None,
@@ -77,10 +85,9 @@ def mean_and_centred_gram(m: Matrix) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def column_sum(m: Matrix) -> np.ndarray:
-    total = np.zeros(m.d)
-    for _, _, blk in row_blocks(m):
-        total += blk.sum(axis=0)
-    return total
+    """``sum_i x_i`` in float64: one class-sum kernel pass (its per-element chains do not depend on
+    the row blocks, so a ``max_memory`` budget gives the same bits)."""
+    return class_sums(m, np.zeros(m.n, dtype=np.int32), 1)[1][0]
 
 
 def pca(m: Matrix, n_components: Optional[int] = None, var_ratio: Optional[float] = None):

@@ -36,7 +36,7 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _blocks
 from .._arrays import Matrix
 
 # Rows per block on the torch / reference paths: bounds their float64 temporaries.
@@ -143,10 +143,14 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
     n, d = m.n, m.d
     y = _codes(codes, n)
     if device == "cpu":
-        counts, sums = _backend.cpu_module().lda_class_sums(
-            m.data, y, int(n_classes), _host_vec(shift, d, "shift"), _host_vec(row_weight, n, "row_weight"),
-            m.is_bf16, _backend.num_threads(), sums=sums,
-        )
+        sh, w = _host_vec(shift, d, "shift"), _host_vec(row_weight, n, "row_weight")
+        counts = None
+        for s, e, blk in _blocks.kernel_blocks(m):  # sums= accumulates: bitwise one pass
+            c, sums = _backend.cpu_module().lda_class_sums(
+                blk.data, y[s:e], int(n_classes), sh, None if w is None else w[s:e], m.is_bf16,
+                _backend.num_threads(), sums=sums,
+            )
+            counts = c if counts is None else counts + c
         return counts, sums
     counts = np.bincount(y, minlength=n_classes).astype(np.int64)
     if device == "cuda":
@@ -174,7 +178,7 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
         yt = y
         if sums is None:
             sums = np.zeros((n_classes, d), dtype=np.float64)
-    step = block_rows(d)
+    step = _blocks.scoped() or block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
         if sh is not None:
@@ -197,10 +201,11 @@ def gram(m: Matrix, device: str, *, shift=None, row_scale=None, out=None):
     """
     n, d = m.n, m.d
     if device == "cpu":
-        return _backend.cpu_module().lda_gram(
-            m.data, _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale"), m.is_bf16,
-            _backend.num_threads(), out=out,
-        )
+        sh, sc = _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale")
+        for s, e, blk in _blocks.kernel_blocks(m):  # out= accumulates: bitwise one pass
+            out = _backend.cpu_module().lda_gram(blk.data, sh, None if sc is None else sc[s:e], m.is_bf16,
+                                                 _backend.num_threads(), out=out)
+        return out
     if device == "cuda":
         import torch
 
@@ -218,7 +223,7 @@ def gram(m: Matrix, device: str, *, shift=None, row_scale=None, out=None):
         sh, s_ = _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale")
         if out is None:
             out = np.zeros((d, d), dtype=np.float64)
-    step = block_rows(d)
+    step = _blocks.scoped() or block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
         if sh is not None:
@@ -260,8 +265,10 @@ def project(m: Matrix, W, device: str, *, b=None):
         Wh = np.ascontiguousarray(W.detach().cpu().numpy() if _is_torch(W) else W, dtype=np.float64)
         if Wh.ndim != 2 or Wh.shape[1] != d:
             raise ValueError(f"W must have shape (K, {d}), got {Wh.shape}")
-        return _backend.cpu_module().lda_project(m.data, Wh, _host_vec(b, Wh.shape[0], "b"), m.is_bf16,
-                                                 _backend.num_threads())
+        bh = _host_vec(b, Wh.shape[0], "b")
+        parts = [_backend.cpu_module().lda_project(blk.data, Wh, bh, m.is_bf16, _backend.num_threads())
+                 for _, _, blk in _blocks.kernel_blocks(m)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
     if device == "cuda":
         import torch
 
@@ -281,7 +288,7 @@ def project(m: Matrix, W, device: str, *, b=None):
         Wt = np.asarray(W, dtype=np.float64)
         bt = _host_vec(b, Wt.shape[0], "b")
         out = np.empty((n, Wt.shape[0]), dtype=np.float64)
-    step = block_rows(d)
+    step = _blocks.scoped() or block_rows(d)
     for s in range(0, n, step):
         out[s : s + step] = _f64_rows(m, s, s + step) @ Wt.T
     if bt is not None:

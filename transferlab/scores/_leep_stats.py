@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _blocks
 from .._arrays import Labels, Matrix, check_finite, check_labels_omit
 
 # Rows of probabilities must sum to 1 within this (SCORES.md, LEEP) ...
@@ -56,8 +56,26 @@ def _row_stats(m: Matrix, from_logits: bool, device: str):
         return _host_row_stats(m, from_logits), None
     if device == "cuda":
         return _cuda_row_stats(m, from_logits)
-    return _backend.cpu_module().leep_row_stats(m.data, from_logits, sum_tolerance(m), m.is_bf16,
-                                                _backend.num_threads())
+    parts = [(s, _backend.cpu_module().leep_row_stats(blk.data, from_logits, sum_tolerance(m), m.is_bf16,
+                                                       _backend.num_threads()))
+             for s, _, blk in _blocks.kernel_blocks(m)]
+    if len(parts) == 1:
+        return parts[0][1]
+    return _combine_row_stats(parts), (np.concatenate([lse for _, (_, lse) in parts]) if from_logits else None)
+
+
+def _combine_row_stats(parts) -> Dict[str, Any]:
+    """One stats dict from the per-block dicts of ``leep_row_stats`` (``parts``: (start row, (dict, lse)))."""
+    out: Dict[str, Any] = {}
+    for key in ("nonfinite", "negative", "bad_sum"):
+        out[f"{key}_rows"] = int(sum(d[f"{key}_rows"] for _, (d, _) in parts))
+        firsts = [s + d[f"first_{key}_row"] for s, (d, _) in parts if d[f"{key}_rows"]]
+        out[f"first_{key}_row"] = int(min(firsts)) if firsts else -1
+    lows = [d["min_row_sum"] for _, (d, _) in parts if d["min_row_sum"] == d["min_row_sum"]]
+    highs = [d["max_row_sum"] for _, (d, _) in parts if d["max_row_sum"] == d["max_row_sum"]]
+    out["min_row_sum"] = float(min(lows)) if lows else float("nan")
+    out["max_row_sum"] = float(max(highs)) if highs else float("nan")
+    return out
 
 
 def _host_row_stats(m: Matrix, from_logits: bool) -> Dict[str, Any]:
@@ -145,14 +163,13 @@ def joint_counts(p: ProbInput, *, device: str = "cpu", chunk_rows: Optional[int]
     if device == "cuda":
         return _cuda_joint(p)
     _C = _backend.cpu_module()
-    step = m.n if not chunk_rows else int(chunk_rows)
-    if step < 1:
+    if chunk_rows is not None and int(chunk_rows) < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    step = int(chunk_rows or _blocks.scoped() or m.n)
     S = None
-    for s in range(0, m.n, step):
-        e = min(m.n, s + step)
+    for s, e, blk in _blocks.blocks(m, step):
         lse = None if p.row_lse is None else p.row_lse[s:e]
-        S = _C.leep_joint(m.data[s:e], codes[s:e], C, p.from_logits, lse, m.is_bf16, _backend.num_threads(), S)
+        S = _C.leep_joint(blk.data, codes[s:e], C, p.from_logits, lse, m.is_bf16, _backend.num_threads(), S)
     return S
 
 
@@ -178,8 +195,11 @@ def eep(p: ProbInput, cond: np.ndarray, *, device: str = "cpu") -> np.ndarray:
         return np.einsum("iz,iz->i", P, cond[codes])
     if device == "cuda":
         return _cuda_eep(p, cond)
-    return _backend.cpu_module().leep_eep(m.data, codes, C, p.from_logits, p.row_lse, cond, m.is_bf16,
-                                          _backend.num_threads())
+    parts = [_backend.cpu_module().leep_eep(blk.data, codes[s:e], C, p.from_logits,
+                                            None if p.row_lse is None else p.row_lse[s:e], cond, m.is_bf16,
+                                            _backend.num_threads())
+             for s, e, blk in _blocks.kernel_blocks(m)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 # ---------------------------------------------------------------------------- CUDA

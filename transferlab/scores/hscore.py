@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 import numpy as np
 
+from .. import _blocks
 from . import _gram
 from ._common import prepare
 from ._registry import register
@@ -12,7 +13,8 @@ PINV_RCOND = 1e-15  # the published codes' np.linalg.pinv(..., rcond=1e-15)
 
 
 @register("hscore")
-def hscore(features, labels, *, device="auto", nan_policy="raise"):
+@_blocks.honours_max_memory
+def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None):
     """H-score: ``tr(pinv(Cov(X)) Cov(G))`` with G_i = mu_{y_i}, the class mean of sample i.
 
     Bao et al. 2019, "An information-theoretic approach to transferability in task transfer
@@ -28,9 +30,17 @@ def hscore(features, labels, *, device="auto", nan_policy="raise"):
     so (use ``reg_hscore`` there).
 
     Parameters: features (N, D), labels (N,), device "auto" | "cpu" | "cuda" (Gram on the host) |
-    "reference", nan_policy "raise" | "omit". Returns a float (higher = more transferable).
+    "reference", nan_policy "raise" | "omit", max_memory as below. Returns a float (higher = more
+    transferable).
+
+    max_memory : None (default: the historical block sizes) or the host memory the passes may use,
+        int bytes or a string like "2GB" / "512MiB": block rows are derived from it after the fixed
+        state (D x D Gram and friends) is counted; a memory-mapped bank's pages are released block by
+        block, so peak RSS stays near the budget whatever N. Too small for the state: ``ValueError``
+        naming the minimum. The result is bitwise the same for every budget (docs/out_of_core.md).
     """
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
+    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+                          cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="hscore")
     _warn_saturation(m.n, m.d, "hscore")
     if dev == "reference":
         from ..reference.hscore import hscore as oracle
@@ -42,7 +52,8 @@ def hscore(features, labels, *, device="auto", nan_policy="raise"):
 
 
 @register("reg_hscore")
-def reg_hscore(features, labels, *, device="auto", nan_policy="raise"):
+@_blocks.honours_max_memory
+def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None):
     """Regularised H-score: ``tr(inv(Sigma_a) (1 - a) Cov(G))``, Sigma_a the Ledoit-Wolf shrunk covariance.
 
     Ibrahim et al. 2022, "Newer is not always better: rethinking transferability metrics, their
@@ -54,8 +65,11 @@ def reg_hscore(features, labels, *, device="auto", nan_policy="raise"):
 
     Cov(G) is the unbiased between-class covariance as in ``hscore``. Sigma_a has the eigenvectors
     of S, so one eigensolve serves both. Finite for N <= D (no warning needed).
+
+    Parameters as ``hscore`` (``max_memory`` included).
     """
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
+    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+                          cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="reg_hscore")
     if dev == "reference":
         from ..reference.hscore import reg_hscore as oracle
 

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _blocks
 from .._arrays import Labels, Matrix, as_labels, as_matrix, check_finite, check_labels_omit
 from ._registry import register
 
@@ -27,6 +27,7 @@ class KnnLooResult:
     correct: np.ndarray  # (N,) float64 credit per sample (fractional under ties="expected")
     tie_count: np.ndarray  # (N,) int64 neighbours tied at the boundary distance
     classes: np.ndarray  # original label values, index = code
+    rows: Optional[np.ndarray] = None  # with queries=: the query rows (the per-sample arrays follow them)
 
 
 @register("knn_loo")
@@ -40,6 +41,9 @@ def knn_loo(
     device="auto",
     return_details=False,
     nan_policy="raise",
+    queries=None,
+    seed=0,
+    max_memory=None,
 ):
     """Leave-one-out k-NN accuracy: how often the k nearest *other* samples vote for a sample's label.
 
@@ -60,6 +64,18 @@ def knn_loo(
     return_details : return a :class:`KnnLooResult` instead of the float.
     nan_policy : "raise" (default) or "omit" (drop rows with NaN/inf and score the rest; the
         per-sample outputs then refer to the kept rows, neighbour indices to the original rows).
+    queries : None (every row), an int q (q distinct rows drawn with ``np.random.default_rng(seed)``)
+        or an array of distinct row indices: the score is the mean credit of those rows, their
+        neighbours taken from the whole bank (self excluded by index). Equal, bit for bit, to the
+        full score's per-sample values on those rows. Runs out of core (below).
+    seed : seed of the query draw when ``queries`` is an int.
+    max_memory : None or the host memory the score may use (int bytes or a string like "2GB" /
+        "512MiB"). With it, or with ``queries``, the bank is streamed: query rows in groups against
+        reference blocks sized from the budget (``_C.knn_cross`` and an exact min-merge, see
+        ``transferlab.scores._stream_knn``), a memory-mapped bank's pages released block by block;
+        the result is bitwise the in-memory one for every budget. The state (the (q, k) lists) must
+        fit: ``ValueError`` naming the minimum otherwise. Without either, the in-memory kernel runs.
+        The streamed path computes on the CPU kernels (a CUDA bank is copied to the host).
 
     Definition
     ----------
@@ -84,7 +100,7 @@ def knn_loo(
     Returns
     -------
     float, or KnnLooResult(score, neighbors (N,k), distances (N,k) float32, correct (N,),
-    tie_count (N,), classes).
+    tie_count (N,), classes, rows: the query rows or None).
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -93,9 +109,12 @@ def knn_loo(
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     k = int(k)
+    _blocks.parse_max_memory(max_memory)
     m = as_matrix(features, "features")
     # Classes are checked after the sample count, so that N = 1 says what the minimum is.
     lab = as_labels(labels, m.n, "labels", min_classes=1)
+    if queries is not None or max_memory is not None:
+        return _knn_streamed(m, lab, k, metric, ties, device, return_details, nan_policy, queries, seed, max_memory)
     keep = check_finite(m, nan_policy)
     if keep is not None:
         m = m.take(keep)
@@ -130,6 +149,45 @@ def knn_loo(
     if keep is not None:
         idx = keep[idx]
     return KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)
+
+
+def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device: str, return_details: bool,
+                  nan_policy: str, queries, seed, max_memory):
+    """knn_loo with ``queries`` and / or ``max_memory``: query rows against reference blocks."""
+    from . import _stream_knn as sk
+
+    qidx = sk.resolve_queries(queries, m.n, seed)
+    if _backend.resolve_device(device, m) == "cuda" or m.device == "cuda":
+        m = _backend.to_host(m)
+    q_rows, ref_rows = sk.plan_blocks(m, qidx.size, k, metric, max_memory)  # too small: ValueError here
+    with _blocks.scoped_rows(ref_rows):
+        keep = check_finite(m, nan_policy)
+    orig = None
+    if keep is not None:
+        pos = np.full(m.n, -1, dtype=np.int64)
+        pos[keep] = np.arange(keep.size)
+        dropped = qidx[pos[qidx] < 0]
+        if dropped.size:
+            raise ValueError(f"query row {int(dropped[0])} holds NaN or inf and was dropped by nan_policy='omit'; "
+                             "choose finite query rows")
+        orig, qidx = keep, pos[qidx]
+        m = m.take(keep)
+        lab = check_labels_omit(lab, keep, min_classes=1)
+    check_loo_problem(m.n, k, lab, stacklevel=4)
+    order = np.argsort(qidx, kind="stable")
+    srt = qidx[order]
+    idx, dist, tc, ts = sk.neighbour_lists(m, lab.codes, srt, k, metric=metric, query_rows=q_rows, ref_rows=ref_rows)
+    correct = _credit(m, lab.codes, k, ties, idx, dist, tc, ts, rows=srt, metric=metric, max_memory=max_memory)
+    back = np.empty_like(order)  # the sorted position of each query as given
+    back[order] = np.arange(order.size)
+    score = float(correct[back].mean())  # summed in the given order, as the full score's rows
+    if not return_details:
+        return score
+    idx = idx[back]
+    rows = qidx
+    if orig is not None:
+        idx, rows = orig[idx], orig[qidx]
+    return KnnLooResult(score, idx, dist[back], correct[back], tc[back], lab.classes, rows=rows)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -215,22 +273,41 @@ def _run_cuda(m: Matrix, y: np.ndarray, k: int):
     return idx.cpu().numpy(), dist.cpu().numpy(), tc.cpu().numpy(), ts.cpu().numpy()
 
 
-def _credit(m: Matrix, y: np.ndarray, k: int, ties: str, idx, dist, tie_count, tie_same) -> np.ndarray:
-    """Per-sample credit from the kernel outputs (see the knn_loo docstring for the rule)."""
+def _credit(m: Matrix, y: np.ndarray, k: int, ties: str, idx, dist, tie_count, tie_same, *, rows=None,
+            metric: str = "euclidean", max_memory=None) -> np.ndarray:
+    """Per-sample credit from the kernel outputs (see the knn_loo docstring for the rule).
+
+    ``rows``: the bank rows the outputs belong to (the streamed path's queries; default every row,
+    in order); the boundary rescan is then streamed too (``m`` is the raw bank, normalised per block
+    for ``metric="cosine"``).
+    """
     y = np.asarray(y)
+    yq = y if rows is None else y[rows]
     if k == 1:
         if ties == "expected":
             return tie_same.astype(np.float64) / tie_count.astype(np.float64)
-        return (y[idx[:, 0]] == y).astype(np.float64)
+        return (y[idx[:, 0]] == yq).astype(np.float64)
     labs = y[idx]  # (N, k)
     d64 = dist.astype(np.float64)
-    correct = (_vote(labs, d64) == y).astype(np.float64)
+    correct = (_vote(labs, d64) == yq).astype(np.float64)
     if ties == "lowest_index":
         return correct
     boundary = dist[:, -1]
     slots = np.sum(dist == boundary[:, None], axis=1)
     ambiguous = np.flatnonzero(tie_count > slots)
     if ambiguous.size == 0:
+        return correct
+    if rows is not None:
+        from . import _stream_knn as sk
+
+        offsets, hl, hc = sk.boundary_labels(m, y, rows[ambiguous], boundary[ambiguous], metric=metric,
+                                             ref_rows=sk.plan_blocks(m, ambiguous.size, k, metric, max_memory)[1],
+                                             n_classes=int(y.max()) + 1)
+        for r, i in enumerate(ambiguous):
+            hist = {int(c): int(v) for c, v in zip(hl[offsets[r] : offsets[r + 1]], hc[offsets[r] : offsets[r + 1]])}
+            closer = dist[i] < boundary[i]
+            correct[i] = _expected_vote_credit(labs[i][closer].tolist(), d64[i][closer].tolist(), hist,
+                                               int(slots[i]), float(boundary[i]), int(yq[i]))
         return correct
     host = _backend.to_host(m)
     offsets, hl, hc = _backend.cpu_module().knn_boundary_labels(

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _blocks
 from .._arrays import as_labels, as_matrix
 from . import _leep_stats
 from ._registry import register
 
 
 @register("leep", inputs="probs")
-def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise"):
+@_blocks.honours_max_memory
+def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None):
     """LEEP: how well the source model's label distribution predicts the target labels.
 
     Nguyen et al. 2020, "LEEP: A New Measure to Evaluate Transferability of Learned Representations".
@@ -28,6 +29,12 @@ def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="
         log-sum-exp, inside the passes (never materialised).
     device : "auto" | "cpu" | "cuda" | "reference" (the float64 numpy oracle).
     nan_policy : "raise" (default) or "omit" (drop rows holding NaN/inf, with their labels).
+    max_memory : None (default: each pass is one kernel call over the whole matrix) or the host
+        memory the passes may use, int bytes or a string like "2GB" / "512MiB": the three passes
+        (checks, joint, EEP) then run over row blocks sized from it after the fixed state (the C x Z
+        joint, the (N,) log-sum-exp and EEP vectors) is counted; a memory-mapped matrix's pages are
+        released block by block. Too small: ``ValueError`` naming the minimum. The result is bitwise
+        the same for every budget (docs/out_of_core.md).
 
     Definition
     ----------
@@ -45,6 +52,9 @@ def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="
     m = as_matrix(source_probs, "source_probs")
     # Classes are checked after the sample count, so that N = 1 says what the minimum is.
     lab = as_labels(labels, m.n, "labels", min_classes=1)
+    if max_memory is not None:
+        _blocks.fit(max_memory, row_bytes=m.data.dtype.itemsize * m.d,
+                    state_bytes=16 * lab.n_classes * m.d + 24 * m.n + _blocks.label_bytes(m.n), what="leep")
     if m.n < 2:
         raise ValueError(f"LEEP needs at least 2 samples (of at least 2 classes), got n_samples={m.n}")
     dev = _backend.resolve_device(device, m)

@@ -6,6 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
+from .. import _blocks
 from . import _gram
 from ._common import prepare
 from ._registry import register
@@ -19,7 +20,8 @@ _CLASS_BLOCK = 256  # classes per vectorised block (memory O(block * k))
 
 
 @register("logme")
-def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"):
+@_blocks.honours_max_memory
+def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise", max_memory=None):
     """LogME: mean over classes of the maximised log evidence of a Bayesian linear regression, / N.
 
     You et al. 2021, "LogME: Practical Assessment of Pre-trained Models for Transfer Learning";
@@ -32,6 +34,11 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
     compat : "exact" (default) or "thuml" (the authors' published number, see below).
     device : "auto" | "cpu" | "cuda" (Gram on the host) | "reference" (the float64 SVD oracle).
     nan_policy : "raise" or "omit".
+    max_memory : None (default: the historical block sizes) or the host memory the passes may use,
+        int bytes or a string like "2GB" / "512MiB": block rows are derived from it after the fixed
+        state (D x D Gram and friends) is counted; a memory-mapped bank's pages are released block by
+        block, so peak RSS stays near the budget whatever N. Too small for the state: ``ValueError``
+        naming the minimum. The result is bitwise the same for every budget (docs/out_of_core.md).
 
     Definition
     ----------
@@ -58,7 +65,8 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
     """
     if compat not in COMPATS:
         raise ValueError(f"compat must be one of {COMPATS}, got {compat!r}")
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
+    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+                          cost=_memory_cost, what="logme")
     if dev == "reference":
         from ..reference.logme import logme as oracle
 
@@ -71,6 +79,14 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
             "with different D are hard to compare in this regime", UserWarning, stacklevel=2)
     ev = evidences(sigma, x2, lab.counts.astype(np.float64), m.n, d_eff)
     return float(np.mean(ev))
+
+
+def _memory_cost(m, lab) -> Tuple[int, int]:
+    """Budget model: the Gram family's, plus X (float64) and X X^T with its eigenvectors when N <= D."""
+    row, state = _gram.pass_cost(m, lab.n_classes)
+    if m.n <= m.d:
+        state += 8 * m.n * m.d + 24 * m.n * m.n
+    return row, state
 
 
 def spectral_projections(m, codes: np.ndarray, n_classes: int, compat: str) -> Tuple[np.ndarray, np.ndarray]:

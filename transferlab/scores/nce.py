@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _blocks
 from . import _gram
 from .._arrays import Matrix
 from ._common import prepare
@@ -12,7 +13,8 @@ SUM_TOL = 1e-3  # rows of probabilities must sum to 1 within this (SCORES.md, LE
 
 
 @register("nce", inputs="probs")
-def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise"):
+@_blocks.honours_max_memory
+def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None):
     """NCE: ``-sum_z p(z) H(Y | Z = z)`` with z_i = argmax_z P[i, z], the source model's hard label.
 
     Tran et al. 2019, "Transferability and hardness of supervised classification tasks".
@@ -24,6 +26,10 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
     labels : (N,) target labels (remapped to 0..C-1).
     device : "auto" | "cpu" | "cuda" (counted on the host) | "reference".
     nan_policy : "raise" or "omit".
+    max_memory : None (default) or the host memory the passes may use (int bytes or "2GB"): rows are
+        read in blocks sized from it (a float64 copy of each block row; state: the (N,) hard labels
+        and the C x Z joint); ``ValueError`` naming the minimum when too small. Same result for every
+        budget (docs/out_of_core.md).
 
     Definition
     ----------
@@ -36,7 +42,8 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
     entries mean logits were passed (pass ``from_logits=True``); this also makes swapping the two
     arguments an error.
     """
-    m, lab, dev = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs")
+    m, lab, dev = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs",
+                          max_memory=max_memory, cost=_memory_cost, what="nce")
     z = hard_labels(m, from_logits)
     if dev == "reference":
         from ..reference.nce import nce as oracle
@@ -58,6 +65,12 @@ def nce_from_joint(joint: np.ndarray) -> float:
     nz = joint > 0
     cond = np.where(nz, joint / np.where(pz > 0, pz, 1.0)[None, :], 1.0)
     return float(np.sum(joint[nz] * np.log(cond[nz])) / joint.sum())
+
+
+def _memory_cost(m: Matrix, lab):
+    """(bytes per block row, state): stored row + float64 copy + the checks' temporaries; the (N,)
+    hard labels and three C x Z float64 tables."""
+    return m.data.dtype.itemsize * m.d + 17 * m.d, 16 * m.n + 24 * lab.n_classes * m.d
 
 
 def hard_labels(m: Matrix, from_logits: bool) -> np.ndarray:

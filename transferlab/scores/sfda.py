@@ -7,7 +7,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from .. import _backend
+from .. import _backend, _blocks
 from .._arrays import Matrix, as_labels, as_matrix, check_finite, check_labels_omit
 from . import _lda_stats as stats
 from ._registry import register
@@ -23,7 +23,9 @@ _ANCHOR_LOGITS_BYTES = 64 << 20
 
 
 @register("sfda")
-def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise", solver="cholesky"):
+@_blocks.honours_max_memory
+def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise", solver="cholesky",
+         max_memory=None):
     """SFDA transferability score (Shao et al. 2022, "Not All Models Are Equal: Predicting Model
     Transferability in a Self-challenging Fisher Space"); the authors' published ``SFDA_Score``,
     reproduced exactly but without mutating the input.
@@ -41,6 +43,12 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
         names for reproducing the published numbers; the same coefficients as the eigensolve since
         ``V V^T = S_w'^-1`` when all D eigenvectors are kept, about 3x cheaper at D = 2048) or
         "eigh" (the generalized eigensolve of step 4, literally as published).
+    max_memory : None (default: historical block sizes) or the host memory the passes may use, int
+        bytes or a string like "2GB" / "512MiB": every pass (NaN scan, scatter kernels, the two
+        prediction passes) reads row blocks sized from it after the fixed state (about a dozen D x D
+        float64 matrices, C x D and C x C tables, a few (N,) vectors) is counted; a memory-mapped
+        bank's pages are released block by block. Too small: ``ValueError`` naming the minimum. The
+        result is bitwise the same for every budget (docs/out_of_core.md).
 
     Definition (SCORES.md)
     ----------------------
@@ -74,6 +82,9 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
     check_options(a, log, solver)
     m = as_matrix(features, "features")
     lab = as_labels(labels, m.n, "labels", min_classes=1)
+    if max_memory is not None:
+        row_bytes, state_bytes = _memory_cost(m, lab.n_classes)
+        _blocks.fit(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what="sfda")
     keep = check_finite(m, nan_policy)
     if keep is not None:
         m = m.take(keep)
@@ -113,6 +124,14 @@ def warn_saturation(n: int, d: int, stacklevel: int = 2) -> None:
             UserWarning,
             stacklevel=stacklevel,
         )
+
+
+def _memory_cost(m: Matrix, n_classes: int) -> Tuple[int, int]:
+    """(bytes per block row, state) under ``max_memory``: a row's stored bytes, the NaN scan's mask
+    (1 byte per feature), its (C,) logits and the softmax temporaries (7 float64 per class); twelve D x D and eight C x D float64
+    matrices, the C x C anchor logits and 64 bytes per row (p, its weights, per-row results, labels)."""
+    d, c = m.d, int(n_classes)
+    return m.data.dtype.itemsize * d + d + 56 * c, 96 * d * d + 64 * c * d + 8 * c * c + 64 * m.n
 
 
 # ---------------------------------------------------------------------------- the fast path
@@ -294,19 +313,19 @@ def _log_softmax_np(z: np.ndarray) -> np.ndarray:
 
 
 def _chunk_rows(n_classes: int) -> int:
-    """Rows per prediction block: bounds the (rows, C) float64 logits, whatever N."""
-    return max(1, _LOGIT_BYTES // (8 * max(n_classes, 1)))
+    """Rows per prediction block: bounds the (rows, C) float64 logits, whatever N (a ``max_memory``
+    budget's rows when one is active: its row cost counts the logits)."""
+    return _blocks.scoped() or max(1, _LOGIT_BYTES // (8 * max(n_classes, 1)))
 
 
 def _softened_own_prob(m: Matrix, y: np.ndarray, coef, intercept, dev: str, la) -> np.ndarray:
     """Steps 4-5 on the bank: the twice-softmaxed probability of each sample's own class (N,)."""
     n, C = m.n, y.max() + 1
     out = np.empty(n, dtype=np.float64)
-    step = _chunk_rows(int(C))
-    for s in range(0, n, step):
-        logits = la.host(stats.project(m.rows(s, s + step), coef, dev, b=intercept))
+    for s, e, blk in _blocks.blocks(m, _chunk_rows(int(C))):
+        logits = la.host(stats.project(blk, coef, dev, b=intercept))
         p = _softmax_np(_softmax_np(logits))
-        out[s : s + step] = p[np.arange(p.shape[0]), y[s : s + step]]
+        out[s:e] = p[np.arange(p.shape[0]), y[s:e]]
     return out
 
 
@@ -327,23 +346,19 @@ def _mixed_true_class_sum(m: Matrix, y: np.ndarray, p: np.ndarray, anchors, coef
     if C * C * 8 <= _ANCHOR_LOGITS_BYTES:
         anchor_logits = la.host(anchors @ coef.T)  # (C, C)
     icpt = la.host(intercept)
-    total = 0.0
-    step = _chunk_rows(C)
-    for s in range(0, n, step):
-        ys = y[s : s + step]
-        xw = la.host(stats.project(m.rows(s, s + step), coef, dev))
+    per_row = np.empty(n)  # summed once at the end: the sum does not depend on the block size
+    for s, e, blk in _blocks.blocks(m, _chunk_rows(C)):
+        ys = y[s:e]
+        xw = la.host(stats.project(blk, coef, dev))
         if anchor_logits is not None:
             aw = anchor_logits[ys]
         else:
             aw = la.host(anchors[ys if la is _NumpyLA else _torch_index(ys, anchors)] @ coef.T)
-        ps = p[s : s + step, None]
+        ps = p[s:e, None]
         logits = ps * xw + (1.0 - ps) * aw + icpt[None, :]
         rows = np.arange(logits.shape[0])
-        if log:
-            total += float(_log_softmax_np(logits)[rows, ys].sum())
-        else:
-            total += float(_softmax_np(logits)[rows, ys].sum())
-    return total
+        per_row[s:e] = (_log_softmax_np(logits) if log else _softmax_np(logits))[rows, ys]
+    return float(per_row.sum())
 
 
 def _torch_index(ys: np.ndarray, like):

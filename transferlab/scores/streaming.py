@@ -11,11 +11,13 @@ number of the one-shot call. The protocol (passes, ``update``/``merge``/``fork``
     other = LogMEStream().update(X_rest, y_rest)   # e.g. on another worker
     state.merge(other).compute()                   # == tl.logme(all rows, all labels) (to ~1e-12)
 
-Every registered score has a state (``available_streams()``): the Gram family here (LogME, H-score,
-regularised H-score: one pass), LEEP/NCE (``_stream_leep``), SFDA (three passes), the linear probe
-(one pass per L-BFGS evaluation), GBC, TransRate, NLEEP, PARC (``_stream_<score>``) and kNN.
-The Gram family needs one pass. Every state holds
-the same sufficient statistics, accumulated through the Gram seam (the ``lda`` kernels) about a fixed
+Every built-in score has a state (``available_streams()``): the Gram family here (LogME, H-score,
+regularised H-score: one pass), LEEP (two passes) and NCE (one) in ``_stream_leep``, SFDA (three
+passes), the linear probe (one pass per L-BFGS evaluation), GBC, TransRate, NLEEP, PARC (two
+passes each at most) in ``_stream_<score>``, and kNN (``_stream_knn``: row blocks of the bank as
+queries against the whole bank, min-merged; built over the bank itself).
+
+The Gram family's states hold the same sufficient statistics, accumulated through the Gram seam (the ``lda`` kernels) about a fixed
 shift ``a`` (the mean of the first chunk: it keeps the Gram accurate when the features share a large
 offset): n, per-label counts and sums of ``u = x - a``, ``G = sum u u^T``, and for the regularised
 H-score ``sum |u|^4`` and ``sum |u|^2 u``. Merging re-expresses the other state about this state's
@@ -35,8 +37,8 @@ from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
 
 __all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "LeepStream", "NceStream",
-           "SFDAStream", "LinearProbeStream", "GBCStream", "TransRateStream", "NLEEPStream", "PARCStream", "stream",
-           "available_streams", "run"]
+           "SFDAStream", "LinearProbeStream", "GBCStream", "TransRateStream", "NLEEPStream", "PARCStream",
+           "KnnLooStream", "stream", "available_streams", "run"]
 
 
 class GramStream(ScoreStream):
@@ -170,8 +172,15 @@ def run(score: Any, source: Source, labels: Any = None, *, chunk_rows: Optional[
     read-only ``np.memmap``, read ``chunk_rows`` rows at a time (default: about 64 MiB of rows), with
     ``labels``; or a zero-argument callable returning an iterable of ``(x_chunk, labels_chunk)``,
     called once per pass (it must give the same rows every time). ``params`` go to the state.
+    ``"knn_loo"``'s state is built over the bank itself (``KnnLooStream(source, labels, **params)``:
+    each chunk's rows are queries against the whole bank), so ``source`` must then be an array.
     """
-    st = stream(score, **params) if isinstance(score, str) else score
+    from ._stream import _STREAMS
+
+    if isinstance(score, str) and getattr(_STREAMS.get(score), "over_bank", False):
+        st = _STREAMS[score](source, labels, **params)  # built over the reference bank itself (knn_loo)
+    else:
+        st = stream(score, **params) if isinstance(score, str) else score
     if not isinstance(st, ScoreStream):
         raise TypeError(f"score must be a score name or a streaming state, got {type(score).__name__}")
     if params and not isinstance(score, str):
@@ -215,3 +224,4 @@ from ._stream_gbc import GBCStream  # noqa: E402,F401  (registers 'gbc')
 from ._stream_transrate import TransRateStream  # noqa: E402,F401  (registers 'transrate')
 from ._stream_nleep import NLEEPStream  # noqa: E402,F401  (registers 'nleep')
 from ._stream_parc import PARCStream  # noqa: E402,F401  (registers 'parc')
+from ._stream_knn import KnnLooStream  # noqa: E402  (registers the knn_loo stream)
