@@ -122,3 +122,9 @@ def test_registry_of_streams():
         streaming.run("logme", np.zeros((4, 2)))
     with pytest.raises(ValueError, match="chunk_rows"):
         streaming.run("logme", np.zeros((4, 2)), np.arange(4), chunk_rows=0)
+
+
+def test_every_built_in_score_streams():
+    import transferlab as tl
+
+    assert set(streaming.available_streams()) == set(tl.scores.available())
