@@ -25,6 +25,18 @@ struct TopkState {
   int64_t same;
 };
 
+// Inserts (d, j) into the list td/ti sorted by (dist, index), whose entries [0, p) are kept and
+// entry p is free (or the one that falls off). Shared by every running top-k of the project.
+TL_HD void sorted_insert(float* td, int64_t* ti, int64_t p, float d, int64_t j) {
+  while (p > 0 && (td[p - 1] > d || (td[p - 1] == d && ti[p - 1] > j))) {
+    td[p] = td[p - 1];
+    ti[p] = ti[p - 1];
+    --p;
+  }
+  td[p] = d;
+  ti[p] = j;
+}
+
 TL_HD TopkState topk_empty() {
   return TopkState{std::numeric_limits<float>::infinity(), 0, 0, 0};
 }
@@ -55,14 +67,7 @@ TL_HD void topk_insert(TopkState& s, float* td, int64_t* ti, int64_t k, float d,
     if (same_label(labels, yi, j)) ++s.same;
     if (j > ti[k - 1]) return;  // at the boundary but later by index: counted, not listed
   }
-  int64_t p = (s.m == k) ? k - 1 : s.m;  // when full, the last entry falls off
-  while (p > 0 && (td[p - 1] > d || (td[p - 1] == d && ti[p - 1] > j))) {
-    td[p] = td[p - 1];
-    ti[p] = ti[p - 1];
-    --p;
-  }
-  td[p] = d;
-  ti[p] = j;
+  sorted_insert(td, ti, (s.m == k) ? k - 1 : s.m, d, j);  // when full, the last entry falls off
   if (s.m < k) ++s.m;
   if (s.m == k && td[k - 1] != s.thr) {
     // The boundary moved down (or the list just filled): every candidate at the new boundary

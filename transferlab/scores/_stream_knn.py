@@ -269,17 +269,12 @@ class KnnLooStream(ScoreStream):
 
     def __init__(self, features=None, labels=None, *, k=1, metric="euclidean", ties="expected", queries=None,
                  seed=0, max_memory=None) -> None:
-        from .knn import METRICS, TIES, check_loo_problem
+        from .knn import check_loo_problem, check_options
 
         if features is None or labels is None:
             raise TypeError("the knn_loo stream is built over the reference bank: "
                             "stream('knn_loo', features, labels, k=...) (or streaming.run('knn_loo', bank, labels))")
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        if ties not in TIES:
-            raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"k must be an int, got {type(k).__name__}")
+        k = check_options(k, metric, ties)
         _blocks.parse_max_memory(max_memory)
         m = _backend.to_host(as_matrix(features, "features"))
         lab = as_labels(labels, m.n, "labels", min_classes=1)

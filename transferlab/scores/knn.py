@@ -30,6 +30,17 @@ class KnnLooResult:
     rows: Optional[np.ndarray] = None  # with queries=: the query rows (the per-sample arrays follow them)
 
 
+def check_options(k, metric: str, ties: str) -> int:
+    """ValueError / TypeError for bad ``metric``, ``ties`` or ``k`` (knn_loo and its stream); int(k)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    return int(k)
+
+
 @register("knn_loo")
 def knn_loo(
     features,
@@ -102,13 +113,7 @@ def knn_loo(
     float, or KnnLooResult(score, neighbors (N,k), distances (N,k) float32, correct (N,),
     tie_count (N,), classes, rows: the query rows or None).
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    k = int(k)
+    k = check_options(k, metric, ties)
     _blocks.parse_max_memory(max_memory)
     m = as_matrix(features, "features")
     # Classes are checked after the sample count, so that N = 1 says what the minimum is.

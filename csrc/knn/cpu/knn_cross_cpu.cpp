@@ -14,6 +14,7 @@
 #include "common/cpu_features.h"
 #include "common/parallel.h"
 #include "knn/cpu/knn_internal.h"
+#include "knn/topk_row.h"
 #include "knn/knn_cross.h"
 
 namespace tl {
@@ -69,14 +70,7 @@ struct RowTopK {
         if (j > ti[k - 1]) return;  // tied at the boundary, later by index: counted only
       }
     }
-    int64_t p = full ? k - 1 : m;
-    while (p > 0 && (td[p - 1] > d || (td[p - 1] == d && ti[p - 1] > j))) {
-      td[p] = td[p - 1];
-      ti[p] = ti[p - 1];
-      --p;
-    }
-    td[p] = d;
-    ti[p] = j;
+    knn_tiles::sorted_insert(td, ti, full ? k - 1 : m, d, j);
     if (!full) {
       ++m;
       if (m == 1 || d > old_last) {
