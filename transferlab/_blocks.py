@@ -189,7 +189,6 @@ def _file_map(a: Any) -> Optional[np.memmap]:
     return None
 
 
-
 def _mapping(a: Any) -> Optional[mmap.mmap]:
     """The mmap behind a numpy array (following ``.base``), if it may be released."""
     obj, seen = a, 0
@@ -204,6 +203,11 @@ def _mapping(a: Any) -> Optional[mmap.mmap]:
         obj = getattr(obj, "base", None)
         seen += 1
     return None
+
+
+def is_mapped(a: Any) -> bool:
+    """True when ``a`` is a numpy view of a memory mapping whose pages :func:`release` may drop."""
+    return isinstance(a, np.ndarray) and _mapping(a) is not None
 
 
 def release(m: Matrix, start: int = 0, stop: Optional[int] = None) -> None:

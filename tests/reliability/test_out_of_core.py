@@ -2,7 +2,8 @@
 releases a memory-mapped bank's pages, and ``knn_loo(queries=...)``.
 
 * budgets that force many blocks on small read-only memmaps give bitwise the in-memory result;
-* the block reader really bounds the RSS (a ~300 MB memmap under max_memory="32MB", in a subprocess);
+* the block reader really bounds the RSS (a ~300 MB memmap under max_memory="32MB", and streamed in
+  8 MB chunks by ``streaming.run``, in a subprocess);
 * bad budgets are clear errors (BAD_INPUTS.md row 16), and a budget too small for the fixed state
   names the minimum;
 * ``queries=`` equals the full score's per-sample values on those rows, bit for bit.
@@ -286,7 +287,10 @@ v = tl.logme(x, y, max_memory="32MB")
 a = hwm()
 w = tl.knn_loo(x, y, queries=50, max_memory="32MB")
 b = hwm()
-print(json.dumps(dict(base=base, logme=a - base, knn=b - base)))
+from transferlab.scores import streaming
+streaming.run("sfda", x, y, chunk_rows=4096)  # three passes over the memmap in 8 MB chunks
+c = hwm()
+print(json.dumps(dict(base=base, logme=a - base, knn=b - base, sfda_stream=c - base)))
 """
 
 
@@ -307,5 +311,5 @@ def test_rss_stays_near_the_budget_on_a_300mb_memmap(tmp_path):
     out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], check=True, capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=root))
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    for name in ("logme", "knn"):
+    for name in ("logme", "knn", "sfda_stream"):
         assert r[name] < 96 << 20, (name, r[name] / 2**20, size / 2**20)  # a 300 MB bank, a 32 MB budget

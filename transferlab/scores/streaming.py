@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterable, Optional, Tuple
 import numpy as np
 
 from . import _gram
-from .. import _backend
+from .. import _backend, _blocks
+from .._arrays import as_matrix
 from ._stream import ScoreStream, available_streams, register_stream, stream
 from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
 from .logme import COMPATS, logme_from_stats
@@ -209,10 +210,15 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
         raise ValueError(f"chunk_rows must be an int >= 1, got {chunk_rows!r}")
     step = int(chunk_rows)
+    # A memory-mapped bank: the pages of a chunk are dropped from this process once the state has
+    # consumed it (the shared block reader's release), so a pass peaks at about one chunk, not the bank.
+    mapped = as_matrix(source, "features") if _blocks.is_mapped(source) else None
 
     def chunks():
         for a in range(0, n, step):
             yield source[a : a + step], labels[a : a + step]
+            if mapped is not None:
+                _blocks.release(mapped, a, a + step)
 
     return chunks
 
