@@ -325,7 +325,10 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
           + cost_markdown(result.cost) + "\n\n")
         for note in report.meta["notes"]:
             w(f"note: {note}\n")
-        if plot:
+        if plot and importlib.util.find_spec("matplotlib") is None:
+            # The tables above are the demo's result; figures are optional (the [plot] extra).
+            w("\nplots skipped: matplotlib is not installed (pip install 'transferlab[plot]')\n")
+        elif plot:
             plot_dir = os.path.join(out, "plots")
             result.plots = report.plot(plot_dir)
             result.plots.append(plot_cost_quality(result.cost, os.path.join(plot_dir, "cost_quality.png"),

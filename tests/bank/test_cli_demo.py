@@ -161,3 +161,18 @@ def test_cli_extract_module_factory_model(tmp_path, capsys):
     assert b.meta["adapter"] == "hook:fc" and b.meta["model_id"] == "tiny"
     assert cli.main(["extract", "--model", "nomodule_xyz:f", "--task", "digits-10", "--out", str(out)]) == 2
     assert "cannot load 'f' from module 'nomodule_xyz'" in capsys.readouterr().err
+
+
+@needs_zoo
+def test_demo_without_matplotlib_prints_its_tables_and_skips_the_plots(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.setattr(zoo, "ground_truth", lambda *a, **k: FAKE_GT)
+    buf = io.StringIO()
+    res = demo.run_demo(tasks=TASKS[:1], out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf,
+                        time_budget=None)
+    text = buf.getvalue()
+    assert "## 4. regret" in text and "plots skipped: matplotlib is not installed" in text
+    assert res.plots == [] and not (tmp_path / "demo" / "plots").exists()
