@@ -1,8 +1,12 @@
 """GBC: Gaussian Bhattacharyya coefficient (Pándy et al. 2022)."""
 from __future__ import annotations
 
+import functools
+from typing import Tuple
+
 import numpy as np
 
+from .. import _blocks
 from . import _gram
 from ._common import prepare
 from ._registry import register
@@ -13,7 +17,8 @@ _PAIR_BLOCK_BYTES = 32 << 20
 
 
 @register("gbc")
-def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", nan_policy="raise"):
+@_blocks.honours_max_memory
+def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", nan_policy="raise", max_memory=None):
     """GBC: ``-sum_{c1 != c2} exp(-D_B(c1, c2))`` over class-conditional Gaussians.
 
     Pándy et al. 2022, "Transferability Estimation using Bhattacharyya Class Separability".
@@ -25,6 +30,9 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     pca_dims : exact PCA (one eigensolve of the centred Gram) to this many dimensions when
         D > pca_dims (64 as published; capped at N); None keeps the features as they are.
     device : "auto" | "cpu" | "cuda" (Gram on the host) | "reference"; nan_policy : "raise" | "omit".
+    max_memory : host memory for the passes over the bank (bytes, or "2GB", "512MiB"; None = no
+        budget). The state counted against it includes the reduced (N, K) rows; see
+        docs/out_of_core.md. The result does not depend on it.
 
     Definition
     ----------
@@ -37,7 +45,8 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     the signs of the principal axes.
     """
     check_options(gaussian, pca_dims)
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
+    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+                          cost=functools.partial(_memory_cost, pca_dims=pca_dims), what="gbc")
     if dev == "reference":
         from ..reference.gbc import gbc as oracle
 
@@ -45,6 +54,14 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     Z = reduce(m, pca_dims)
     means, var = class_moments(Z, lab.codes, lab.n_classes, lab.counts)
     return gbc_from_moments(means, var, gaussian)
+
+
+def _memory_cost(m, lab, pca_dims) -> Tuple[int, int]:
+    """Budget model: the Gram family's passes, plus the reduced rows Z (N, K) float64 and the two
+    (N, K) temporaries of the class moments."""
+    row, state = _gram.pass_cost(m, lab.n_classes)
+    k = m.d if pca_dims is None else min(int(pca_dims), m.d)
+    return row, state + 24 * m.n * k
 
 
 def gbc_from_moments(means, var, gaussian):

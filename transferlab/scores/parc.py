@@ -1,8 +1,11 @@
 """PARC: pairwise annotation representation comparison (Bolya et al. 2021)."""
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 
+from .. import _blocks
 from . import _gram
 from .._arrays import Matrix
 from ._common import prepare
@@ -17,8 +20,9 @@ PUBLISHED_RDM_MAX_CLASSES = 1024
 
 
 @register("parc")
+@_blocks.honours_max_memory
 def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published",
-         device="auto", nan_policy="raise"):
+         device="auto", nan_policy="raise", max_memory=None):
     """PARC: Spearman correlation (x 100) of the feature and label dissimilarity matrices.
 
     Bolya et al. 2021, "Scalable Diverse Model Selection for Accessible Transfer Learning".
@@ -47,6 +51,9 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
         Pearson correlation of the ranks of RDM_F with the different-class indicator (no one-hot,
         no N x N label matrix; platform-independent).
     device : "auto" | "cpu" | "cuda" (on the host) | "reference"; nan_policy : "raise" | "omit".
+    max_memory : host memory for the passes over the bank (bytes, or "2GB", "512MiB"; None = no
+        budget): the canonical-order pass reads the bank in blocks of that size; the probe rows and
+        their O(probe_size^2) matrices count as state. See docs/out_of_core.md.
 
     Definition
     ----------
@@ -62,7 +69,8 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     equals the published pipeline fed the (probe) rows in that canonical order.
     """
     check_options(pca, label_rdm)
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
+    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+                          cost=lambda mm, lb: _memory_cost(mm, probe_size), what="parc")
     rows = probe_indices(m.n, probe_size, seed)
     codes = lab.codes
     order = canonical_order(m, codes)
@@ -72,6 +80,14 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
         m = m.take(rows)
         codes = codes[rows]
     return score_probe(m, codes, lab.n_classes, pca, n_dims, label_rdm, dev)
+
+
+def _memory_cost(m: Matrix, probe_size) -> Tuple[int, int]:
+    """Budget model: a block row of the key pass (its stored bytes, a float64 copy, two products);
+    state: 40 bytes per row (two keys, the order, the labels), the probe rows in float64 (four
+    copies through the PCA) and eight (P, P) float64 matrices (correlations, ranks, triangles)."""
+    p = m.n if probe_size is None or not isinstance(probe_size, (int, np.integer)) else min(int(probe_size), m.n)
+    return m.data.dtype.itemsize * m.d + 24 * m.d, 40 * m.n + 32 * p * m.d + 64 * p * p
 
 
 def check_options(pca, label_rdm) -> None:
