@@ -231,10 +231,13 @@ class _Ctx:
                 raise _Fail(f"{type(e).__name__} raised but its message lacks {missing}: {msg!r}") from None
             return
         except Exception as e:
-            names = exc.__name__ if isinstance(exc, type) else "/".join(t.__name__ for t in exc)
-            raise _Fail(f"expected {names}, got {type(e).__name__}: {e}") from None
-        names = exc.__name__ if isinstance(exc, type) else "/".join(t.__name__ for t in exc)
-        raise _Fail(f"expected {names}, but the call returned {out!r}")
+            raise _Fail(f"expected {_names(exc)}, got {type(e).__name__}: {e}") from None
+        raise _Fail(f"expected {_names(exc)}, but the call returned {out!r}")
+
+
+def _names(exc: Any) -> str:
+    """An exception type, or a tuple of them, as the messages name it ("ValueError/TypeError")."""
+    return exc.__name__ if isinstance(exc, type) else "/".join(t.__name__ for t in exc)
 
 
 def _same(a: float, b: float, rtol: float, what: str) -> None:

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/leep_stats_dict.h"
 #include "leep/leep.h"
 
 namespace tl {
@@ -39,16 +40,7 @@ py::tuple leep_row_stats(const py::array& p, bool from_logits, double tol, bool 
     py::gil_scoped_release release;
     leep_row_stats_cpu(v, from_logits, tol, &s, plse, num_threads);
   }
-  py::dict d;
-  d["nonfinite_rows"] = s.nonfinite_rows;
-  d["first_nonfinite_row"] = s.first_nonfinite_row;
-  d["negative_rows"] = s.negative_rows;
-  d["first_negative_row"] = s.first_negative_row;
-  d["bad_sum_rows"] = s.bad_sum_rows;
-  d["first_bad_sum_row"] = s.first_bad_sum_row;
-  d["min_row_sum"] = s.min_row_sum;
-  d["max_row_sum"] = s.max_row_sum;
-  return py::make_tuple(d, lse);
+  return py::make_tuple(prob_row_stats_dict(s), lse);
 }
 
 py::array leep_joint(const py::array& p, const py::array& labels, int64_t n_classes, bool from_logits,

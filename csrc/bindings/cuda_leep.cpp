@@ -3,6 +3,7 @@
 // kernels are queued on `stream`; leep_row_stats synchronises it (it returns host statistics).
 #include "bindings/bindings.h"
 #include "bindings/cuda_device.h"
+#include "bindings/leep_stats_dict.h"
 #include "leep/leep.h"
 
 namespace tl {
@@ -18,16 +19,7 @@ py::dict row_stats(uintptr_t p, int dtype_code, int64_t rows, int64_t cols, int6
     py::gil_scoped_release release;
     leep_row_stats_cuda(v, from_logits, tol, &s, device_ptr<double>(row_lse), reinterpret_cast<void*>(stream));
   }
-  py::dict d;
-  d["nonfinite_rows"] = s.nonfinite_rows;
-  d["first_nonfinite_row"] = s.first_nonfinite_row;
-  d["negative_rows"] = s.negative_rows;
-  d["first_negative_row"] = s.first_negative_row;
-  d["bad_sum_rows"] = s.bad_sum_rows;
-  d["first_bad_sum_row"] = s.first_bad_sum_row;
-  d["min_row_sum"] = s.min_row_sum;
-  d["max_row_sum"] = s.max_row_sum;
-  return d;
+  return prob_row_stats_dict(s);
 }
 
 void joint(uintptr_t p, int dtype_code, int64_t rows, int64_t cols, int64_t row_stride, uintptr_t labels,
