@@ -10,12 +10,18 @@
   near-tie), then timed.
 * leep (N = 100k, Z = 1000, C = 100) and sfda (N = 50k, D = 2048, C = 100) on device="cuda" vs
   device="cpu" (skipped while those scores are not implemented on this branch).
-Times are the minimum over rounds (TL_BENCH_ROUNDS, default 3), device work synchronised.
+* the literature scores (LogME, H-score, reg. H-score, GBC, TransRate, PARC with exact PCA; N = 50k,
+  D = 1024, C = 20) on device="cuda" (the Gram seam on the GPU) vs device="cpu" (all host cores).
+  NLEEP is left out: its time is the host mixture fit, the same on both.
+* score_many of 8 models (N = 20k, D = 768; sfda, logme, hscore, knn_loo) with cuda_streams=4 vs 1.
+Times are the minimum over rounds (TL_BENCH_ROUNDS, default 3; the host side of the literature scores
+one round), device work synchronised.
 
 Measured on one H100 80GB HBM3 (torch 2.11 cu130, 2026-11-26), D = 768, 1-NN:
   N = 20000:  knn_loo cuda 0.020 s (T=128; T=64 0.025 s), torch addmm+argmin (no TF32) 0.016 s
   N = 100000: knn_loo cuda 0.270 s (T=64 0.348 s),        torch addmm+argmin (no TF32) 0.381 s
 (knn_loo also returns the exact tie counts; torch's argmin does not.) faiss-cpu was not installed there.
+The other benchmarks' figures on that machine are in docs/gpu.md.
 """
 from __future__ import annotations
 
@@ -51,15 +57,15 @@ def _sync():
     torch.cuda.synchronize()
 
 
-def _time(benchmark, fn, key):
+def _time(benchmark, fn, key, rounds=None, base="transferlab-cuda"):
     def run():
         out = fn()
         _sync()
         return out
 
-    out = benchmark.pedantic(run, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    out = benchmark.pedantic(run, rounds=rounds or ROUNDS, iterations=1, warmup_rounds=1)
     _TIMES[key] = benchmark.stats.stats.min
-    base = _TIMES.get((key[0], key[1], "transferlab-cuda"))
+    base = _TIMES.get((key[0], key[1], base))
     ratio = f" ({_TIMES[key] / base:.2f}x transferlab-cuda)" if base else ""
     print(f"\n{key}: {_TIMES[key]:.4f} s{ratio}")
     return out
@@ -168,3 +174,50 @@ def test_sfda(benchmark, device):
     data = torch.from_numpy(X).cuda() if device == "cuda" else X
     _score(tl.sfda, data, y, device=device)
     _time(benchmark, lambda: tl.sfda(data, y, device=device), ("sfda", n, f"transferlab-{device}"))
+
+
+LIT_N, LIT_D, LIT_C = 50_000, 1024, 20
+LITERATURE = [("logme", {}), ("hscore", {}), ("reg_hscore", {}), ("gbc", {}), ("transrate", {}),
+              ("parc", {"pca": "exact"})]
+
+
+@pytest.fixture(scope="module")
+def lit_bank():
+    import torch
+
+    X, y = _data(LIT_N, LIT_D)
+    y = np.random.default_rng(3).integers(0, LIT_C, size=LIT_N)
+    X = np.maximum(X + 0.5 * (y[:, None] % 7 == np.arange(LIT_D)[None, :] % 7), 0.0).astype(np.float32)
+    return X, torch.from_numpy(X).cuda(), y
+
+
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+@pytest.mark.parametrize("name,kw", LITERATURE, ids=[n for n, _ in LITERATURE])
+def test_literature(benchmark, lit_bank, name, kw, device):
+    X, Xt, y = lit_bank
+    fn = getattr(tl, name)
+    data = Xt if device == "cuda" else X
+    value = fn(data, y, device=device, **kw)
+    _TIMES[("value", name, device)] = value
+    other = _TIMES.get(("value", name, "cuda"))
+    if device == "cpu" and other is not None:
+        assert value == pytest.approx(other, rel=1e-6), f"{name}: cpu {value} vs cuda {other}"
+    _time(benchmark, lambda: fn(data, y, device=device, **kw), (name, LIT_N, f"transferlab-{device}"),
+          rounds=1 if device == "cpu" else None)
+
+
+@pytest.mark.parametrize("streams", [4, 1])
+def test_score_many_streams(benchmark, streams):
+    import torch
+
+    X, y = _data(20_000, 768, seed=4)
+    rng = np.random.default_rng(4)
+    feats = [torch.from_numpy(X @ rng.normal(size=(768, 768)).astype(np.float32) / 28.0).cuda() for _ in range(8)]
+    scores = ["sfda", "logme", "hscore", "knn_loo"]
+    got = tl.score_many(feats, y, scores=scores, cuda_streams=streams)
+    _TIMES[("many-values", streams)] = got
+    if streams == 1 and ("many-values", 4) in _TIMES:
+        for name in scores:
+            assert got[name] == pytest.approx(_TIMES[("many-values", 4)][name], rel=1e-10), name
+    _time(benchmark, lambda: tl.score_many(feats, y, scores=scores, cuda_streams=streams),
+          ("score_many", 8, f"streams-{streams}"), base="streams-4")

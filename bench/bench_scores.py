@@ -12,6 +12,11 @@ Each benchmark first checks that the two agree (LogME: 1e-6 relative; SFDA: 1e-5
 them (TL_BENCH_ROUNDS rounds, default 1: the baselines take minutes at full size). The summary
 line per score prints both times and the ratio published / transferlab (project goals: LogME
 >= 10x, SFDA >= 20x).
+
+With a CUDA device, ``test_score_cuda_vs_published`` also times device="cuda" on the same data (the
+bank already on the GPU, and sent from the host inside the timed call) against the published
+algorithms on the host's TL_BENCH_THREADS cores; its lines say "cuda". Figures measured on one H100
+with 16 host cores are in docs/gpu.md.
 """
 from __future__ import annotations
 
@@ -84,6 +89,11 @@ def summary(request):
             t, p = row["transferlab"], row["published"]
             tr.write_line(f"  {name}: transferlab {t:.2f}s, published {p:.2f}s, ratio {p / t:.1f}x "
                           f"(values {row['values'][0]:.10g} / {row['values'][1]:.10g})")
+        if "cuda" in row and "published" in row:
+            t, h, p = row["cuda"], row["cuda_from_host"], row["published"]
+            tr.write_line(f"  {name} cuda: bank on the GPU {t:.3f}s (ratio {p / t:.1f}x), sent from the host "
+                          f"{h:.3f}s (ratio {p / h:.1f}x), published {p:.2f}s on {THREADS} host threads "
+                          f"(values {row['cuda_value']:.10g} / {row['values'][1]:.10g})")
 
 
 def _timed(fn, *args):
@@ -107,3 +117,30 @@ def test_score_vs_published(benchmark, name, rtol):
                                  "published_s": t_pub})
     benchmark.pedantic(run_transferlab, args=(name, X, y), rounds=ROUNDS, iterations=1, warmup_rounds=0)
     _RESULTS[name] = {"transferlab": benchmark.stats.stats.min, "published": t_pub, "values": (v_tl, v_pub)}
+
+
+def _cuda_ready() -> bool:
+    from transferlab import _backend
+
+    return _backend.cuda_device_count() > 0
+
+
+@pytest.mark.skipif(not _cuda_ready(), reason="no CUDA device")
+@pytest.mark.parametrize("name,rtol", [("logme", 1e-6), ("sfda", 1e-5)])
+def test_score_cuda_vs_published(benchmark, name, rtol):
+    import torch
+
+    X, y = data()
+    row = _RESULTS.setdefault(name, {})
+    if "published" not in row:  # run alone (-k cuda): time the published algorithm here
+        t_pub, v_pub = _timed(run_published, name, X, y)
+        row.update(published=t_pub, values=(None, v_pub))
+    Xt = torch.from_numpy(X).cuda()
+    torch.cuda.synchronize()
+    v_cuda = tl.score(name, Xt, y, device="cuda")  # warm-up (and the check)
+    assert v_cuda == pytest.approx(row["values"][1], rel=rtol), f"{name}: cuda {v_cuda} vs published"
+    benchmark.group = f"{name} cuda N={N} D={D} C={C}"
+    benchmark.pedantic(tl.score, args=(name, Xt, y), kwargs={"device": "cuda"}, rounds=max(ROUNDS, 3),
+                       iterations=1, warmup_rounds=0)  # the score returns a float: synchronised
+    t_host, _ = _timed(lambda: tl.score(name, X, y, device="cuda"))
+    row.update(cuda=benchmark.stats.stats.min, cuda_from_host=t_host, cuda_value=v_cuda)

@@ -407,6 +407,7 @@ def test_cuda_kernel_plumbing_with_pointer_standin(monkeypatch, dtype):
 
     fake = _PointerLda()
     monkeypatch.setattr(stats, "_cuda_kernels", lambda m: fake)
+    monkeypatch.setattr(stats, "CUDA_GRAM", "kernel")  # the kernel's plumbing (the scores default to cuBLAS)
     X, y = class_data(n=500, d=23, c=4, seed=14)
     big = torch.zeros((1000, 30), dtype=getattr(torch, dtype))
     big[::2, 4:27] = torch.from_numpy(X).to(big.dtype)
@@ -429,6 +430,23 @@ def test_cuda_kernel_plumbing_with_pointer_standin(monkeypatch, dtype):
     assert set(fake.calls) == {"lda_class_sums", "lda_gram", "lda_project"}
 
 
+def test_cuda_gram_defaults_to_cublas_blocks(monkeypatch):
+    # CUDA_GRAM="cublas": the Gram is float64 row blocks through torch's matmul (no lda_gram call),
+    # with shift and row scale applied per block; the other passes keep the kernels.
+    import torch
+
+    fake = _PointerLda()
+    monkeypatch.setattr(stats, "_cuda_kernels", lambda m: fake)
+    monkeypatch.setattr(stats, "block_rows", lambda d, *a, **k: 64)  # several blocks and a ragged tail
+    assert stats.CUDA_GRAM == "cublas"
+    X, _ = class_data(n=300, d=17, seed=18)
+    m = Matrix(torch.from_numpy(X), "cuda", "float32", "features")
+    rng = np.random.default_rng(18)
+    shift, w = rng.normal(size=17), rng.random(300)
+    _close(_host(stats.gram(m, "cuda", shift=shift, row_scale=w)), _ref_gram(X.astype(np.float64), shift, w))
+    assert "lda_gram" not in fake.calls
+
+
 def test_sfda_through_the_kernel_path_with_pointer_standin(monkeypatch):
     import torch
 
@@ -438,6 +456,7 @@ def test_sfda_through_the_kernel_path_with_pointer_standin(monkeypatch):
     sfda_mod = importlib.import_module("transferlab.scores.sfda")
     fake = _PointerLda()
     monkeypatch.setattr(stats, "_cuda_kernels", lambda m: fake)
+    monkeypatch.setattr(stats, "CUDA_GRAM", "kernel")  # the kernel's plumbing (the scores default to cuBLAS)
     X, y = class_data(n=900, d=31, c=5, sep=0.5, seed=15)
     m = Matrix(torch.from_numpy(X), "cuda", "float32", "features")
     lab = as_labels(y)

@@ -36,6 +36,5 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
     if lab.n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
     dev = _backend.resolve_device(device, m)
-    if dev == "cuda":
-        m = _backend.to_host(m)  # the Gram seam runs on the host; D x D work is small next to the pass
-    return m, lab, dev
+    # The bank goes where the score runs: the Gram seam reads a CUDA bank on its GPU (``_gram``).
+    return _backend.place(m, dev), lab, dev

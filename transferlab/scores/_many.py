@@ -6,18 +6,29 @@
     tl.select_ensemble([X_resnet, X_vit, X_effnet], y, size=2) -> EnsembleSelection(models=(1, 0), ...)
 
 The label work (validation and remapping with ``np.unique``) is done once and its integer codes are
-what every per-model call receives, so a bad label vector fails once, before any kernel runs; the
-per-model kernels then run back to back on the device that holds each bank.
+what every per-model call receives, so a bad label vector fails once, before any kernel runs.
+
+On the CPU the per-model kernels run back to back (each already uses every core). On CUDA each model
+gets a CUDA stream of its own, driven by a worker thread (the kernels and the eigensolves release the
+GIL): one model's host work (validation, the small D x D algebra, a host bank's copy to the device)
+overlaps the others' kernels, and kernels too small to fill the GPU run side by side. Every score of
+one model runs on that model's stream, after the bank is placed on the device once.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import _backend
 from .._arrays import as_labels, as_matrix
 from ._registry import get
+
+# CUDA streams (worker threads) score_many uses at most: enough to hide one model's host work behind
+# the others' kernels; more only multiplies the GPU memory held at once (each stream holds a bank).
+DEFAULT_CUDA_STREAMS = 4
 
 __all__ = ["EnsembleSelection", "score_many", "select_ensemble"]
 
@@ -32,8 +43,8 @@ def _feature_list(features_list, what: str = "features_list") -> list:
 
 
 def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("sfda", "logme", "knn_loo"), *,
-               device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None
-               ) -> Dict[str, List[float]]:
+               device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+               cuda_streams: int = DEFAULT_CUDA_STREAMS) -> Dict[str, List[float]]:
     """Score many models of one dataset with several scores in one call.
 
     features_list: one (N, D_m) array per model (numpy, memmap, torch CPU/CUDA; D may differ), all on the same
@@ -41,7 +52,12 @@ def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("s
         probabilities instead; mixing both kinds in one call is allowed only if each list entry suits every score.
     labels: the N target labels, shared by every model (validated and remapped once).
     scores: registered score names. score_kwargs: ``{score name: {keyword: value}}`` passed to that score.
-    Returns ``{score: [value of model 0, value of model 1, ...]}``, each value equal to the one-shot call.
+    device: "auto" (each bank where it lives), "cpu", "cuda" (host banks are copied to the GPU once per model,
+        on that model's stream) or "reference".
+    cuda_streams: how many models are in flight at once on CUDA (one stream each); 1 runs them back to back.
+    Returns ``{score: [value of model 0, value of model 1, ...]}``, each value equal to the one-shot call
+    (on CUDA to the GPU's rounding: the same kernels on another stream). An error in one model's call is
+    raised unchanged with a note naming the model and the score.
     """
     items = _feature_list(features_list)
     if isinstance(scores, str):
@@ -58,12 +74,69 @@ def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("s
             raise ValueError(f"every model must embed the same N samples: features_list[0] has {n} rows, "
                              f"features_list[{j}] has {nj}")
     codes = as_labels(labels, n, "labels", min_classes=1).codes
-    out: Dict[str, List[float]] = {}
-    for info in infos:
-        kw = dict(score_kwargs.get(info.name, {}))
-        kw.setdefault("device", device)
-        out[info.name] = [float(info.func(x, codes, **kw)) for x in items]
-    return out
+    if isinstance(cuda_streams, bool) or not isinstance(cuda_streams, (int, np.integer)) or cuda_streams < 1:
+        raise ValueError(f"cuda_streams must be an int >= 1, got {cuda_streams!r}")
+    calls = [(info, {"device": device, **score_kwargs.get(info.name, {})}) for info in infos]
+
+    def score_model(j: int, x) -> List[float]:
+        if device == "cuda" and not getattr(x, "is_cuda", False):
+            x = _backend.to_cuda(as_matrix(x, f"features_list[{j}]")).data  # once for all the scores
+        values = []
+        for info, kw in calls:
+            try:
+                values.append(float(info.func(x, codes, **kw)))
+            except Exception as e:
+                e.add_note(f"score_many: while scoring features_list[{j}] with {info.name!r}")
+                raise
+        return values
+
+    if _runs_on_cuda(items, device) and cuda_streams > 1 and len(items) > 1:
+        per_model = _on_cuda_streams(items, score_model, min(int(cuda_streams), len(items)), _torch_stream_factory())
+    else:
+        per_model = [score_model(j, x) for j, x in enumerate(items)]
+    return {info.name: [values[k] for values in per_model] for k, (info, _) in enumerate(calls)}
+
+
+def _runs_on_cuda(items: Sequence[Any], device: str) -> bool:
+    if device == "cuda":
+        return True
+    return device == "auto" and any(getattr(x, "is_cuda", False) for x in items)
+
+
+def _torch_stream_factory() -> Callable[[], Callable[[], ContextManager]]:
+    """A factory of per-worker stream contexts: each call makes a new CUDA stream that first waits for the
+    work already queued on the caller's stream (the banks may still be being written there)."""
+    import torch
+
+    _backend.require_cuda()
+    caller = torch.cuda.current_stream()
+
+    def new_stream_context() -> Callable[[], ContextManager]:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(caller)
+        return lambda: torch.cuda.stream(stream)
+
+    return new_stream_context
+
+
+def _on_cuda_streams(items: Sequence[Any], score_model: Callable[[int, Any], List[float]], workers: int,
+                     new_stream_context: Callable[[], Callable[[], ContextManager]]) -> List[List[float]]:
+    """``[score_model(j, items[j]) for j]`` with ``workers`` threads, each holding one stream (entered around
+    every model it scores). Results in model order; the first failing model's error (by index) is raised once
+    every started model has finished."""
+    import threading
+
+    local = threading.local()
+
+    def run(j: int) -> List[float]:
+        if not hasattr(local, "enter"):
+            local.enter = new_stream_context()
+        with local.enter():
+            return score_model(j, items[j])
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transferlab-stream") as pool:
+        futures = [pool.submit(run, j) for j in range(len(items))]
+        return [f.result() for f in futures]
 
 
 @dataclass(frozen=True)
@@ -82,7 +155,8 @@ def select_ensemble(features_list: Sequence[Any], labels, size: int, *, score: s
 
     Step 1 takes the best single model; each later step adds the model whose features, concatenated (columns)
     with those already chosen, give the highest score. Ties go to the lower index. Features are upcast to
-    float32 for the concatenation (float64 kept as float64), on the host.
+    float32 for the concatenation (float64 kept as float64): on the GPU when any bank is a CUDA tensor (with
+    device="auto") or device="cuda" (each host bank then crosses once), else on the host.
     """
     items = _feature_list(features_list)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
@@ -97,21 +171,33 @@ def select_ensemble(features_list: Sequence[Any], labels, size: int, *, score: s
             raise ValueError(f"every model must embed the same N samples: features_list[0] has {n} rows, "
                              f"features_list[{j}] has {m.n}")
     codes = as_labels(labels, n, "labels", min_classes=2).codes
-    dtype = np.float64 if any(m.dtype == "float64" for m in mats) else np.float32
-    host = [m.to_float64_host().astype(dtype, copy=False) for m in mats]
+    wide = any(m.dtype == "float64" for m in mats)
+    if _runs_on_cuda(items, device):
+        import torch
+
+        banks = [_backend.to_cuda(m).data.to(torch.float64 if wide else torch.float32) for m in mats]
+        current = banks[0].new_empty((n, 0))
+
+        def cat(a, b):
+            return torch.cat([a, b], dim=1)
+    else:
+        banks = [m.to_float64_host().astype(np.float64 if wide else np.float32, copy=False) for m in mats]
+        current = np.empty((n, 0), dtype=banks[0].dtype)
+
+        def cat(a, b):
+            return np.concatenate([a, b], axis=1)
 
     chosen: List[int] = []
     trail: List[float] = []
-    current = np.empty((n, 0), dtype=dtype)
     for _ in range(size):
         best_j, best_v = -1, -np.inf
         for j in range(len(items)):
             if j in chosen:
                 continue
-            v = float(func(np.concatenate([current, host[j]], axis=1), codes, device=device, **score_kw))
+            v = float(func(cat(current, banks[j]), codes, device=device, **score_kw))
             if v > best_v:  # strict: ties keep the lower index
                 best_j, best_v = j, v
         chosen.append(best_j)
         trail.append(best_v)
-        current = np.concatenate([current, host[best_j]], axis=1)
+        current = cat(current, banks[best_j])
     return EnsembleSelection(tuple(chosen), tuple(trail), score)

@@ -29,7 +29,7 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     gaussian : "spherical" (default, as published) or "diagonal".
     pca_dims : exact PCA (one eigensolve of the centred Gram) to this many dimensions when
         D > pca_dims (64 as published; capped at N); None keeps the features as they are.
-    device : "auto" | "cpu" | "cuda" (Gram on the host) | "reference"; nan_policy : "raise" | "omit".
+    device : "auto" | "cpu" | "cuda" (PCA pass, eigensolve and projection on the GPU) | "reference"; nan_policy : "raise" | "omit".
     max_memory : host memory for the passes over the bank (bytes, or "2GB", "512MiB"; None = no
         budget). The state counted against it includes the reduced (N, K) rows; see
         docs/out_of_core.md. The result does not depend on it.
@@ -51,7 +51,8 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
         from ..reference.gbc import gbc as oracle
 
         return oracle(m.to_float64_host(), lab.codes, gaussian=gaussian, pca_dims=pca_dims)
-    Z = reduce(m, pca_dims)
+    with _gram.solving_on(dev):
+        Z = reduce(m, pca_dims)
     means, var = class_moments(Z, lab.codes, lab.n_classes, lab.counts)
     return gbc_from_moments(means, var, gaussian)
 

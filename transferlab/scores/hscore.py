@@ -29,7 +29,7 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
     N <= D: Cov(X) is singular and H saturates at C - 1 whatever the features: a UserWarning says
     so (use ``reg_hscore`` there).
 
-    Parameters: features (N, D), labels (N,), device "auto" | "cpu" | "cuda" (Gram on the host) |
+    Parameters: features (N, D), labels (N,), device "auto" | "cpu" | "cuda" (Gram pass and eigensolve on the GPU) |
     "reference", nan_policy "raise" | "omit", max_memory as below. Returns a float (higher = more
     transferable).
 
@@ -48,7 +48,8 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
         return oracle(m.to_float64_host(), lab.codes)
     mean, S = _gram.mean_and_centred_gram(m)
     counts, sums = _gram.class_sums(m, lab.codes, lab.n_classes, shift=mean)
-    return hscore_from_stats(S, sums, counts)
+    with _gram.solving_on(dev):
+        return hscore_from_stats(S, sums, counts)
 
 
 @register("reg_hscore")
@@ -77,13 +78,13 @@ def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memor
     mean, S = _gram.mean_and_centred_gram(m)
     counts, sums = _gram.class_sums(m, lab.codes, lab.n_classes, shift=mean)
     fourth = float(np.sum(_gram.row_sq_norms(m, shift=mean) ** 2))
-    return reg_hscore_from_stats(S, sums, counts, fourth, m.n)
+    with _gram.solving_on(dev):
+        return reg_hscore_from_stats(S, sums, counts, fourth, m.n)
 
 
 def hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> float:
     """H-score from the centred Gram S (D, D) and the centred class sums (C, D) (the streaming form)."""
-    w, V = _gram.eigh_desc(S)
-    proj = sums @ V
+    w, proj = _gram.eigh_desc_projected(S, sums)
     keep = np.abs(w) > PINV_RCOND * np.max(np.abs(w))
     between = (proj**2 / np.asarray(counts, dtype=np.float64)[:, None]).sum(axis=0)  # diag of V^T B V
     return float(np.sum(between[keep] / w[keep]))
@@ -92,8 +93,7 @@ def hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> fl
 def reg_hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray, fourth: float, n: int) -> float:
     """Regularised H-score from the centred Gram, centred class sums and sum_i |x_i - mu|^4."""
     d = S.shape[0]
-    w, V = _gram.eigh_desc(S)
-    proj = sums @ V
+    w, proj = _gram.eigh_desc_projected(S, sums)
     counts = np.asarray(counts, dtype=np.float64)
     a = ledoit_wolf_shrinkage(w.sum(), np.sum(w**2), fourth, n, d)
     shrunk = (1.0 - a) * w / n + a * w.sum() / (n * d)

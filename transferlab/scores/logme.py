@@ -32,7 +32,7 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
     features : (N, D) array (numpy incl. memmaps, torch CPU/CUDA, ...); used in float64.
     labels : (N,) class labels of any sortable type (remapped to 0..C-1).
     compat : "exact" (default) or "thuml" (the authors' published number, see below).
-    device : "auto" | "cpu" | "cuda" (Gram on the host) | "reference" (the float64 SVD oracle).
+    device : "auto" | "cpu" | "cuda" (Gram pass and eigensolve on the GPU) | "reference" (the float64 SVD oracle).
     nan_policy : "raise" or "omit".
     max_memory : None (default: the historical block sizes) or the host memory the passes may use,
         int bytes or a string like "2GB" / "512MiB": block rows are derived from it after the fixed
@@ -71,7 +71,8 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
         from ..reference.logme import logme as oracle
 
         return oracle(m.to_float64_host(), lab.codes, compat=compat)
-    sigma, x2 = spectral_projections(m, lab.codes, lab.n_classes, compat)
+    with _gram.solving_on(dev):
+        sigma, x2 = spectral_projections(m, lab.codes, lab.n_classes, compat)
     d_eff = m.d if compat == "thuml" else sigma.shape[0]
     if m.n < m.d:
         warnings.warn(
@@ -119,13 +120,13 @@ def gram_projections(G: np.ndarray, sums: np.ndarray, compat: str, n: int) -> Tu
     """
     if compat == "thuml" and n > G.shape[0]:
         _, w, vh = np.linalg.svd(G)
-        V = vh.T
+        proj = sums @ vh.T
         keep = np.sqrt(w) > 1e-10
     else:
-        w, V = _gram.eigh_desc(G)
+        w, proj = _gram.eigh_desc_projected(G, sums)
         keep = w > RANK_RTOL * max(w[0], 0.0)
-    w, V = w[keep], V[:, keep]
-    x = (sums @ V) / np.sqrt(w)
+    w = w[keep]
+    x = proj[:, keep] / np.sqrt(w)
     return w, x * x
 
 

@@ -24,7 +24,7 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
     source_probs : (N, Z) source-model class probabilities (rows on the simplex), or logits with
         ``from_logits=True`` (the argmax of the logits is the argmax of their softmax).
     labels : (N,) target labels (remapped to 0..C-1).
-    device : "auto" | "cpu" | "cuda" (counted on the host) | "reference".
+    device : "auto" | "cpu" | "cuda" (validated and arg-maxed on the GPU; only the N hard labels cross) | "reference".
     nan_policy : "raise" or "omit".
     max_memory : None (default) or the host memory the passes may use (int bytes or "2GB"): rows are
         read in blocks sized from it (a float64 copy of each block row; state: the (N,) hard labels
@@ -75,12 +75,32 @@ def _memory_cost(m: Matrix, lab):
 
 def hard_labels(m: Matrix, from_logits: bool) -> np.ndarray:
     """argmax per row (int64), validating probabilities unless ``from_logits``."""
+    if m.device == "cuda":
+        return _hard_labels_on_device(m, from_logits)
     z = np.empty(m.n, dtype=np.int64)
     for s, e, blk in _gram.row_blocks(m):
         if not from_logits:
             validate_probs_block(blk, s, m.name)
         z[s:e] = np.argmax(blk, axis=1)
     return z
+
+
+def _hard_labels_on_device(m: Matrix, from_logits: bool) -> np.ndarray:
+    """:func:`hard_labels` of a CUDA bank: the checks and the argmax (first maximum, as numpy's) run
+    on the GPU in float64 blocks; a block that fails is re-checked on the host for the same message."""
+    import torch
+
+    from ._lda_stats import block_rows
+
+    z = torch.empty(m.n, dtype=torch.int64, device=m.data.device)
+    for s in range(0, m.n, block_rows(m.d)):
+        blk = m.data[s : s + block_rows(m.d)].to(torch.float64)
+        if not from_logits:
+            bad = (blk < 0).any(dim=1) | ((blk.sum(dim=1) - 1.0).abs() > SUM_TOL)
+            if bool(bad.any()):
+                validate_probs_block(blk.cpu().numpy(), s, m.name)
+        z[s : s + blk.shape[0]] = torch.argmax(blk, dim=1)
+    return z.cpu().numpy()
 
 
 def validate_probs_block(blk: np.ndarray, start: int, name: str) -> None:

@@ -33,7 +33,7 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     var_ratio : PCA keeps the fewest leading components whose explained variance exceeds this
         fraction (0.8; scikit-learn's rule), exact (one eigensolve of the centred Gram, float64).
     random_state : seed of scikit-learn's ``GaussianMixture`` (123 reproduces the published numbers).
-    device : "auto" | "cpu" | "cuda" (on the host) | "reference"; nan_policy : "raise" | "omit".
+    device : "auto" | "cpu" | "cuda" (PCA and projection on the GPU, the mixture fit on the host) | "reference"; nan_policy : "raise" | "omit".
 
     Definition
     ----------
@@ -67,7 +67,8 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
 
         return oracle(m.to_float64_host(), codes, n_components=k, var_ratio=var_ratio,
                       random_state=random_state)
-    mean, comps, _ = _gram.pca(m, var_ratio=float(var_ratio))
+    with _gram.solving_on(dev):
+        mean, comps, _ = _gram.pca(m, var_ratio=float(var_ratio))
     Z = _gram.project(m, comps, -(comps @ mean))
     return nleep_of_reduced(Z, codes, lab.n_classes, k, random_state)
 

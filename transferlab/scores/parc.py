@@ -50,7 +50,7 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
         "exact": the noise-free two-valued RDM_Y, i.e. the
         Pearson correlation of the ranks of RDM_F with the different-class indicator (no one-hot,
         no N x N label matrix; platform-independent).
-    device : "auto" | "cpu" | "cuda" (on the host) | "reference"; nan_policy : "raise" | "omit".
+    device : "auto" | "cpu" | "cuda" (exact PCA on the GPU, the probe correlations on the host) | "reference"; nan_policy : "raise" | "omit".
     max_memory : host memory for the passes over the bank (bytes, or "2GB", "512MiB"; None = no
         budget): the canonical-order pass reads the bank in blocks of that size; the probe rows and
         their O(probe_size^2) matrices count as state. See docs/out_of_core.md.
@@ -144,7 +144,8 @@ def reduce(m: Matrix, pca, n_dims: int) -> np.ndarray:
     if pca is None or m.d <= n_dims:
         return m.to_float64_host()
     if pca == "exact":
-        mean, comps, _ = _gram.pca(m, n_components=k)
+        with _gram.solving_on(m.device):
+            mean, comps, _ = _gram.pca(m, n_components=k)
         return _gram.project(m, comps, -(comps @ mean))
     from sklearn.decomposition import PCA
 

@@ -22,7 +22,7 @@ def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto"
     features : (N, D); labels : (N,).
     eps : the distortion epsilon (1e-4).
     variant : "normalized" (default, SCORES.md) or "original" (the authors' released function).
-    device : "auto" | "cpu" | "cuda" (Gram on the host) | "reference"; nan_policy : "raise" | "omit".
+    device : "auto" | "cpu" | "cuda" (Gram passes and eigensolves on the GPU) | "reference"; nan_policy : "raise" | "omit".
 
     Definition (``variant="normalized"``)
     -------------------------------------
@@ -48,10 +48,11 @@ def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto"
 
         return oracle(m.to_float64_host(), lab.codes, eps=eps, variant=variant)
     prep = _Prepared(m, variant)
-    lam = prep.eigenvalues(np.arange(m.n))
     order = np.argsort(lab.codes, kind="stable")
     bounds = np.r_[0, np.cumsum(lab.counts)]
-    class_lams = [prep.eigenvalues(order[bounds[c] : bounds[c + 1]]) for c in range(lab.n_classes)]
+    with _gram.solving_on(dev):
+        lam = prep.eigenvalues(np.arange(m.n))
+        class_lams = [prep.eigenvalues(order[bounds[c] : bounds[c + 1]]) for c in range(lab.n_classes)]
     return transrate_from_eigenvalues(lam, class_lams, lab.counts, m.n, m.d, eps, variant)
 
 
@@ -122,7 +123,7 @@ def subset_gram(sub: Matrix, r: np.ndarray, w: np.ndarray, mu: np.ndarray) -> np
 def gram_eigenvalues(G: np.ndarray, n_s: int) -> np.ndarray:
     """Eigenvalues of a Gram of n_s rows divided by n_s, clipped at 0; the top min(n_s, size) only
     (the rest are zero in exact arithmetic: a D x D Gram of n_s <= D rows has rank <= n_s)."""
-    lam = np.linalg.eigvalsh(G)[-min(n_s, G.shape[0]):]
+    lam = _gram.eigvalsh(G)[-min(n_s, G.shape[0]):]
     return np.maximum(lam, 0.0) / n_s
 
 
