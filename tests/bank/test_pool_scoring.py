@@ -188,3 +188,65 @@ def test_errors_note_drops_the_failing_score_everywhere(banks):
     assert any(n.startswith("_test_fails_on_beta: dropped for every bank after an error") for n in res.notes)
     with pytest.raises(ValueError, match="errors must be"):
         tl.score_pool(banks, ["knn_loo"], errors="ignore")
+
+
+def test_device_cuda_sends_each_bank_once_and_charges_every_score(banks, monkeypatch):
+    # device="cuda" without a GPU: a stand-in _backend.to_cuda records the copies (the features once per bank,
+    # the probabilities once per bank, whatever the number of scores); the scores get the copies, and the
+    # copy's time is added to the seconds of every score of that bank.
+    import torch
+
+    from transferlab import _backend, _pool_scoring
+    from transferlab._arrays import Matrix
+
+    sent = []
+
+    def to_cuda(m):
+        sent.append(m.name)
+        return Matrix(torch.from_numpy(np.array(m.data)), "cuda", m.dtype, m.name)
+
+    monkeypatch.setattr(_backend, "to_cuda", to_cuda)
+    got = []
+
+    def feats_a(features, labels, *, device="auto"):
+        got.append(("a", type(features), device))
+        return 1.0
+
+    def feats_b(features, labels, *, device="auto"):
+        got.append(("b", type(features), device))
+        return 2.0
+
+    def probs_c(probs, labels, *, device="auto"):
+        got.append(("c", type(probs), device))
+        return float(np.asarray(probs).max(axis=1).mean())
+
+    register("_test_a")(feats_a)
+    register("_test_b")(feats_b)
+    register("_test_c", inputs="probs")(probs_c)
+    ticks = iter(range(10**6))
+    try:
+        monkeypatch.setattr(_pool_scoring.time, "perf_counter", lambda: float(next(ticks)))
+        res = tl.score_pool(banks, ["_test_a", "_test_b", "_test_c"], device="cuda")
+        monkeypatch.undo()
+        on_host = tl.score_pool(banks, ["_test_c"], device="cpu")
+    finally:
+        for name in ("_test_a", "_test_b", "_test_c"):
+            unregister(name)
+    assert sent == ["features", "probs"] * len(banks)
+    assert {(t, dev) for _, t, dev in got[: 3 * len(banks)]} == {(torch.Tensor, "cuda")}
+    # Fake clock, one tick per read: a bank's copy costs 1 and each call 1; the softmax 1 more for probs.
+    for r in res.rows:
+        assert r["seconds"] == {"_test_a": 2.0, "_test_b": 2.0, "_test_c": 3.0}[r["score"]], r
+    for g, c in zip([r for r in res.rows if r["score"] == "_test_c"], on_host.rows):
+        assert g["value"] == pytest.approx(c["value"], rel=1e-6)
+
+
+@pytest.mark.cuda
+def test_score_pool_on_gpu_equals_host(banks):
+    names = ["logme", "hscore", "sfda", "knn_loo", "nce", "leep"]
+    gpu = tl.score_pool(banks, names, device="cuda")
+    cpu = tl.score_pool(banks, names, device="cpu")
+    assert [(r["dataset"], r["model"], r["score"]) for r in gpu.rows] == [
+        (r["dataset"], r["model"], r["score"]) for r in cpu.rows]
+    for g, c in zip(gpu.rows, cpu.rows):
+        assert g["value"] == pytest.approx(c["value"], rel=1e-8, abs=1e-12), (g, c)
