@@ -98,9 +98,11 @@ def to_host(m: Matrix) -> Matrix:
 
 
 def to_cuda(m: Matrix) -> Matrix:
-    """The matrix on the current CUDA device (a copy for host inputs)."""
+    """The matrix on the current CUDA device (a copy for host inputs; without a CUDA build or device the
+    RuntimeError of :func:`require_cuda`, not torch's own)."""
     if m.device == "cuda":
         return m
+    require_cuda()
     import torch
 
     if m.dtype == "bfloat16":

@@ -201,3 +201,18 @@ def test_select_ensemble_on_gpu_equals_host():
     assert got.scores == pytest.approx(want.scores, rel=1e-8)
     logme = tl.select_ensemble(feats, y, size=2, score="logme", device="cuda")
     assert logme.models == tl.select_ensemble(feats, y, size=2, score="logme").models
+
+
+def test_device_cuda_without_a_gpu_says_so():
+    from transferlab import _backend
+
+    if _backend.cuda_device_count() > 0:
+        pytest.skip("a CUDA device is visible")
+    X, y = class_data(n=60, d=4, c=3)
+    calls = [lambda: tl.score_many([X], y, scores=["logme"], device="cuda"),
+             lambda: tl.score_many([X, X], y, scores=["logme"], device="cuda"),
+             lambda: tl.select_ensemble([X, X], y, 1, device="cuda"),
+             lambda: tl.logme(X, y, device="cuda")]
+    for call in calls:
+        with pytest.raises(RuntimeError, match="CUDA"):
+            call()
