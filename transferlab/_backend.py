@@ -112,6 +112,14 @@ def to_cuda(m: Matrix) -> Matrix:
     return Matrix(t.to("cuda").contiguous(), "cuda", m.dtype, m.name)
 
 
+def to_cuda_array(x, name: str = "features"):
+    """Any accepted 2-D input (numpy, memmap, torch) as a tensor on the current CUDA device: a CUDA tensor
+    as it is, a host one copied once (for callers that hand one bank to several scores)."""
+    from ._arrays import as_matrix
+
+    return to_cuda(as_matrix(x, name)).data
+
+
 def place(m: Matrix, device: str) -> Matrix:
     """``m`` on the resolved device ("reference" computes on the host)."""
     return to_cuda(m) if device == "cuda" else to_host(m)

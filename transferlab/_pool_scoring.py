@@ -30,7 +30,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _backend
-from ._arrays import as_matrix
 from .bank import FeatureBank
 from .scores import _registry
 
@@ -182,7 +181,7 @@ def _send_to_gpu(array, name: str) -> Tuple[Any, float]:
     if getattr(array, "is_cuda", False):
         return array, 0.0
     t0 = time.perf_counter()
-    on_device = _backend.to_cuda(as_matrix(array, name)).data
+    on_device = _backend.to_cuda_array(array, name)
     return on_device, time.perf_counter() - t0
 
 

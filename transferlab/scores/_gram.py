@@ -143,8 +143,7 @@ def eigh_desc(G: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         import torch
 
         w, V = torch.linalg.eigh(_torch_symmetric(G))
-        w, V = w.flip(0).cpu().numpy(), V.flip(1).cpu().numpy()
-        return w, V
+        return w.flip(0).cpu().numpy(), V.flip(1).cpu().numpy()
     w, V = np.linalg.eigh(G)
     return w[::-1].copy(), V[:, ::-1].copy()
 

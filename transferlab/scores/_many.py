@@ -80,7 +80,7 @@ def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("s
 
     def score_model(j: int, x) -> List[float]:
         if device == "cuda" and not getattr(x, "is_cuda", False):
-            x = _backend.to_cuda(as_matrix(x, f"features_list[{j}]")).data  # once for all the scores
+            x = _backend.to_cuda_array(x, f"features_list[{j}]")  # once for all the scores
         values = []
         for info, kw in calls:
             try:

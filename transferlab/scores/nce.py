@@ -93,8 +93,9 @@ def _hard_labels_on_device(m: Matrix, from_logits: bool) -> np.ndarray:
     from ._lda_stats import block_rows
 
     z = torch.empty(m.n, dtype=torch.int64, device=m.data.device)
-    for s in range(0, m.n, block_rows(m.d)):
-        blk = m.data[s : s + block_rows(m.d)].to(torch.float64)
+    step = block_rows(m.d)
+    for s in range(0, m.n, step):
+        blk = m.data[s : s + step].to(torch.float64)
         if not from_logits:
             bad = (blk < 0).any(dim=1) | ((blk.sum(dim=1) - 1.0).abs() > SUM_TOL)
             if bool(bad.any()):
