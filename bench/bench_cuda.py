@@ -32,14 +32,14 @@ import numpy as np
 import pytest
 
 import transferlab as tl
-from transferlab import _backend
+from transferlab import kernels
 
 NS = [int(v) for v in os.environ.get("TL_BENCH_CUDA_N", "20000,100000").split(",")]  # each N: T=64 and T=128 too
 D = int(os.environ.get("TL_BENCH_CUDA_D", "768"))
 ROUNDS = int(os.environ.get("TL_BENCH_ROUNDS", "3"))
 FAISS_MAX_N = int(os.environ.get("TL_BENCH_FAISS_MAX_N", "20000"))
 
-pytestmark = pytest.mark.skipif(_backend.cuda_device_count() == 0, reason="no CUDA device")
+pytestmark = pytest.mark.skipif(kernels.cuda_device_count() == 0, reason="no CUDA device")
 
 _TIMES: dict = {}
 

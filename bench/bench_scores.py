@@ -120,9 +120,9 @@ def test_score_vs_published(benchmark, name, rtol):
 
 
 def _cuda_ready() -> bool:
-    from transferlab import _backend
+    from transferlab import kernels
 
-    return _backend.cuda_device_count() > 0
+    return kernels.cuda_device_count() > 0
 
 
 @pytest.mark.skipif(not _cuda_ready(), reason="no CUDA device")

@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from transferlab import _backend
+from transferlab import kernels
 
 # One table of tolerances for the whole suite (relative unless stated).
 TOL = {
@@ -17,7 +17,7 @@ TOL = {
 
 def _cuda_ready() -> bool:
     try:
-        return _backend.cuda_device_count() > 0
+        return kernels.cuda_device_count() > 0
     except Exception:
         return False
 
@@ -26,7 +26,7 @@ CUDA_READY = _cuda_ready()
 
 
 def pytest_collection_modifyitems(config, items):
-    skip = pytest.mark.skip(reason="no CUDA device (transferlab._cuda built: %s)" % (_backend.cuda_module() is not None))
+    skip = pytest.mark.skip(reason="no CUDA device (transferlab._cuda built: %s)" % (kernels.cuda_module() is not None))
     for item in items:
         # The marker, not the keywords: pytest puts folder names (tests/cuda) in the keywords too.
         if item.get_closest_marker("cuda") is not None and not CUDA_READY:

@@ -12,16 +12,16 @@
 """
 __version__ = "0.1.0"
 
-from ._backend import set_num_threads, threads
-from ._config import config, show_config
-from . import scores
-from .scores import available, knn_loo, leep, linear_probe, score, sfda
-from .scores import gbc, hscore, logme, nce, nleep, parc, reg_hscore, transrate
-from .scores import score_many, select_ensemble
-from . import select
-from .bank import FeatureBank
-from .extract import extract
-from ._pool_scoring import PoolScores, score_pool
+from transferlab.core.cpu_threads import set_num_threads, threads
+from transferlab._config import config, show_config
+from transferlab import scores
+from transferlab.scores import available, knn_loo, leep, linear_probe, score, sfda
+from transferlab.scores import gbc, hscore, logme, nce, nleep, parc, reg_hscore, transrate
+from transferlab.scores import score_many, select_ensemble
+from transferlab import select
+from transferlab.bank import FeatureBank
+from transferlab.extract import extract
+from transferlab.scoring import PoolScores, score_pool
 
 __all__ = [
     "__version__",

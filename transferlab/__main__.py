@@ -1,4 +1,4 @@
 """``python -m transferlab ...``: the same command line as the ``transferlab`` script."""
-from .cli import main
+from transferlab.cli import main
 
 raise SystemExit(main())

@@ -22,7 +22,7 @@ _FORMATTER = argparse.RawDescriptionHelpFormatter  # keeps the examples' line br
 
 
 def _install_command() -> str:
-    from .zoo import INSTALL_COMMAND
+    from transferlab.zoo import INSTALL_COMMAND
 
     return INSTALL_COMMAND
 
@@ -131,7 +131,7 @@ def resolve_pool(spec: str):
     if spec is None or str(spec).lower() == "none":
         return None
     if str(spec).lower() == "zoo":
-        from . import zoo
+        from transferlab import zoo
 
         return zoo.pool()
     return spec
@@ -140,7 +140,7 @@ def resolve_pool(spec: str):
 def resolve_finetune(spec: str):
     """'zoo' -> the shipped zoo ground truth; anything else is passed through (a CSV path)."""
     if str(spec).lower() == "zoo":
-        from . import zoo
+        from transferlab import zoo
 
         return zoo.ground_truth()
     return spec
@@ -169,8 +169,8 @@ def _to_unit_float(images):
 # --- commands ------------------------------------------------------------------------------------------------
 
 def _cmd_extract(args) -> int:
-    from . import zoo
-    from .extract import extract
+    from transferlab import zoo
+    from transferlab.extract import extract
 
     tasks = zoo.available_tasks() if args.task == ["all"] else args.task
     unknown = [t for t in tasks if t not in zoo.TASKS]
@@ -210,12 +210,12 @@ def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
 
 
 def _cmd_score(args) -> int:
-    from ._pool_scoring import score_pool
+    from transferlab.scoring import score_pool
 
     kw = dict(device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
               errors="note" if args.keep_going else "raise")
     if args.scheduler:
-        from .distributed import score_banks
+        from transferlab.distributed import score_banks
 
         res = score_banks(args.banks, args.scores, scheduler=args.scheduler, **kw)
     else:
@@ -230,12 +230,12 @@ def _cmd_score(args) -> int:
 
 def _pool_for(spec, models):
     """The ModelPool of ``models`` described by ``spec`` ('zoo', 'auto', 'none', a card file or a ModelPool)."""
-    from .pool import ModelPool
+    from transferlab.pool import ModelPool
 
     if spec is None or (isinstance(spec, str) and spec.lower() == "none"):
         return None
     if isinstance(spec, str) and spec.lower() == "zoo":
-        from . import zoo
+        from transferlab import zoo
 
         return zoo.pool(sorted(models))
     if isinstance(spec, str) and spec.lower() == "auto":
@@ -250,7 +250,7 @@ def _pool_for(spec, models):
 def rank_tables(scores_table, pool) -> List[Tuple[str, List[str], List[List[str]]]]:
     """(dataset, header, rows) per dataset of ``{score: {dataset: {model: value}}}``: one column per strategy
     (task-agnostic when ``pool`` is not None, then task-aware and hybrid per score), one row per position."""
-    from .select import hybrid, task_agnostic, task_aware
+    from transferlab.select import hybrid, task_agnostic, task_aware
 
     datasets = list(dict.fromkeys(d for per_d in scores_table.values() for d in per_d))
     out = []
@@ -274,8 +274,8 @@ def rank_tables(scores_table, pool) -> List[Tuple[str, List[str], List[List[str]
 
 
 def _cmd_rank(args) -> int:
-    from .evaluate._report import _md
-    from .evaluate._tables import read_scores
+    from transferlab.evaluate._report import _md
+    from transferlab.evaluate._tables import read_scores
 
     table = read_scores(args.scores)
     if not table:
@@ -288,7 +288,7 @@ def _cmd_rank(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .demo import DemoSetupError, run_demo
+    from transferlab.demo import DemoSetupError, run_demo
 
     try:
         run_demo(tasks=args.tasks, out=args.out, plot=not args.no_plot, time_budget=args.time_budget or None)
@@ -300,9 +300,9 @@ def _cmd_demo(args) -> int:
 
 def cmd_info_banks(root: str) -> int:
     """List the banks under ``root`` (complete or not) with their shape and state."""
-    from ._pool_scoring import find_banks
-    from .bank import FeatureBank
-    from .evaluate._report import _md
+    from transferlab.scoring import find_banks
+    from transferlab.bank import FeatureBank
+    from transferlab.evaluate._report import _md
 
     rows = []
     for p in find_banks(root):

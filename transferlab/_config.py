@@ -7,15 +7,17 @@ from typing import Dict, List
 
 
 def config() -> Dict[str, object]:
-    from . import __version__, _backend
+    from transferlab import __version__
+    from transferlab.core import cpu_threads
+    from transferlab import kernels
 
     info: Dict[str, object] = {"version": __version__, "python": sys.version.split()[0]}
-    cpu = _backend.cpu_module()
+    cpu = kernels.cpu_module()
     info["cpu_module"] = f"built ({cpu.compiler}, {cpu.build_type})"
     info["simd_level"] = cpu.simd_level()
-    info["num_threads"] = _backend.effective_threads()
+    info["num_threads"] = cpu_threads.effective_threads()
     info["omp_num_threads_env"] = os.environ.get("OMP_NUM_THREADS")
-    cuda = _backend.cuda_module()
+    cuda = kernels.cuda_module()
     devices: List[str] = []
     if cuda is None:
         info["cuda_module"] = "not built (rebuild with TRANSFERLAB_CUDA=ON to build it)"

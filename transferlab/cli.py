@@ -16,13 +16,13 @@ import os
 import sys
 from typing import List, Optional
 
-from ._cli_pool import add_parsers, cmd_info_banks, resolve_finetune, resolve_pool
+from transferlab._cli_pool import add_parsers, cmd_info_banks, resolve_finetune, resolve_pool
 
 __all__ = ["main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from transferlab import __version__
 
     parser = argparse.ArgumentParser(
         prog="transferlab",
@@ -71,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_evaluate(args) -> int:
-    from .evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
+    from transferlab.evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
 
     pool = resolve_pool(args.pool)
     report = Report.from_tables(args.scores, resolve_finetune(args.finetune), budgets=args.budget, pool=pool,
@@ -104,8 +104,8 @@ def _has_seconds(path) -> bool:
 
 
 def _cmd_info(args) -> int:
-    from . import available, show_config
-    from .zoo import MODELS, TASKS, available_tasks
+    from transferlab import available, show_config
+    from transferlab.zoo import MODELS, TASKS, available_tasks
 
     show_config()
     have = set(available_tasks())

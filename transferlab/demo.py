@@ -46,7 +46,7 @@ class DemoResult:
 
 def check_setup() -> None:
     """Raise :class:`DemoSetupError` naming the missing packages and the one command that installs them."""
-    from . import zoo
+    from transferlab import zoo
 
     missing = [p for p in ("torch",) + ZOO_PACKAGES if importlib.util.find_spec(p) is None]
     if missing:
@@ -57,7 +57,7 @@ def check_setup() -> None:
 
 
 def _pick_tasks(tasks: Optional[Sequence[str]], gt) -> List[str]:
-    from . import zoo
+    from transferlab import zoo
 
     have = zoo.available_tasks()
     if tasks:
@@ -120,8 +120,8 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
     """
     import math
 
-    from ._pool_scoring import PoolScores, _as_banks, score_pool
-    from .scores import available
+    from transferlab.scoring import PoolScores, _as_banks, score_pool
+    from transferlab.scores import available
 
     t0 = time.perf_counter()
     banks = _as_banks(paths)
@@ -207,7 +207,7 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
 
 def _regret_table(report, tasks: List[str]) -> str:
     """One row per strategy: regret@1 per task, then the mean regret@B for each budget (in %)."""
-    from .evaluate._report import _md
+    from transferlab.evaluate._report import _md
 
     order = [s for s in report.subjects if report.kinds[s] == "strategy" and ":" not in s and s != "random"]
     order += [s for s in report.meta["scores"]]
@@ -242,12 +242,12 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     Raises :class:`DemoSetupError` when the zoo's
     packages are missing, with the install command.
     """
-    from . import zoo
-    from ._cli_pool import rank_tables
-    from ._pool_scoring import score_pool
-    from .evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
-    from .evaluate._report import _md
-    from .extract import extract
+    from transferlab import zoo
+    from transferlab._cli_pool import rank_tables
+    from transferlab.scoring import score_pool
+    from transferlab.evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
+    from transferlab.evaluate._report import _md
+    from transferlab.extract import extract
 
     w = (stream or sys.stdout).write
     t_start = time.perf_counter()
@@ -336,7 +336,7 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
             w(f"\nwrote {len(result.plots)} figures to {plot_dir}/ (regret_at_1_bars.png: regret per task and "
               f"strategy; cost_quality.png: seconds vs regret)\n")
     result.seconds["total"] = time.perf_counter() - t_start
-    from .scores import available
+    from transferlab.scores import available
 
     scores_flag = "" if set(res.scores) == set(available()) else f" --scores {' '.join(res.scores)}"
     w(f"\ndone in {result.seconds['total']:.1f} s. The same numbers from the command line:\n"

@@ -36,10 +36,12 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from . import _backend
-from ._arrays import Matrix, as_labels, as_matrix
-from .scores.knn import check_loo_problem
-from .scores import _registry
+from transferlab.core import cpu_threads
+from transferlab.core import devices
+from transferlab import kernels
+from transferlab.core.arrays import Matrix, as_labels, as_matrix
+from transferlab.scores.knn.one_shot import check_loo_problem
+from transferlab.scores import registry
 
 __all__ = ["score_pool", "knn_loo_sharded", "connect", "merge_partials"]
 
@@ -128,9 +130,9 @@ def _source(bank: BankLike) -> Any:
 def _score_task(bank: Any, labels: Any, name: str, kwargs: Dict[str, Any], threads: Optional[int]) -> float:
     first = _materialise(bank)
     if threads is not None:
-        with _backend.threads(threads):
-            return float(_registry.score(name, first, labels, **kwargs))
-    return float(_registry.score(name, first, labels, **kwargs))
+        with cpu_threads.threads(threads):
+            return float(registry.score(name, first, labels, **kwargs))
+    return float(registry.score(name, first, labels, **kwargs))
 
 
 def score_pool(
@@ -170,7 +172,7 @@ def score_pool(
         raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
     if not banks:
         raise ValueError("empty pool: banks has no models")
-    infos = {s: _registry.get(s) for s in scores}
+    infos = {s: registry.get(s) for s in scores}
     score_kwargs = dict(score_kwargs or {})
     unknown = sorted(set(score_kwargs) - set(scores))
     if unknown:
@@ -259,7 +261,7 @@ def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: in
     """Partial lists of block q over block c, and (``both``) of block c over block q from the same
     distance tiles (one pass for the pair: distances are symmetric bitwise)."""
     q, c = _block_data(q_src, is_bf16), _block_data(c_src, is_bf16)
-    out = _backend.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab, both)
+    out = kernels.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab, both)
     if both:
         fwd, back = out
         return _partial(fwd, q_lab, c_lab, c_off), _partial(back, c_lab, q_lab, q_off)
@@ -271,7 +273,7 @@ def _pick(pair: Tuple[Partial, Partial], i: int) -> Partial:
 
 
 def _nonfinite_task(src: Any, offset: int, is_bf16: bool) -> np.ndarray:
-    from ._arrays import nonfinite_rows
+    from transferlab.core.inputs import nonfinite_rows
 
     data = _block_data(src, is_bf16)
     m = Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features")
@@ -350,7 +352,7 @@ def knn_loo_sharded(
     blocks, ``block_rows^2 * d`` multiply-adds each. ``kernel_threads``: OpenMP threads per task
     (0 = the worker machine's default).
     """
-    from .scores import knn as _knn
+    from transferlab.scores.knn import one_shot as _knn
 
     if ties not in _knn.TIES:
         raise ValueError(f"ties must be one of {_knn.TIES}, got {ties!r}")
@@ -363,7 +365,7 @@ def knn_loo_sharded(
     host = src.load() if isinstance(src, _NpyRows) else _materialise(src)
     m = as_matrix(host, "features")
     if m.device != "cpu":
-        m = _backend.to_host(m)
+        m = devices.to_host(m)
     lab = as_labels(labels, m.n, "labels", min_classes=1)
     check_loo_problem(m.n, k, lab, stacklevel=3)
     n, y = m.n, lab.codes
@@ -416,7 +418,7 @@ def knn_loo_sharded(
 
 def _score_one_bank(path: str, scores, device: str, score_kwargs, errors: str):
     """On a worker: the local ``score_pool`` on one bank directory (rows and notes)."""
-    from ._pool_scoring import score_pool as local_score_pool
+    from transferlab.scoring import score_pool as local_score_pool
 
     res = local_score_pool(path, scores, device=device, score_kwargs=score_kwargs, errors=errors)
     return res.rows, res.notes
@@ -432,7 +434,7 @@ def score_banks(banks, scores: Optional[Sequence[str]] = None, *, client=None, s
     worker's. ``banks``: bank directories or directories holding banks (found on the client). This is what
     ``transferlab score BANKS --scheduler ADDRESS`` runs. Returns a :class:`transferlab.PoolScores`.
     """
-    from ._pool_scoring import PoolScores, find_banks
+    from transferlab.scoring import PoolScores, find_banks
 
     paths: List[str] = []
     for b in [banks] if isinstance(banks, (str, os.PathLike)) else list(banks):

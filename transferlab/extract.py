@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from .bank import BankWriter, FeatureBank, library_versions
+from transferlab.bank import BankWriter, FeatureBank, library_versions
 
 __all__ = ["extract", "weights_hash"]
 

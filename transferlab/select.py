@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
-from .pool import ModelCard, ModelPool
+from transferlab.pool import ModelCard, ModelPool
 
 __all__ = [
     "Selection",

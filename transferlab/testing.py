@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .scores import _registry
+from transferlab.scores import registry
 
 __all__ = ["CheckResult", "ScoreReport", "ScoreCheckError", "check_score", "CHECKS", "EXEMPTIONS", "input_digest",
            "valid_inputs"]
@@ -128,7 +128,7 @@ def input_digest(*arrays: Any) -> str:
 class _Ctx:
     """What a check needs: the score, how to materialise arrays for the current mode, clean data."""
 
-    def __init__(self, info: _registry.ScoreInfo, mode: str, tmpdir: Path, seed: int):
+    def __init__(self, info: registry.ScoreInfo, mode: str, tmpdir: Path, seed: int):
         self.info = info
         self.mode = mode
         self.tmpdir = tmpdir
@@ -446,7 +446,7 @@ def _row12_grad(ctx):
 
 @_check("row12_devices", memory_only=True)
 def _row12_devices(ctx):
-    from . import _backend
+    from transferlab import kernels
 
     try:
         import torch
@@ -456,7 +456,7 @@ def _row12_devices(ctx):
     if not torch.cuda.is_available():
         raise _Skip("no CUDA device visible to torch: CUDA tensors cannot be made here")
     t = torch.from_numpy(np.asarray(X, dtype=np.float32)).cuda()
-    if _backend.cuda_module() is None:
+    if kernels.cuda_module() is None:
         ctx.raises(RuntimeError, [r"CUDA"], t, y)
     elif "device" in ctx.params:
         ctx.value(t, y, device="cpu")  # a CUDA tensor scored on the host: moved, not refused
@@ -540,7 +540,7 @@ def valid_inputs(name: str, n: int = 60, d: int = 8, c: int = 3, seed: int = 0) 
     """A valid (first argument, labels) pair for the registered score ``name``: float32 class
     blobs (N x d) for feature scores, dyadic probabilities (N x max(d, 2), float64) for
     probability scores. Every class has at least 2 samples. Deterministic in ``seed``."""
-    return _Ctx(_registry.get(name), "memory", Path("."), seed).clean(n=n, d=d, c=c)
+    return _Ctx(registry.get(name), "memory", Path("."), seed).clean(n=n, d=d, c=c)
 
 
 
@@ -563,7 +563,7 @@ def check_score(
         otherwise return the report. A score that raises ``NotImplementedError`` on valid input
         is never an error: the report says ``not_implemented``.
     """
-    info = _registry.get(name)
+    info = registry.get(name)
     for m in modes:
         if m not in MODES:
             raise ValueError(f"modes must be among {MODES}, got {m!r}")

@@ -191,13 +191,14 @@ def test_errors_note_drops_the_failing_score_everywhere(banks):
 
 
 def test_device_cuda_sends_each_bank_once_and_charges_every_score(banks, monkeypatch):
-    # device="cuda" without a GPU: a stand-in _backend.to_cuda records the copies (the features once per bank,
+    # device="cuda" without a GPU: a stand-in devices.to_cuda records the copies (the features once per bank,
     # the probabilities once per bank, whatever the number of scores); the scores get the copies, and the
     # copy's time is added to the seconds of every score of that bank.
     import torch
 
-    from transferlab import _backend, _pool_scoring
-    from transferlab._arrays import Matrix
+    from transferlab import scoring
+    from transferlab.core import devices
+    from transferlab.core.arrays import Matrix
 
     sent = []
 
@@ -205,7 +206,7 @@ def test_device_cuda_sends_each_bank_once_and_charges_every_score(banks, monkeyp
         sent.append(m.name)
         return Matrix(torch.from_numpy(np.array(m.data)), "cuda", m.dtype, m.name)
 
-    monkeypatch.setattr(_backend, "to_cuda", to_cuda)
+    monkeypatch.setattr(devices, "to_cuda", to_cuda)
     got = []
 
     def feats_a(features, labels, *, device="auto"):
@@ -225,7 +226,7 @@ def test_device_cuda_sends_each_bank_once_and_charges_every_score(banks, monkeyp
     register("_test_c", inputs="probs")(probs_c)
     ticks = iter(range(10**6))
     try:
-        monkeypatch.setattr(_pool_scoring.time, "perf_counter", lambda: float(next(ticks)))
+        monkeypatch.setattr(scoring.time, "perf_counter", lambda: float(next(ticks)))
         res = tl.score_pool(banks, ["_test_a", "_test_b", "_test_c"], device="cuda")
         monkeypatch.undo()
         on_host = tl.score_pool(banks, ["_test_c"], device="cpu")

@@ -4,18 +4,19 @@ import os
 import pytest
 
 import transferlab
-from transferlab import _backend
+from transferlab.core import cpu_threads
+from transferlab import kernels
 
 
 def test_cpu_module_built():
-    mod = _backend.cpu_module()
+    mod = kernels.cpu_module()
     assert mod.simd_level() in {"generic", "avx2", "avx512"}
     assert mod.max_threads() >= 1
 
 
 @pytest.mark.skipif(os.environ.get("TRANSFERLAB_EXPECT_CUDA") != "1", reason="TRANSFERLAB_EXPECT_CUDA!=1")
 def test_cuda_module_built_when_expected():
-    mod = _backend.cuda_module()
+    mod = kernels.cuda_module()
     assert mod is not None, "TRANSFERLAB_EXPECT_CUDA=1 but transferlab._cuda was not built"
     assert "90" in str(mod.architectures)
     assert mod.device_count() >= 0
@@ -26,15 +27,15 @@ def test_show_config_reports_build(capsys):
     out = capsys.readouterr().out
     for key in ("cpu_module", "simd_level", "num_threads", "cuda_module", "cuda_devices"):
         assert key in out
-    assert transferlab.config()["simd_level"] == _backend.cpu_module().simd_level()
+    assert transferlab.config()["simd_level"] == kernels.cpu_module().simd_level()
 
 
 def test_num_threads_env_and_override(monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_NUM_THREADS", "1")
-    assert _backend.num_threads() == 1
+    assert cpu_threads.num_threads() == 1
     with transferlab.threads(2):
-        assert _backend.num_threads() == 2
-    assert _backend.num_threads() == 1
+        assert cpu_threads.num_threads() == 2
+    assert cpu_threads.num_threads() == 1
     monkeypatch.setenv("TRANSFERLAB_NUM_THREADS", "x")
     with pytest.raises(ValueError, match="TRANSFERLAB_NUM_THREADS"):
-        _backend.num_threads()
+        cpu_threads.num_threads()

@@ -1,10 +1,13 @@
-"""Input normalisation (transferlab/_arrays.py) and device dispatch (transferlab/_backend.py)."""
+"""Input normalisation (transferlab/core/arrays.py, core/inputs.py) and device dispatch (transferlab/core/devices.py)."""
 import numpy as np
 import pytest
 import torch
 
-from transferlab import _arrays, _backend
-from transferlab._arrays import Matrix, as_labels, as_matrix, check_finite
+from transferlab.core import arrays, inputs
+from transferlab.core import devices
+from transferlab import kernels
+from transferlab.core.arrays import Matrix, as_labels, as_matrix
+from transferlab.core.inputs import check_finite
 
 
 def test_row_major_inputs_are_not_copied():
@@ -105,7 +108,7 @@ def test_nonfinite_bf16_rows_detected():
     t = torch.ones(4, 3, dtype=torch.bfloat16)
     t[1, 2] = float("nan")
     t[3, 0] = float("-inf")
-    np.testing.assert_array_equal(_arrays.nonfinite_rows(as_matrix(t)), [False, True, False, True])
+    np.testing.assert_array_equal(inputs.nonfinite_rows(as_matrix(t)), [False, True, False, True])
 
 
 def test_labels_are_remapped():
@@ -141,17 +144,17 @@ def test_labels_are_not_mutated():
 def test_resolve_device_rules():
     host = as_matrix(np.ones((3, 2), dtype=np.float32))
     fake_gpu = Matrix(host.data, "cuda", "float32", "probs")
-    assert _backend.resolve_device("auto", host) == "cpu"
-    assert _backend.resolve_device("reference", host) == "reference"
-    assert _backend.resolve_device("auto", fake_gpu) == "cuda"
+    assert devices.resolve_device("auto", host) == "cpu"
+    assert devices.resolve_device("reference", host) == "reference"
+    assert devices.resolve_device("auto", fake_gpu) == "cuda"
     with pytest.raises(ValueError, match="device must be one of"):
-        _backend.resolve_device("gpu", host)
+        devices.resolve_device("gpu", host)
     with pytest.raises(RuntimeError, match="two devices"):
-        _backend.resolve_device("auto", host, fake_gpu)
+        devices.resolve_device("auto", host, fake_gpu)
 
 
-@pytest.mark.skipif(_backend.cuda_device_count() > 0, reason="a CUDA device is present")
+@pytest.mark.skipif(kernels.cuda_device_count() > 0, reason="a CUDA device is present")
 def test_cuda_requested_without_device_says_how_to_fix():
     host = as_matrix(np.ones((3, 2), dtype=np.float32))
     with pytest.raises(RuntimeError, match="device='cpu'"):
-        _backend.resolve_device("cuda", host)
+        devices.resolve_device("cuda", host)

@@ -8,11 +8,11 @@ import itertools
 import numpy as np
 import pytest
 
-from transferlab import _backend
+from transferlab import kernels
 
 from conftest import class_data, digest
 
-_C = _backend.cpu_module()
+_C = kernels.cpu_module()
 FUSED = _C.simd_level() in {"avx2", "avx512"}  # the CPU kernel's distance is the same fma chain
 TILES = [1, 2, 3, 5, 8, 13, 64, 128]
 

@@ -13,25 +13,25 @@ import numpy as np
 import pytest
 
 import transferlab
-from transferlab import _backend
+from transferlab import kernels
 
 from conftest import class_data, digest
 
-_C = _backend.cpu_module()
+_C = kernels.cpu_module()
 FUSED = _C.simd_level() in {"avx2", "avx512"}
 DTYPE_CODE = {"float32": 0, "float64": 1, "float16": 2, "bfloat16": 3}
 
 
 @pytest.mark.skipif(os.environ.get("TRANSFERLAB_EXPECT_CUDA") != "1", reason="TRANSFERLAB_EXPECT_CUDA!=1")
 def test_cuda_module_built_and_entry_points_present():
-    mod = _backend.cuda_module()
+    mod = kernels.cuda_module()
     assert mod is not None, "TRANSFERLAB_EXPECT_CUDA=1 but transferlab._cuda was not built"
     for name in ("knn_loo", "leep_row_stats", "leep_joint", "leep_eep", "lda_class_sums", "lda_gram", "lda_project"):
         assert hasattr(mod, name), name
 
 
 def test_cuda_entry_points_raise_clearly_without_device():
-    mod = _backend.cuda_module()
+    mod = kernels.cuda_module()
     if mod is None or mod.device_count() > 0:
         pytest.skip("needs a _cuda build on a machine without a visible device")
     with pytest.raises(RuntimeError, match="no CUDA device"):
@@ -79,7 +79,7 @@ def _host_bits(t):
 def _knn_cuda(t, y, k):
     import torch
 
-    mod = _backend.require_cuda()
+    mod = kernels.require_cuda()
     n = t.shape[0]
     lab = _dev(y.astype(np.int32)) if y is not None else None
     idx = torch.empty((n, k), dtype=torch.int64, device="cuda")
@@ -176,7 +176,7 @@ def _probs(n, z, c, seed):
 def test_leep_cuda_kernels_equal_twins(from_logits):
     import torch
 
-    mod = _backend.require_cuda()
+    mod = kernels.require_cuda()
     n, z, c = 3000, 130, 7
     P, y = _probs(n, z, c, seed=3)
     P[5, 3] = np.nan
@@ -228,7 +228,7 @@ def test_leep_cuda_kernels_equal_twins(from_logits):
 def test_lda_cuda_kernels_equal_twins(dtype):
     import torch
 
-    mod = _backend.require_cuda()
+    mod = kernels.require_cuda()
     X, y = class_data(n=1500, d=150, c=6, seed=4)
     y = y.astype(np.int32)
     t = _dev(X, getattr(torch, dtype))

@@ -12,7 +12,8 @@ import pytest
 
 import transferlab
 from transferlab import testing
-from transferlab._arrays import as_labels, as_matrix, check_finite
+from transferlab.core.arrays import as_labels, as_matrix
+from transferlab.core.inputs import check_finite
 from transferlab.scores import register, unregister
 
 

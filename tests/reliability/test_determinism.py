@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import transferlab
-from transferlab import _backend, testing
+from transferlab import testing
+from transferlab.core import cpu_threads
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # e.g. singleton classes: not the point here
 
@@ -66,14 +67,14 @@ def test_thread_count_does_not_change_a_bit(name, dtype):
     kw, params = _extra_kw(name)
     results = {}
     for threads in (1, 2, 3):
-        with _backend.threads(threads):
+        with cpu_threads.threads(threads):
             results[threads] = _bits(_call(name, first, labels, **kw))
     assert results[1] == results[2] == results[3]
     if "k" in params:
         for k in (3, 8):
             outs = []
             for threads in (1, 2):
-                with _backend.threads(threads):
+                with cpu_threads.threads(threads):
                     outs.append(_bits(_call(name, first, labels, k=k, **kw)))
             assert outs[0] == outs[1], f"k={k}"
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import transferlab
 from transferlab import _C
-from transferlab._arrays import as_labels, as_matrix, check_finite
+from transferlab.core.arrays import as_labels, as_matrix
+from transferlab.core.inputs import check_finite
 
 torch = pytest.importorskip("torch")
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import transferlab as tl
-from transferlab import _blocks
-from transferlab.scores import _stream_knn
+from transferlab.core import blocks
+from transferlab.scores.knn import stream as knn_stream
 
 FEATURE_SCORES = ["logme", "hscore", "reg_hscore", "sfda", "knn_loo", "gbc", "parc"]
 PROB_SCORES = ["leep", "nce"]
@@ -56,13 +56,13 @@ def _minimum(name, x, y, **kw) -> int:
 def count_blocks(monkeypatch):
     """Counts the blocks handed out by the shared reader (each block of a memmap is released once)."""
     calls = []
-    real = _blocks.release
+    real = blocks.release
 
     def spy(m, start=0, stop=None):
         calls.append((start, stop))
         return real(m, start, stop)
 
-    monkeypatch.setattr(_blocks, "release", spy)
+    monkeypatch.setattr(blocks, "release", spy)
     return calls
 
 
@@ -118,7 +118,7 @@ def test_logits_and_nan_omit_under_a_budget(tmp_path):
 def test_budget_does_not_leak_out_of_the_call(tmp_path):
     X, _, y = _bank(tmp_path, n=300)
     _call("logme", X, y, max_memory=60_000)
-    assert _blocks.scoped() is None
+    assert blocks.scoped() is None
 
 
 def test_inputs_never_mutated_and_memmap_stays_readable(tmp_path):
@@ -167,7 +167,7 @@ def test_budget_below_the_state_names_the_minimum(name, tmp_path):
 
 
 def test_parse_max_memory_units():
-    p = _blocks.parse_max_memory
+    p = blocks.parse_max_memory
     assert p(None) is None
     assert p(4096) == 4096 and p(np.int64(7)) == 7
     assert p("2GB") == 2 * 10**9 and p("2gb") == 2 * 10**9 and p("1.5 GB") == 1_500_000_000
@@ -206,7 +206,7 @@ def test_queries_equal_the_full_score_on_those_rows(k, metric, tmp_path):
     full = _full(X, y, k=k, metric=metric)
     for queries, budget in [(40, None), (np.array([699, 3, 250, 0, 251]), "200KB"), (700, "300KB")]:
         r = _full(X, y, k=k, metric=metric, queries=queries, max_memory=budget)
-        rows = _stream_knn.resolve_queries(queries, 700, 0)
+        rows = knn_stream.resolve_queries(queries, 700, 0)
         _same_rows(r, full, rows)
 
 
@@ -219,12 +219,12 @@ def test_queries_with_heavy_ties_and_duplicates(k):
     for ties in ("expected", "lowest_index"):
         full = _full(X, y, k=k, ties=ties)
         r = _full(X, y, k=k, ties=ties, queries=60, seed=1)
-        _same_rows(r, full, _stream_knn.resolve_queries(60, 260, 1))
+        _same_rows(r, full, knn_stream.resolve_queries(60, 260, 1))
 
 
 @pytest.mark.parametrize("ref_rows,query_rows", [(1, 1000), (7, 3), (7, 1000), (100, 3)])
 def test_neighbour_lists_any_block_sizes(ref_rows, query_rows):
-    from transferlab._arrays import as_matrix
+    from transferlab.core.arrays import as_matrix
 
     rng = np.random.default_rng(4)
     X = rng.integers(0, 3, (90, 3)).astype(np.float32)
@@ -232,7 +232,7 @@ def test_neighbour_lists_any_block_sizes(ref_rows, query_rows):
     for k in (1, 3):
         full = _full(X, y, k=k)
         for q in (np.sort(rng.choice(90, 25, replace=False)), np.arange(90), np.arange(40, 70)):
-            idx, dist, tc, ts = _stream_knn.neighbour_lists(as_matrix(X), y, q, k, query_rows=query_rows,
+            idx, dist, tc, ts = knn_stream.neighbour_lists(as_matrix(X), y, q, k, query_rows=query_rows,
                                                             ref_rows=ref_rows)
             assert np.array_equal(idx, full.neighbors[q]) and np.array_equal(dist, full.distances[q])
             assert np.array_equal(tc, full.tie_count[q])

@@ -140,21 +140,23 @@ __all__ = ["class_data", "digest", "digits_features", "digits_probs", "rel", "ch
 @pytest.fixture
 def fake_cuda(monkeypatch):
     """device="cuda" without a GPU: banks become CPU torch tensors labelled "cuda" (the torch path of
-    ``_lda_stats``, the one the CUDA build falls back to); eigensolves use torch.linalg on the CPU.
+    ``kernels.lda``, the one the CUDA build falls back to); eigensolves use torch.linalg on the CPU.
     Returns counters of what ran on the "device" (placements, eigensolves, Gram passes)."""
     import torch
 
-    from transferlab import _backend
-    from transferlab._arrays import Matrix
-    from transferlab.scores import _gram, _lda_stats
+    from transferlab import kernels
+    from transferlab.core import devices
+    from transferlab.core.arrays import Matrix
+    from transferlab.kernels import lda
+    from transferlab.scores import _gram
 
     seen = {"placed": 0, "solves": 0, "grams": 0}
 
     def place(m, device):
         if device != "cuda":
-            return _backend.to_host(m)
+            return devices.to_host(m)
         seen["placed"] += 1
-        host = _backend.to_host(m)
+        host = devices.to_host(m)
         data = host.data.view("int16") if host.is_bf16 else host.data
         t = torch.from_numpy(np.array(data))
         if host.is_bf16:
@@ -165,15 +167,15 @@ def fake_cuda(monkeypatch):
         seen["solves"] += 1
         return torch.as_tensor(np.ascontiguousarray(G, dtype=np.float64))
 
-    real_gram = _lda_stats.gram
+    real_gram = lda.gram
 
     def counting_gram(m, device, **kw):
         seen["grams"] += device == "cuda"
         return real_gram(m, device, **kw)
 
-    monkeypatch.setattr(_backend, "require_cuda", lambda: None)
-    monkeypatch.setattr(_backend, "place", place)
-    monkeypatch.setattr(_backend, "to_cuda", lambda m: place(m, "cuda"))
+    monkeypatch.setattr(kernels, "require_cuda", lambda: None)
+    monkeypatch.setattr(devices, "place", place)
+    monkeypatch.setattr(devices, "to_cuda", lambda m: place(m, "cuda"))
     monkeypatch.setattr(_gram, "_torch_symmetric", solve_on_cpu)
-    monkeypatch.setattr(_lda_stats, "gram", counting_gram)
+    monkeypatch.setattr(lda, "gram", counting_gram)
     return seen

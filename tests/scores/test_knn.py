@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 import transferlab
-from transferlab import _backend
+from transferlab import kernels
 from transferlab.reference import knn as ref
 from transferlab.scores import KnnLooResult, knn_loo
 
 from conftest import class_data, digest
 
-_C = _backend.cpu_module()
+_C = kernels.cpu_module()
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -444,7 +444,7 @@ def test_cuda_matches_cpu_with_duplicates():
 
 
 def test_cuda_requested_without_cuda_is_actionable():
-    if _backend.cuda_device_count() > 0:
+    if kernels.cuda_device_count() > 0:
         pytest.skip("a CUDA device is present")
     X, y = class_data(n=30, d=4, c=2, seed=3)
     with pytest.raises(RuntimeError, match="CUDA|cuda"):

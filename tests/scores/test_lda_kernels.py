@@ -11,13 +11,13 @@ import sys
 import numpy as np
 import pytest
 
-from transferlab import _backend
-from transferlab._arrays import Matrix, as_matrix
+from transferlab import kernels
+from transferlab.core.arrays import Matrix, as_matrix
 
 from conftest import class_data, digest
 
-_C = _backend.cpu_module()
-stats = importlib.import_module("transferlab.scores._lda_stats")
+_C = kernels.cpu_module()
+stats = importlib.import_module("transferlab.kernels.lda")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 REL = 1e-12  # float64 accumulation of exact products: only summation-order rounding differs
@@ -450,10 +450,10 @@ def test_cuda_gram_defaults_to_cublas_blocks(monkeypatch):
 def test_sfda_through_the_kernel_path_with_pointer_standin(monkeypatch):
     import torch
 
-    from transferlab._arrays import as_labels
+    from transferlab.core.arrays import as_labels
     from transferlab.reference import sfda as ref
 
-    sfda_mod = importlib.import_module("transferlab.scores.sfda")
+    sfda_mod = importlib.import_module("transferlab.scores.sfda.one_shot")
     fake = _PointerLda()
     monkeypatch.setattr(stats, "_cuda_kernels", lambda m: fake)
     monkeypatch.setattr(stats, "CUDA_GRAM", "kernel")  # the kernel's plumbing (the scores default to cuBLAS)

@@ -12,14 +12,16 @@ import numpy as np
 import pytest
 
 import transferlab
-from transferlab import _backend
-from transferlab._arrays import as_labels, as_matrix
+from transferlab.core import cpu_threads
+from transferlab import kernels
+from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.reference import leep as ref
-from transferlab.scores import _leep_stats, leep
+from transferlab.scores.leep import _stats as leep_stats
+from transferlab.scores import leep
 
 from conftest import TOL, digest
 
-_C = _backend.cpu_module()
+_C = kernels.cpu_module()
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REL = TOL["oracle_rel"]
 
@@ -91,7 +93,7 @@ def test_kernels_match_oracle(n, z, c, dtype):
     assert stats["max_row_sum"] == pytest.approx(P64.sum(1).max(), rel=1e-14)
     S = _C.leep_joint(P, y, c, False, None, False, 0)
     np.testing.assert_allclose(S, ref.joint(P64, y, c) * n, rtol=1e-12, atol=1e-14)
-    cond = _leep_stats.conditional(S)
+    cond = leep_stats.conditional(S)
     e = _C.leep_eep(P, y, c, False, None, cond, False, 0)
     np.testing.assert_allclose(e, np.einsum("iz,iz->i", P64, cond[y]), rtol=1e-12, atol=1e-300)
 
@@ -107,7 +109,7 @@ def test_kernels_logits_match_oracle(z):
     P = ref.softmax_rows(L)
     S = _C.leep_joint(L, y, 4, True, lse, False, 0)
     np.testing.assert_allclose(S, ref.joint(P, y, 4) * len(y), rtol=1e-12)
-    cond = _leep_stats.conditional(S)
+    cond = leep_stats.conditional(S)
     np.testing.assert_allclose(_C.leep_eep(L, y, 4, True, lse, cond, False, 0),
                                np.einsum("iz,iz->i", P, cond[y]), rtol=1e-12)
 
@@ -268,8 +270,8 @@ def test_thread_count_bitwise(z, c):
     for t in (1, 2, 3, 5):
         with transferlab.threads(t):
             y32 = y.astype(np.int32)
-            S = _C.leep_joint(P, y32, c, False, None, False, _backend.num_threads())
-            stats, lse = _C.leep_row_stats(L, True, 1e-3, False, _backend.num_threads())
+            S = _C.leep_joint(P, y32, c, False, None, False, cpu_threads.num_threads())
+            stats, lse = _C.leep_row_stats(L, True, 1e-3, False, cpu_threads.num_threads())
             out.append((S.tobytes(), lse.tobytes(), leep(P, y), leep(L, yl, from_logits=True)))
     for r in out[1:]:
         assert r == out[0]
@@ -311,8 +313,8 @@ def test_chunked_joint_equals_one_shot_bitwise(dtype, from_logits):
         assert S.tobytes() == one.tobytes(), chunk
     # The Python helper's chunked path is the same.
     m = as_matrix(X, "source_probs")
-    p = _leep_stats.validate_probs(m, as_labels(y, m.n), from_logits=from_logits)
-    assert _leep_stats.joint_counts(p, chunk_rows=100).tobytes() == _leep_stats.joint_counts(p).tobytes()
+    p = leep_stats.validate_probs(m, as_labels(y, m.n), from_logits=from_logits)
+    assert leep_stats.joint_counts(p, chunk_rows=100).tobytes() == leep_stats.joint_counts(p).tobytes()
 
 
 def test_every_simd_level_gives_the_same_bits(tmp_path):
@@ -326,10 +328,10 @@ def test_every_simd_level_gives_the_same_bits(tmp_path):
     np.save(tmp_path / "yl.npy", yl)
     script = (
         "import sys, json, hashlib, numpy as np, transferlab as tl\n"
-        "from transferlab import _backend\n"
+        "from transferlab import kernels\n"
         "d = sys.argv[1]; P = np.load(d + '/P.npy'); y = np.load(d + '/y.npy')\n"
         "L = np.load(d + '/L.npy'); yl = np.load(d + '/yl.npy')\n"
-        "C = _backend.cpu_module(); y32 = y.astype(np.int32)\n"
+        "C = kernels.cpu_module(); y32 = y.astype(np.int32)\n"
         "S = C.leep_joint(P, y32, 6, False, None, False, 0); c = S / S.sum(0)\n"
         "e = C.leep_eep(P, y32, 6, False, None, c, False, 0)\n"
         "e16 = C.leep_eep(P.astype(np.float16), y32, 6, False, None, c, False, 0)\n"
@@ -423,8 +425,8 @@ def test_no_input_mutation_and_readonly_memmap(tmp_path):
     assert leep(mm, y) == leep(P, y)
     assert leep(mm, y, device="reference") == leep(P, y, device="reference")
     m = as_matrix(mm, "source_probs")
-    p = _leep_stats.validate_probs(m, as_labels(y, m.n), from_logits=False)
-    assert _leep_stats.joint_counts(p, chunk_rows=64).tobytes() == _leep_stats.joint_counts(p).tobytes()
+    p = leep_stats.validate_probs(m, as_labels(y, m.n), from_logits=False)
+    assert leep_stats.joint_counts(p, chunk_rows=64).tobytes() == leep_stats.joint_counts(p).tobytes()
     assert digest(mm) == hm
 
 
@@ -556,7 +558,7 @@ def test_device_fixture_agrees(device):
 
 
 def test_cuda_requested_without_cuda_is_actionable():
-    if _backend.cuda_module() is not None and _backend.cuda_device_count() > 0:
+    if kernels.cuda_module() is not None and kernels.cuda_device_count() > 0:
         pytest.skip("a CUDA device is present")
     P, y = structured_probs(n=50, z=4, c=2, seed=25)
     with pytest.raises(RuntimeError, match="device='cpu'|TRANSFERLAB_CUDA=ON"):
@@ -564,9 +566,9 @@ def test_cuda_requested_without_cuda_is_actionable():
 
 
 def test_cuda_module_without_leep_kernels_is_actionable(monkeypatch):
-    monkeypatch.setattr(_backend, "require_cuda", lambda: object())
+    monkeypatch.setattr(kernels, "require_cuda", lambda: object())
     with pytest.raises(RuntimeError, match="no LEEP kernels; pass device='cpu'"):
-        _leep_stats._cuda_leep()
+        leep_stats._cuda_leep()
 
 
 # ------------------------------------------------------------------ CUDA (skipped without a device)

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import transferlab
-from transferlab._arrays import as_matrix
+from transferlab.core.arrays import as_matrix
 from transferlab.reference import linear_probe as ref
 from transferlab.scores import LinearProbeResult, linear_probe
 
 from conftest import CUDA_READY, TOL, class_data, digest
 
-lp = sys.modules["transferlab.scores.linear_probe"]  # the module (the package exports the function)
+lp = sys.modules["transferlab.scores.linear_probe.one_shot"]  # the module (the package exports the function)
 
 TIGHT = dict(tol=1e-10, max_iter=5000)  # converge fully so that weights can be compared
 

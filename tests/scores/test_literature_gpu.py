@@ -3,7 +3,7 @@ run there (``_gram.solving_on``); only D x D, C x D and N-vectors come back to t
 
 Two layers:
 * CPU (always runs): the whole "cuda" code path of every score, driven on the host. ``fake_cuda`` makes
-  ``device="cuda"`` place the bank as a CPU torch tensor labelled "cuda" (the torch path of ``_lda_stats``,
+  ``device="cuda"`` place the bank as a CPU torch tensor labelled "cuda" (the torch path of ``kernels.lda``,
   the same one the CUDA build falls back to) and solves the eigenproblems with torch.linalg on the CPU;
   the result must equal device="cpu" to 1e-9 relative, and the path must really have been taken.
 * GPU (marked ``cuda``: skipped without a device): the real thing against device="cpu", for CUDA tensors of
@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 import transferlab as tl
-from transferlab import _backend
-from transferlab.scores import _gram, _lda_stats
+from transferlab.core.arrays import as_matrix
+from transferlab.core import devices
+from transferlab.scores import _gram
+from transferlab.kernels import lda
 
 from _score_checks import digits_features, digits_probs, fake_cuda  # noqa: F401 (a fixture)
 from conftest import class_data, digest
@@ -98,8 +100,8 @@ def test_solver_device_is_scoped_to_the_call(fake_cuda):
 
 def test_row_sq_norms_on_device_blocks(fake_cuda, monkeypatch):
     X, _ = class_data(n=257, d=9, seed=6)
-    monkeypatch.setattr(_lda_stats, "block_rows", lambda d, *a, **k: 10)  # many blocks and a ragged tail
-    m = _backend.place(tl._arrays.as_matrix(X), "cuda")
+    monkeypatch.setattr(lda, "block_rows", lambda d, *a, **k: 10)  # many blocks and a ragged tail
+    m = devices.place(as_matrix(X), "cuda")
     shift = X.astype(np.float64).mean(axis=0)
     want = ((X.astype(np.float64) - shift) ** 2).sum(axis=1)
     np.testing.assert_allclose(_gram.row_sq_norms(m, shift=shift), want, rtol=1e-13)

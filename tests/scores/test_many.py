@@ -204,9 +204,9 @@ def test_select_ensemble_on_gpu_equals_host():
 
 
 def test_device_cuda_without_a_gpu_says_so():
-    from transferlab import _backend
+    from transferlab import kernels
 
-    if _backend.cuda_device_count() > 0:
+    if kernels.cuda_device_count() > 0:
         pytest.skip("a CUDA device is visible")
     X, y = class_data(n=60, d=4, c=3)
     calls = [lambda: tl.score_many([X], y, scores=["logme"], device="cuda"),

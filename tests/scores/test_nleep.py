@@ -14,9 +14,9 @@ import pytest
 
 import transferlab
 from transferlab import nleep
-from transferlab._arrays import as_labels, as_matrix
+from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.reference.nleep import nleep as oracle
-from transferlab.scores._row_order import canonical_order
+from transferlab.core.row_order import canonical_order
 
 from conftest import TOL
 from _score_checks import (check_bad_inputs, check_label_remap_and_row_order, check_no_mutation, class_data,

@@ -11,9 +11,9 @@ import pytest
 
 import transferlab
 from transferlab import parc
-from transferlab._arrays import as_labels, as_matrix
+from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.reference.parc import parc as oracle
-from transferlab.scores._row_order import canonical_order
+from transferlab.core.row_order import canonical_order
 
 from conftest import TOL
 from _score_checks import (check_bad_inputs, check_label_remap_and_row_order, check_no_mutation, class_data,
@@ -37,7 +37,7 @@ def test_matches_published_and_oracle(n, d, c, sep):
     X, y = canon(*class_data(n=n, d=d, c=c, sep=sep, seed=n + d))
     got = parc(X, y)
     assert rel(got, parc_published(X, y)) < TOL["published_rel"]
-    F = P.reduce(transferlab._arrays.as_matrix(X), "randomized", 32)
+    F = P.reduce(transferlab.core.arrays.as_matrix(X), "randomized", 32)
     assert rel(got, oracle(F, y)) < TOL["oracle_rel"]
     ex = parc(X, y, label_rdm="exact")
     assert rel(ex, oracle(F, y, label_rdm="exact")) < TOL["oracle_rel"]
@@ -65,7 +65,7 @@ def test_digits_probe():
 
 def test_exact_pca_and_no_pca():
     X, y = canon(*class_data(n=300, d=48, c=3, sep=0.4, seed=2))
-    F = P.reduce(transferlab._arrays.as_matrix(X), "exact", 32)
+    F = P.reduce(transferlab.core.arrays.as_matrix(X), "exact", 32)
     Xc = X.astype(np.float64) - X.astype(np.float64).mean(axis=0)
     _, _, vt = np.linalg.svd(Xc, full_matrices=False)
     # Row correlations centre each row over the axes, so PARC sees the axes' signs: both follow

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 import transferlab
-from transferlab import _backend
-from transferlab._arrays import Matrix, as_labels
+from transferlab import kernels
+from transferlab.core.arrays import Matrix, as_labels
 from transferlab.reference import sfda as ref
 from transferlab.reference import sfda_published as pub
 from transferlab.scores import sfda
 
 from conftest import TOL, class_data, digest
 
-sfda_mod = importlib.import_module("transferlab.scores.sfda")
+sfda_mod = importlib.import_module("transferlab.scores.sfda.one_shot")
 REL = TOL["oracle_rel"]
 
 
@@ -348,7 +348,7 @@ def test_n_le_d_warns_and_stays_finite():
 
 
 def test_cuda_tensor_without_cuda_build_or_device():
-    if _backend.cuda_device_count() > 0:
+    if kernels.cuda_device_count() > 0:
         pytest.skip("a CUDA device is present")
     X, y = DATASETS["blobs_separated"]()
     with pytest.raises(RuntimeError, match="device='cpu'|TRANSFERLAB_CUDA=ON"):

@@ -1,4 +1,4 @@
-"""Streaming GBC (``transferlab.scores._stream_gbc``): equal to the one-shot ``gbc`` to 1e-9 with and
+"""Streaming GBC (``transferlab.scores.gbc.stream``): equal to the one-shot ``gbc`` to 1e-9 with and
 without the PCA pass, both gaussian= options, any chunking, merge order and worker split."""
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 
 import transferlab as tl
 from transferlab.scores import streaming
-from transferlab.scores._stream_knn import KnnLooStream
+from transferlab.scores.knn.stream import KnnLooStream
 
 from _score_checks import digits_features
 

@@ -1,4 +1,4 @@
-"""Streaming NLEEP (``transferlab.scores._stream_nleep``): equal to the one-shot ``nleep`` to 1e-9 for
+"""Streaming NLEEP (``transferlab.scores.nleep.stream``): equal to the one-shot ``nleep`` to 1e-9 for
 any chunking, merge order and worker split, with exact duplicates and distinct rows whose canonical
 keys collide (both put in the one-shot's canonical order), the 5C fallback and its warning."""
 from __future__ import annotations
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from transferlab import nleep
-from transferlab.scores import _row_order, _stream_nleep, streaming
+from transferlab.core import row_order
+from transferlab.scores.nleep import stream as nleep_stream
+from transferlab.scores import streaming
 
 from _score_checks import class_data, digits_features
 from _stream_checks import (check_bad_use, check_chunk_sizes, check_late_string_labels, check_memmap,
@@ -55,14 +57,14 @@ def test_distinct_rows_with_colliding_keys(monkeypatch):
     # Coarse keys make many distinct rows tie: the content tie-break decides their order, in the
     # one-shot and in the stream alike.
     X, y = _data(n=300)
-    real = _row_order.row_keys
+    real = row_order.row_keys
 
     def coarse(blk):
         k1, k2 = real(blk)
         return np.floor(k1 / 4.0), np.floor(k2 / 4.0)
 
-    monkeypatch.setattr(_row_order, "row_keys", coarse)
-    monkeypatch.setattr(_stream_nleep, "row_keys", coarse)
+    monkeypatch.setattr(row_order, "row_keys", coarse)
+    monkeypatch.setattr(nleep_stream, "row_keys", coarse)
     want = nleep(X, y, **K)
     check_chunk_sizes("nleep", X, y, want, SAME, sizes=(7, None), **K)
     check_merge_orders("nleep", X, y, want, SAME, **K)

@@ -1,4 +1,4 @@
-"""Streaming PARC (``transferlab.scores._stream_parc``): bitwise the one-shot ``parc`` for any chunking,
+"""Streaming PARC (``transferlab.scores.parc.stream``): bitwise the one-shot ``parc`` for any chunking,
 merge order and worker split, every option, exact duplicates (the probe may land in a run of them),
 distinct rows whose canonical keys collide, float16 / bfloat16 chunks; O(N) keys, O(probe) rows."""
 from __future__ import annotations
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from transferlab import parc
-from transferlab.scores import _row_order, _stream_parc, streaming
+from transferlab.core import row_order
+from transferlab.scores.parc import stream as parc_stream
+from transferlab.scores import streaming
 
 from _score_checks import class_data, digits_features
 from _stream_checks import (bitwise, check_bad_use, check_chunk_sizes, check_late_string_labels, check_memmap,
@@ -69,7 +71,7 @@ def test_distinct_rows_with_colliding_keys(monkeypatch):
     X, y = _data(n=900, d=12)
     X[8, 0] = 0.0
     X[7], X[7, 0], y[7] = X[8], 1e-30, y[8]  # same projections (rounding) and label, other contents
-    real = _row_order.row_keys
+    real = row_order.row_keys
 
     def coarse(blk):  # many distinct rows tie: the content tie-break orders them
         k1, k2 = real(blk)
@@ -77,8 +79,8 @@ def test_distinct_rows_with_colliding_keys(monkeypatch):
 
     for kw in ({}, {"probe_size": None, "pca": "exact"}):
         bitwise(streaming.run("parc", X, y, chunk_rows=77, **kw), parc(X, y, **kw))
-    monkeypatch.setattr(_row_order, "row_keys", coarse)
-    monkeypatch.setattr(_stream_parc, "row_keys", coarse)
+    monkeypatch.setattr(row_order, "row_keys", coarse)
+    monkeypatch.setattr(parc_stream, "row_keys", coarse)
     want = parc(X, y)
     check_chunk_sizes("parc", X, y, want, bitwise, sizes=(7, None))
     check_merge_orders("parc", X, y, want, bitwise)

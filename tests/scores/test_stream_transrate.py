@@ -1,4 +1,4 @@
-"""Streaming TransRate (``transferlab.scores._stream_transrate``): equal to the one-shot ``transrate``
+"""Streaming TransRate (``transferlab.scores.transrate.stream``): equal to the one-shot ``transrate``
 to 1e-9 for both variants, any chunking, merge order and worker split, classes with fewer rows than
 D, and a rank-deficient bank (the rank from the Gram's eigenvalues with the one-shot's tolerance)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from transferlab import transrate
 from transferlab.scores import streaming
-from transferlab.scores.transrate import _rank, gram_eigenvalues
+from transferlab.scores.transrate.one_shot import _rank, gram_eigenvalues
 
 from _score_checks import class_data, digits_features
 from _stream_checks import (check_bad_use, check_chunk_sizes, check_late_string_labels, check_memmap,

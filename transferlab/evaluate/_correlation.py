@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..select import _check_nan_policy, _check_same_models, _rank_desc
+from transferlab.select import _check_nan_policy, _check_same_models, _rank_desc
 
 __all__ = ["kendall_tau", "pearson", "spearman", "top_k_recall", "weighted_tau"]
 

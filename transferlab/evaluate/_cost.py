@@ -24,7 +24,7 @@ def _seconds_table(seconds) -> Dict[str, Dict[str, Dict[str, float]]]:
     if hasattr(seconds, "seconds") and callable(seconds.seconds):  # PoolScores
         return seconds.seconds()
     if isinstance(seconds, (str, os.PathLike)):
-        from .._pool_scoring import PoolScores
+        from transferlab.scoring import PoolScores
 
         return PoolScores.from_csv(seconds).seconds()
     if isinstance(seconds, Mapping):
@@ -64,7 +64,7 @@ def _get(report, subject: str, statistic: str) -> float:
 def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str:
     """The cost/quality rows as a pipe table (seconds in ms; mean regret of the task-aware ranking by each score
     and of its hybrid, in % when ``percent``)."""
-    from ._report import _md
+    from transferlab.evaluate._report import _md
 
     if not rows:
         return "(no scores)"
@@ -92,7 +92,7 @@ def plot_cost_quality(rows: List[Dict[str, object]], path: Union[str, "os.PathLi
     task-aware ranking; hollow: its hybrid). With ``report``, the strategies that cost no scoring
     (task-agnostic, oracle, random) are drawn as dashed horizontal lines. Writes a PNG to ``path`` (headless)
     and returns the path."""
-    from ..plot import _headless_figure
+    from transferlab.plot import _headless_figure
 
     key, hkey = f"regret@{budget}", f"hybrid_regret@{budget}"
     fig = _headless_figure((6.5, 4.2))

@@ -17,8 +17,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..select import (Selection, _check_budget, _check_nan_policy, _check_same_models, _rank_desc,
-                      _score_map)
+from transferlab.select import Selection, _check_budget, _check_nan_policy, _check_same_models, _rank_desc, _score_map
 
 __all__ = [
     "REGRET_KINDS",

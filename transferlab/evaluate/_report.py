@@ -10,12 +10,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..pool import ModelPool
-from ..select import Selection, agnostic_oracle, hybrid, task_agnostic, task_aware
-from ._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
-from ._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero,
-                      expected_random_regret, random_success_rate, regret)
-from ._tables import read_finetune, read_scores
+from transferlab.pool import ModelPool
+from transferlab.select import Selection, agnostic_oracle, hybrid, task_agnostic, task_aware
+from transferlab.evaluate._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
+from transferlab.evaluate._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret)
+from transferlab.evaluate._tables import read_finetune, read_scores
 
 __all__ = ["Report"]
 
@@ -398,7 +397,7 @@ class Report:
     def plot(self, out_dir: Union[str, "os.PathLike[str]"]) -> List[str]:
         """Write the figures (regret per dataset per strategy, success rate vs budget, score vs fine-tune
         accuracy) as PNG files into ``out_dir``; returns their paths. Needs matplotlib."""
-        from ..plot import save_report_plots
+        from transferlab.plot import save_report_plots
 
         return save_report_plots(self, out_dir)
 

@@ -1,24 +1,28 @@
-"""Transferability scores. Each module holds one score; all of them register themselves.
+"""Transferability scores: one package per score (``transferlab/scores/<score>/``) holding its one-shot
+function, its streaming state and its ``ScoreSpec``; importing this package registers them all.
 
-Semantics: ``../shared/SCORES.md`` (copied into the docstrings). Every score is
-"higher = more transferable".
+Every score is "higher = more transferable"; each docstring gives the exact definition.
 """
-from ._registry import ScoreInfo, available, get, register, score, unregister
-from .knn import KnnLooResult, knn_loo
-from .leep import leep
-from .linear_probe import LinearProbeResult, linear_probe
-from .sfda import sfda
-from .logme import logme
-from .nleep import nleep
-from .hscore import hscore, reg_hscore
-from .nce import nce
-from .gbc import gbc
-from .transrate import transrate
-from .parc import parc
-from ._many import EnsembleSelection, score_many, select_ensemble
+from transferlab.scores.registry import (ScoreInfo, ScoreSpec, available, available_streams, get, register,
+                                         register_stream, score, unregister)
+from transferlab.scores.knn import KnnLooResult, knn_loo
+from transferlab.scores.leep import leep
+from transferlab.scores.linear_probe import LinearProbeResult, linear_probe
+from transferlab.scores.sfda import sfda
+from transferlab.scores.logme import logme
+from transferlab.scores.nleep import nleep
+from transferlab.scores.hscore import hscore, reg_hscore
+from transferlab.scores.nce import nce
+from transferlab.scores.gbc import gbc
+from transferlab.scores.transrate import transrate
+from transferlab.scores.parc import parc
+from transferlab.scores._many import EnsembleSelection, score_many, select_ensemble
 
 __all__ = [
     "ScoreInfo",
+    "ScoreSpec",
+    "available_streams",
+    "register_stream",
     "available",
     "get",
     "register",

@@ -31,9 +31,9 @@ import contextvars
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
-from .. import _blocks
-from .._arrays import Matrix
-from . import _lda_stats
+from transferlab.core import blocks
+from transferlab.core.arrays import Matrix
+from transferlab.kernels import lda
 
 # Float64 bytes per row block: large enough for BLAS efficiency, small enough for bounded memory.
 _BLOCK_BYTES = 32 << 20
@@ -68,7 +68,7 @@ def _host(a) -> np.ndarray:
 def row_blocks(m: Matrix) -> Iterator[Tuple[int, int, np.ndarray]]:
     """(start, stop, float64 copy of rows [start, stop)) over the bank in bounded blocks (the shared
     reader: the active ``max_memory`` budget's rows, memory-mapped pages released per block)."""
-    return _blocks.f64_blocks(m, default_bytes=_BLOCK_BYTES)
+    return blocks.f64_blocks(m, default_bytes=_BLOCK_BYTES)
 
 
 def pass_cost(m: Matrix, n_classes: int) -> Tuple[int, int]:
@@ -86,18 +86,18 @@ def pass_cost(m: Matrix, n_classes: int) -> Tuple[int, int]:
 def class_sums(m: Matrix, codes: np.ndarray, n_classes: int, shift: Optional[np.ndarray] = None,
                row_weight: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Per-class counts and sums of w_i (x_i - shift) (the ``lda_class_sums`` kernel). Never one-hot."""
-    counts, sums = _lda_stats.class_sums(m, codes, n_classes, _device_of(m), shift=shift, row_weight=row_weight)
+    counts, sums = lda.class_sums(m, codes, n_classes, _device_of(m), shift=shift, row_weight=row_weight)
     return counts, _host(sums)
 
 
 def gram(m: Matrix, shift: Optional[np.ndarray] = None, row_scale: Optional[np.ndarray] = None) -> np.ndarray:
     """``sum_i s_i^2 (x_i - shift)(x_i - shift)^T``, full symmetric (D, D) float64 (the ``lda_gram`` kernel)."""
-    return _host(_lda_stats.gram(m, _device_of(m), shift=shift, row_scale=row_scale))
+    return _host(lda.gram(m, _device_of(m), shift=shift, row_scale=row_scale))
 
 
 def project(m: Matrix, W: np.ndarray, b: Optional[np.ndarray] = None) -> np.ndarray:
     """``X W^T + b`` in float64, (N, K) (the ``lda_project`` kernel)."""
-    return _host(_lda_stats.project(m, np.ascontiguousarray(W, dtype=np.float64), _device_of(m), b=b))
+    return _host(lda.project(m, np.ascontiguousarray(W, dtype=np.float64), _device_of(m), b=b))
 
 
 def row_sq_norms(m: Matrix, shift: Optional[np.ndarray] = None) -> np.ndarray:
@@ -118,7 +118,7 @@ def _row_sq_norms_on_device(m: Matrix, shift: Optional[np.ndarray]) -> np.ndarra
 
     sh = None if shift is None else torch.as_tensor(np.asarray(shift, dtype=np.float64), device=m.data.device)
     out = torch.empty(m.n, dtype=torch.float64, device=m.data.device)
-    step = _lda_stats.block_rows(m.d)
+    step = lda.block_rows(m.d)
     for s in range(0, m.n, step):
         z = m.data[s : s + step].to(torch.float64)
         if sh is not None:
@@ -130,9 +130,9 @@ def _row_sq_norms_on_device(m: Matrix, shift: Optional[np.ndarray]) -> np.ndarra
 def _torch_symmetric(G: np.ndarray):
     import torch
 
-    from .. import _backend
+    from transferlab import kernels
 
-    _backend.require_cuda()
+    kernels.require_cuda()
     return torch.as_tensor(np.ascontiguousarray(G, dtype=np.float64), device="cuda")
 
 

@@ -22,9 +22,10 @@ from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional,
 
 import numpy as np
 
-from .. import _backend
-from .._arrays import as_labels, as_matrix
-from ._registry import get
+from transferlab.core import devices
+from transferlab import kernels
+from transferlab.core.arrays import as_labels, as_matrix
+from transferlab.scores.registry import get
 
 # CUDA streams (worker threads) score_many uses at most: enough to hide one model's host work behind
 # the others' kernels; more only multiplies the GPU memory held at once (each stream holds a bank).
@@ -80,7 +81,7 @@ def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("s
 
     def score_model(j: int, x) -> List[float]:
         if device == "cuda" and not getattr(x, "is_cuda", False):
-            x = _backend.to_cuda_array(x, f"features_list[{j}]")  # once for all the scores
+            x = devices.to_cuda_array(x, f"features_list[{j}]")  # once for all the scores
         values = []
         for info, kw in calls:
             try:
@@ -108,7 +109,7 @@ def _torch_stream_factory() -> Callable[[], Callable[[], ContextManager]]:
     work already queued on the caller's stream (the banks may still be being written there)."""
     import torch
 
-    _backend.require_cuda()
+    kernels.require_cuda()
     caller = torch.cuda.current_stream()
 
     def new_stream_context() -> Callable[[], ContextManager]:
@@ -175,7 +176,7 @@ def select_ensemble(features_list: Sequence[Any], labels, size: int, *, score: s
     if _runs_on_cuda(items, device):
         import torch
 
-        banks = [_backend.to_cuda(m).data.to(torch.float64 if wide else torch.float32) for m in mats]
+        banks = [devices.to_cuda(m).data.to(torch.float64 if wide else torch.float32) for m in mats]
         current = banks[0].new_empty((n, 0))
 
         def cat(a, b):

@@ -18,7 +18,7 @@ up to float64 rounding in any order, and refuses states from another score, othe
 another pass or another context (a fork of a different run).
 
 Rows and labels: ``update(x, labels)``; x is features (N_chunk x D) or source probabilities
-(N_chunk x Z) as the score's ``inputs`` says, in any form ``transferlab._arrays.as_matrix`` accepts.
+(N_chunk x Z) as the score's ``inputs`` says, in any form ``transferlab.core.arrays.as_matrix`` accepts.
 Labels may be of any sortable type; they are mapped to 0..C-1 in sorted order as the one-shot
 scores do (``LabelSlots``). A label first seen late is fine in the first pass; in later passes a
 label (or a row count) the first pass did not see is an error: every pass must see the same rows.
@@ -31,42 +31,14 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Type
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .._arrays import Matrix, as_labels, as_matrix, check_finite
+from transferlab.core.arrays import Matrix, as_labels, as_matrix
+from transferlab.core.inputs import check_finite
 
-__all__ = ["LabelSlots", "ScoreStream", "register_stream", "stream", "available_streams"]
-
-_STREAMS: Dict[str, Type["ScoreStream"]] = {}
-
-
-def register_stream(name: str) -> Callable[[Type["ScoreStream"]], Type["ScoreStream"]]:
-    """Class decorator: ``streaming.stream(name, **kw)`` builds this state. ``name`` is the score's
-    registry name (``transferlab.scores.available()``)."""
-
-    def deco(cls: Type["ScoreStream"]) -> Type["ScoreStream"]:
-        if name in _STREAMS and _STREAMS[name] is not cls:
-            raise ValueError(f"a streaming state for {name!r} is already registered")
-        cls.score_name = name
-        _STREAMS[name] = cls
-        return cls
-
-    return deco
-
-
-def stream(name: str, **params: Any) -> "ScoreStream":
-    """A fresh streaming state of score ``name`` with the one-shot score's keyword options."""
-    if name not in _STREAMS:
-        raise ValueError(f"no streaming state for score {name!r}; available: {sorted(_STREAMS)}")
-    return _STREAMS[name](**params)
-
-
-def available_streams() -> List[str]:
-    """Names of the scores that have a streaming state."""
-    return sorted(_STREAMS)
-
+__all__ = ["LabelSlots", "ScoreStream"]
 
 class LabelSlots:
     """Label values -> slots in order of first appearance; sorted codes at the end.

@@ -9,6 +9,13 @@
   float64 rows, chunk by chunk (two passes inside a chunk) and merged with Chan et al.'s pairwise
   update, so no variance is ever formed from raw sums of squares (no cancellation). Memory O(C K).
 * :func:`host_rows`: a chunk as float64 host rows (never the caller's buffer).
+* :class:`GramStream`: the one-pass state of the Gram family (LogME, H-score, SFDA's first pass).
+  The Gram family's states hold the same sufficient statistics, accumulated through the Gram seam (the ``lda`` kernels) about a fixed
+  shift ``a`` (the mean of the first chunk: it keeps the Gram accurate when the features share a large
+  offset): n, per-label counts and sums of ``u = x - a``, ``G = sum u u^T``, and for the regularised
+  H-score ``sum |u|^4`` and ``sum |u|^2 u``. Merging re-expresses the other state about this state's
+  shift exactly (binomial expansions, no approximation), so any merge order gives the same statistics
+  up to float64 rounding. Memory: O(D^2 + C D), independent of N.
 """
 from __future__ import annotations
 
@@ -16,14 +23,15 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _backend
-from .._arrays import Matrix
-from . import _gram
+from transferlab.core import devices
+from transferlab.core.arrays import Matrix
+from transferlab.scores import _gram
+from transferlab.scores._stream import ScoreStream
 
 
 def host_rows(m: Matrix) -> np.ndarray:
     """The rows of ``m`` as a float64 host array that is safe to modify (a copy when needed)."""
-    h = _backend.to_host(m)
+    h = devices.to_host(m)
     blk = h.to_float64_host()
     if np.may_share_memory(blk, h.data):
         blk = blk.copy()
@@ -50,7 +58,7 @@ class ShiftedGram:
         self.gram: Optional[np.ndarray] = None
 
     def update(self, m: Matrix) -> None:
-        m = _backend.to_host(m)  # the Gram seam works on the host
+        m = devices.to_host(m)  # the Gram seam works on the host
         if self.shift is None:
             self._start(m.to_float64_host().mean(axis=0))
         _, s = _gram.class_sums(m, np.zeros(m.n, dtype=np.int32), 1, shift=self.shift)
@@ -148,3 +156,89 @@ def check_counts(n: int, n_classes: int) -> None:
         raise ValueError(f"need at least 2 samples, got n_samples={n}")
     if n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {n_classes}")
+
+
+class GramStream(ScoreStream):
+    """Sufficient statistics of the Gram-family scores over all rows seen so far (one pass)."""
+
+    # ------------------------------------------------------------------ accumulation
+    def _reset_pass(self) -> None:
+        self.shift: Optional[np.ndarray] = None
+        self.gram: Optional[np.ndarray] = None  # sum u u^T, u = x - shift
+        self.col_sum: Optional[np.ndarray] = None  # sum u
+        self.sq_u: Optional[np.ndarray] = None  # sum |u|^2 u
+        self.fourth = 0.0  # sum |u|^4
+        self._counts = np.zeros(0, dtype=np.int64)
+        self._sums = np.zeros((0, 0))
+
+    def _update(self, m, slots) -> None:
+        mat = devices.to_host(m)  # the Gram seam works on the host
+        if self.shift is None:
+            self._start(mat.d, mat.to_float64_host().mean(axis=0))
+        self._counts, self._sums = self._grow(self._counts), self._grow(self._sums)
+        counts, sums = _gram.class_sums(mat, slots.astype(np.int32), len(self.labels), shift=self.shift)
+        self._counts += counts
+        self._sums += sums
+        self.gram += _gram.gram(mat, shift=self.shift)
+        self.col_sum += sums.sum(axis=0)
+        sq = _gram.row_sq_norms(mat, shift=self.shift)
+        self.fourth += float(np.sum(sq * sq))
+        _, s2 = _gram.class_sums(mat, np.zeros(mat.n, dtype=np.int32), 1, shift=self.shift, row_weight=sq)
+        self.sq_u += s2[0]
+
+    def _merge(self, other: "GramStream", slots: np.ndarray) -> None:
+        if self.shift is None:
+            self._start(other.d, other.shift.copy())
+        # Rows of ``other`` about this shift: u = v + delta, v = x - other.shift.
+        delta = other.shift - self.shift
+        n, s, G = other.n, other.col_sum, other.gram
+        dd = float(delta @ delta)
+        ds = float(delta @ s)
+        sum_sq = float(np.trace(G))
+        Gd = G @ delta
+        self.fourth += (other.fourth + 4.0 * float(delta @ other.sq_u) + 4.0 * float(delta @ Gd)
+                        + 2.0 * dd * sum_sq + 4.0 * dd * ds + n * dd * dd)
+        self.sq_u += other.sq_u + 2.0 * Gd + dd * s + delta * sum_sq + 2.0 * delta * ds + n * dd * delta
+        self.gram += G + np.outer(delta, s) + np.outer(s, delta) + n * np.outer(delta, delta)
+        self.col_sum += s + n * delta
+        self._counts, self._sums = self._grow(self._counts), self._grow(self._sums)
+        np.add.at(self._counts, slots, other._counts)
+        np.add.at(self._sums, slots, other._sums + other._counts[:, None] * delta)
+
+    # ------------------------------------------------------------------ statistics for compute()
+    def _sorted(self):
+        """(counts, sums of u) in sorted label order, as np.unique orders them in the one-shot scores."""
+        idx = self.sorted_slots(self._counts)
+        if idx.size < 2:
+            raise ValueError(f"need at least 2 classes, got {idx.size}")
+        if self.n < 2:
+            raise ValueError(f"need at least 2 samples, got n_samples={self.n}")
+        return self._counts[idx], self._sums[idx]
+
+    def centred(self):
+        """(centred Gram, centred class sums, counts, sum |x - mean|^4)."""
+        counts, sums = self._sorted()
+        n, s, G = self.n, self.col_sum, self.gram
+        dm = s / n  # mean - shift
+        S = G - np.outer(s, dm)
+        S = (S + S.T) / 2.0
+        dd = float(dm @ dm)
+        fourth = (self.fourth - 4.0 * float(dm @ self.sq_u) + 4.0 * float(dm @ (G @ dm))
+                  + 2.0 * dd * float(np.trace(G)) - 4.0 * dd * float(dm @ s) + n * dd * dd)
+        return S, sums - counts[:, None] * dm, counts, fourth
+
+    def uncentred(self):
+        """(X^T X, class sums of x, counts)."""
+        counts, sums = self._sorted()
+        a, s = self.shift, self.col_sum
+        G = self.gram + np.outer(a, s) + np.outer(s, a) + self.n * np.outer(a, a)
+        return (G + G.T) / 2.0, sums + counts[:, None] * a, counts
+
+    # ------------------------------------------------------------------ helpers
+    def _start(self, d: int, shift: np.ndarray) -> None:
+        self.shift = np.asarray(shift, dtype=np.float64)
+        self.gram = np.zeros((d, d))
+        self.col_sum = np.zeros(d)
+        self.sq_u = np.zeros(d)
+        self._sums = np.zeros((len(self.labels), d))
+        self._counts = np.zeros(len(self.labels), dtype=np.int64)

@@ -11,154 +11,52 @@ number of the one-shot call. The protocol (passes, ``update``/``merge``/``fork``
     other = LogMEStream().update(X_rest, y_rest)   # e.g. on another worker
     state.merge(other).compute()                   # == tl.logme(all rows, all labels) (to ~1e-12)
 
-Every built-in score has a state (``available_streams()``): the Gram family here (LogME, H-score,
-regularised H-score: one pass), LEEP (two passes) and NCE (one) in ``_stream_leep``, SFDA (three
-passes), the linear probe (one pass per L-BFGS evaluation), GBC, TransRate, NLEEP, PARC (two
-passes each at most) in ``_stream_<score>``, and kNN (``_stream_knn``: row blocks of the bank as
-queries against the whole bank, min-merged; built over the bank itself).
-
-The Gram family's states hold the same sufficient statistics, accumulated through the Gram seam (the ``lda`` kernels) about a fixed
-shift ``a`` (the mean of the first chunk: it keeps the Gram accurate when the features share a large
-offset): n, per-label counts and sums of ``u = x - a``, ``G = sum u u^T``, and for the regularised
-H-score ``sum |u|^4`` and ``sum |u|^2 u``. Merging re-expresses the other state about this state's
-shift exactly (binomial expansions, no approximation), so any merge order gives the same statistics
-up to float64 rounding. Memory: O(D^2 + C D), independent of N.
+Every built-in score has a state (``available_streams()``), kept in its score's package beside the
+one-shot function (``transferlab/scores/<score>/stream.py``) and registered in its ``ScoreSpec``: this
+module lists none of them. ``from transferlab.scores.streaming import SFDAStream`` (any state's class
+name) looks the class up in the registry. States pickle by their class's own module, so a state saved
+in one process loads in another that has only run ``import pickle``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from . import _gram
-from .. import _backend, _blocks
-from .._arrays import as_matrix
-from ._stream import ScoreStream, available_streams, register_stream, stream
-from .hscore import _warn_saturation, hscore_from_stats, reg_hscore_from_stats
-from .logme import COMPATS, logme_from_stats
+import transferlab.scores  # noqa: F401  (registers every built-in score and its state)
+from transferlab.core import blocks
+from transferlab.core.arrays import as_matrix
+from transferlab.scores import registry
+from transferlab.scores._stream import LabelSlots, ScoreStream
+from transferlab.scores._stream_parts import GramStream
+from transferlab.scores.registry import available_streams, register_stream
 
-__all__ = ["ScoreStream", "GramStream", "LogMEStream", "HScoreStream", "RegHScoreStream", "LeepStream", "NceStream",
-           "SFDAStream", "LinearProbeStream", "GBCStream", "TransRateStream", "NLEEPStream", "PARCStream",
-           "KnnLooStream", "stream", "available_streams", "run"]
-
-
-class GramStream(ScoreStream):
-    """Sufficient statistics of the Gram-family scores over all rows seen so far (one pass)."""
-
-    # ------------------------------------------------------------------ accumulation
-    def _reset_pass(self) -> None:
-        self.shift: Optional[np.ndarray] = None
-        self.gram: Optional[np.ndarray] = None  # sum u u^T, u = x - shift
-        self.col_sum: Optional[np.ndarray] = None  # sum u
-        self.sq_u: Optional[np.ndarray] = None  # sum |u|^2 u
-        self.fourth = 0.0  # sum |u|^4
-        self._counts = np.zeros(0, dtype=np.int64)
-        self._sums = np.zeros((0, 0))
-
-    def _update(self, m, slots) -> None:
-        mat = _backend.to_host(m)  # the Gram seam works on the host
-        if self.shift is None:
-            self._start(mat.d, mat.to_float64_host().mean(axis=0))
-        self._counts, self._sums = self._grow(self._counts), self._grow(self._sums)
-        counts, sums = _gram.class_sums(mat, slots.astype(np.int32), len(self.labels), shift=self.shift)
-        self._counts += counts
-        self._sums += sums
-        self.gram += _gram.gram(mat, shift=self.shift)
-        self.col_sum += sums.sum(axis=0)
-        sq = _gram.row_sq_norms(mat, shift=self.shift)
-        self.fourth += float(np.sum(sq * sq))
-        _, s2 = _gram.class_sums(mat, np.zeros(mat.n, dtype=np.int32), 1, shift=self.shift, row_weight=sq)
-        self.sq_u += s2[0]
-
-    def _merge(self, other: "GramStream", slots: np.ndarray) -> None:
-        if self.shift is None:
-            self._start(other.d, other.shift.copy())
-        # Rows of ``other`` about this shift: u = v + delta, v = x - other.shift.
-        delta = other.shift - self.shift
-        n, s, G = other.n, other.col_sum, other.gram
-        dd = float(delta @ delta)
-        ds = float(delta @ s)
-        sum_sq = float(np.trace(G))
-        Gd = G @ delta
-        self.fourth += (other.fourth + 4.0 * float(delta @ other.sq_u) + 4.0 * float(delta @ Gd)
-                        + 2.0 * dd * sum_sq + 4.0 * dd * ds + n * dd * dd)
-        self.sq_u += other.sq_u + 2.0 * Gd + dd * s + delta * sum_sq + 2.0 * delta * ds + n * dd * delta
-        self.gram += G + np.outer(delta, s) + np.outer(s, delta) + n * np.outer(delta, delta)
-        self.col_sum += s + n * delta
-        self._counts, self._sums = self._grow(self._counts), self._grow(self._sums)
-        np.add.at(self._counts, slots, other._counts)
-        np.add.at(self._sums, slots, other._sums + other._counts[:, None] * delta)
-
-    # ------------------------------------------------------------------ statistics for compute()
-    def _sorted(self):
-        """(counts, sums of u) in sorted label order, as np.unique orders them in the one-shot scores."""
-        idx = self.sorted_slots(self._counts)
-        if idx.size < 2:
-            raise ValueError(f"need at least 2 classes, got {idx.size}")
-        if self.n < 2:
-            raise ValueError(f"need at least 2 samples, got n_samples={self.n}")
-        return self._counts[idx], self._sums[idx]
-
-    def centred(self):
-        """(centred Gram, centred class sums, counts, sum |x - mean|^4)."""
-        counts, sums = self._sorted()
-        n, s, G = self.n, self.col_sum, self.gram
-        dm = s / n  # mean - shift
-        S = G - np.outer(s, dm)
-        S = (S + S.T) / 2.0
-        dd = float(dm @ dm)
-        fourth = (self.fourth - 4.0 * float(dm @ self.sq_u) + 4.0 * float(dm @ (G @ dm))
-                  + 2.0 * dd * float(np.trace(G)) - 4.0 * dd * float(dm @ s) + n * dd * dd)
-        return S, sums - counts[:, None] * dm, counts, fourth
-
-    def uncentred(self):
-        """(X^T X, class sums of x, counts)."""
-        counts, sums = self._sorted()
-        a, s = self.shift, self.col_sum
-        G = self.gram + np.outer(a, s) + np.outer(s, a) + self.n * np.outer(a, a)
-        return (G + G.T) / 2.0, sums + counts[:, None] * a, counts
-
-    # ------------------------------------------------------------------ helpers
-    def _start(self, d: int, shift: np.ndarray) -> None:
-        self.shift = np.asarray(shift, dtype=np.float64)
-        self.gram = np.zeros((d, d))
-        self.col_sum = np.zeros(d)
-        self.sq_u = np.zeros(d)
-        self._sums = np.zeros((len(self.labels), d))
-        self._counts = np.zeros(len(self.labels), dtype=np.int64)
+__all__ = ["ScoreStream", "LabelSlots", "GramStream", "register_stream", "stream", "available_streams", "run"]
 
 
-@register_stream("logme")
-class LogMEStream(GramStream):
-    """Streaming :func:`transferlab.logme` (``compat`` as there)."""
-
-    def __init__(self, compat: str = "exact") -> None:
-        if compat not in COMPATS:
-            raise ValueError(f"compat must be one of {COMPATS}, got {compat!r}")
-        super().__init__(compat=compat)
-
-    def _compute(self) -> float:
-        G, sums, counts = self.uncentred()
-        return logme_from_stats(G, sums, counts, self.n, self.params["compat"])
+def _stream_class(name: str) -> type:
+    cls = registry.get(name).stream if name in registry.available() else None
+    if cls is None:
+        raise ValueError(f"no streaming state for score {name!r}; available: {available_streams()}")
+    return cls
 
 
-@register_stream("hscore")
-class HScoreStream(GramStream):
-    """Streaming :func:`transferlab.hscore` (warns when N <= D, as the one-shot score does)."""
-
-    def _compute(self) -> float:
-        S, sums, counts, _ = self.centred()
-        _warn_saturation(self.n, self.d, "hscore")
-        return hscore_from_stats(S, sums, counts)
+def stream(name: str, **params: Any) -> ScoreStream:
+    """A fresh streaming state of score ``name`` with the one-shot score's keyword options."""
+    return _stream_class(name)(**params)
 
 
-@register_stream("reg_hscore")
-class RegHScoreStream(GramStream):
-    """Streaming :func:`transferlab.reg_hscore`."""
+def __getattr__(attr: str) -> type:
+    """``streaming.SFDAStream`` etc.: the state class of that name among the registered scores."""
+    for name in available_streams():
+        cls = registry.get(name).stream
+        if cls.__name__ == attr:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
-    def _compute(self) -> float:
-        S, sums, counts, fourth = self.centred()
-        return reg_hscore_from_stats(S, sums, counts, fourth, self.n)
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | {registry.get(n).stream.__name__ for n in available_streams()})
 
 
 # ------------------------------------------------------------------------------ the driver
@@ -176,10 +74,9 @@ def run(score: Any, source: Source, labels: Any = None, *, chunk_rows: Optional[
     ``"knn_loo"``'s state is built over the bank itself (``KnnLooStream(source, labels, **params)``:
     each chunk's rows are queries against the whole bank), so ``source`` must then be an array.
     """
-    from ._stream import _STREAMS
-
-    if isinstance(score, str) and getattr(_STREAMS.get(score), "over_bank", False):
-        st = _STREAMS[score](source, labels, **params)  # built over the reference bank itself (knn_loo)
+    cls = _stream_class(score) if isinstance(score, str) else None
+    if getattr(cls, "over_bank", False):
+        st = cls(source, labels, **params)  # built over the reference bank itself (knn_loo)
     else:
         st = stream(score, **params) if isinstance(score, str) else score
     if not isinstance(st, ScoreStream):
@@ -212,22 +109,12 @@ def _chunk_factory(source: Source, labels: Any, chunk_rows: Optional[int]) -> Ca
     step = int(chunk_rows)
     # A memory-mapped bank: the pages of a chunk are dropped from this process once the state has
     # consumed it (the shared block reader's release), so a pass peaks at about one chunk, not the bank.
-    mapped = as_matrix(source, "features") if _blocks.is_mapped(source) else None
+    mapped = as_matrix(source, "features") if blocks.is_mapped(source) else None
 
     def chunks():
         for a in range(0, n, step):
             yield source[a : a + step], labels[a : a + step]
             if mapped is not None:
-                _blocks.release(mapped, a, a + step)
+                blocks.release(mapped, a, a + step)
 
     return chunks
-
-
-from ._stream_leep import LeepStream, NceStream  # noqa: E402  (registers "leep" and "nce")
-from ._stream_sfda import SFDAStream  # noqa: E402  (registers "sfda")
-from ._stream_linear_probe import LinearProbeStream  # noqa: E402  (registers "linear_probe")
-from ._stream_gbc import GBCStream  # noqa: E402,F401  (registers 'gbc')
-from ._stream_transrate import TransRateStream  # noqa: E402,F401  (registers 'transrate')
-from ._stream_nleep import NLEEPStream  # noqa: E402,F401  (registers 'nleep')
-from ._stream_parc import PARCStream  # noqa: E402,F401  (registers 'parc')
-from ._stream_knn import KnnLooStream  # noqa: E402  (registers the knn_loo stream)

@@ -25,9 +25,8 @@ import functools
 import json
 from typing import Dict
 
-from ._models import (ALL_MODELS, BASE_MODELS, MODELS, PENDING_MODELS, Preprocess, ZooModel, load_model, model_card,
-                      pool)
-from ._tasks import TASKS, available_tasks, load_task, task_hash, task_info
+from transferlab.zoo._models import (ALL_MODELS, BASE_MODELS, MODELS, PENDING_MODELS, Preprocess, ZooModel, load_model, model_card, pool)
+from transferlab.zoo._tasks import TASKS, available_tasks, load_task, task_hash, task_info
 
 __all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "TASKS", "ZooModel", "Preprocess", "load_model",
            "load_task", "available_tasks", "task_info", "task_hash", "model_card", "pool", "ground_truth", "finetune_record"]

@@ -70,7 +70,7 @@ def load_expert(name: str, make):
     """Build the expert ``name`` from its shipped float16 weights (verifying the recorded SHA-256)."""
     import torch
 
-    from ._models import Preprocess
+    from transferlab.zoo._models import Preprocess
 
     e = manifest()[name]
     path = os.path.join(experts_dir(), e["file"])

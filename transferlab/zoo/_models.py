@@ -24,8 +24,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..pool import ModelCard, ModelPool
-from . import _experts
+from transferlab.pool import ModelCard, ModelPool
+from transferlab.zoo import _experts
 
 __all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "ZooModel", "Preprocess", "load_model", "pool",
            "model_card"]

@@ -1,0 +1,87 @@
+"""The one input path of every score: ``prepare()`` and the NaN/inf row scan it runs.
+
+One sequence for all scores (BAD_INPUTS.md): features through ``as_matrix``, labels through
+``as_labels`` (length checked against the features), NaN/inf rows raised or omitted, then the
+minimum sample count, then the two-class minimum; the order makes N = 1 say what the minimum is.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+
+from transferlab.core import blocks, devices
+from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, check_labels_omit
+
+logger = logging.getLogger("transferlab")
+
+# Rows per block when scanning a (possibly memory-mapped) bank on the host; bounds the memory of
+# validation passes independently of N.
+_SCAN_BYTES = 64 << 20
+
+
+def nonfinite_rows(m: Matrix) -> np.ndarray:
+    """Boolean mask of rows holding NaN or +-inf; scans host banks in bounded blocks (the block
+    reader of ``core.blocks``: a memory-mapped bank's pages are released block by block)."""
+    if m.device == "cuda":
+        import torch
+
+        return (~torch.isfinite(m.data).all(dim=1)).cpu().numpy()
+    out = np.zeros(m.n, dtype=bool)
+    for s, e, blk in blocks.blocks(m, default_bytes=_SCAN_BYTES, bytes_per_value=m.data.dtype.itemsize):
+        if m.is_bf16:
+            # bfloat16 bit patterns: exponent all ones means inf or NaN.
+            out[s:e] = ((blk.data & 0x7F80) == 0x7F80).any(axis=1)
+        else:
+            out[s:e] = ~np.isfinite(blk.data).all(axis=1)
+    return out
+
+
+def check_finite(m: Matrix, nan_policy: str = "raise") -> Optional[np.ndarray]:
+    """Raise on NaN/inf rows (policy "raise"), or return the indices of the finite rows ("omit").
+
+    Returns None when every row is finite.
+    """
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
+    bad = nonfinite_rows(m)
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return None
+    if nan_policy == "raise":
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{m.name} contains NaN or inf in {n_bad} row(s) (first at row {first}); "
+            "clean them or pass nan_policy='omit' to drop those rows"
+        )
+    logger.warning("nan_policy='omit': dropped %d of %d rows of %s holding NaN or inf", n_bad, m.n, m.name)
+    return np.flatnonzero(~bad)
+
+
+def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2, device: str = "auto",
+            name: str = "features", max_memory=None,
+            cost: Optional[Callable[[Matrix, Labels], Tuple[int, int]]] = None,
+            what: str = "this score") -> Tuple[Matrix, Labels, str]:
+    """Validated (matrix, labels, resolved device) of a ``(features, labels)`` score call.
+
+    With ``max_memory`` (inside a score decorated with ``blocks.honours_max_memory``), ``cost(m,
+    labels)`` gives the score's (bytes per row of a block, fixed state bytes) and the block rows are
+    fitted to the budget before the first pass (the NaN scan) reads the bank.
+    """
+    m = as_matrix(features, name)
+    lab = as_labels(labels, m.n, "labels", min_classes=1)
+    if max_memory is not None:
+        row_bytes, state_bytes = cost(m, lab)
+        blocks.fit(max_memory, row_bytes=row_bytes, state_bytes=state_bytes + blocks.label_bytes(m.n), what=what)
+    keep = check_finite(m, nan_policy)
+    if keep is not None:
+        m = m.take(keep)
+        lab = check_labels_omit(lab, keep, min_classes=1)
+    if m.n < min_samples:
+        raise ValueError(f"need at least {min_samples} samples, got n_samples={m.n}")
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    dev = devices.resolve_device(device, m)
+    # The bank goes where the score runs: the Gram seam reads a CUDA bank on its GPU (``_gram``).
+    return devices.place(m, dev), lab, dev

@@ -1,0 +1,858 @@
+"""Linear-probe accuracy on frozen features (Renggli et al. 2022, "Which model to transfer?").
+
+Multinomial logistic regression trained on a seeded stratified train split of the features and
+scored by its accuracy on the held-out validation split. Two protocols (SCORES.md):
+
+* ``"lbfgs"`` (default): full-batch L-BFGS on the L2-penalised mean cross-entropy, the objective of
+  scikit-learn's ``LogisticRegression(C=C)``; float64 throughout; loss and gradient streamed over row
+  blocks on the CPU (numpy GEMMs), or computed by torch on the GPU (the same host-side L-BFGS drives
+  both).
+* ``"renggli"``: the paper's protocol, plain minibatch SGD, learning rates {0.1, 0.01}, 2500 steps,
+  the better learning rate by validation accuracy, median over 5 seeded runs (float64).
+
+Memory: the standardised float64 training rows are cached when they fit ``_CACHE_BYTES``; larger
+banks (memory maps bigger than RAM) are re-read and standardised block by block at every step, with
+bitwise the same arithmetic, so the result does not depend on the path taken.
+
+Streaming: ``transferlab.scores.streaming.stream("linear_probe")`` (``_stream_linear_probe.py``) runs
+the "lbfgs" protocol over a bank read in chunks, one pass per loss evaluation, driving the same
+solver (:class:`LBFGS`, reverse communication) and the same block and objective functions.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from transferlab.core import cpu_threads
+from transferlab.core import devices
+from transferlab.core.arrays import Matrix, as_labels, as_matrix, check_labels_omit
+from transferlab.core.inputs import check_finite
+
+PROTOCOLS = ("lbfgs", "renggli")
+
+# The protocol of Renggli et al. (Section 4.2, "Linear evaluation"); the batch size is VTAB's 512.
+RENGGLI_LRS = (0.1, 0.01)
+RENGGLI_STEPS = 2500
+RENGGLI_BATCH = 512
+RENGGLI_RUNS = 5
+
+_CACHE_BYTES = 1 << 30  # standardised float64 train+val rows kept in memory up to this size
+_BLOCK_BYTES = 16 << 20  # float64 rows per block of the full-batch loss (fixes the summation order)
+
+
+@dataclass(frozen=True)
+class LinearProbeResult:
+    """Details of ``linear_probe(..., return_details=True)``.
+
+    ``coef`` (C x D) and ``intercept`` (C,) act on the *standardised* features
+    ``(x - mean) / scale``; for ``"renggli"`` they are those of the run whose accuracy is the median
+    (the first such run), at its selected learning rate.
+    """
+
+    score: float
+    train_index: np.ndarray  # (N_train,) int64 rows of the input used for training, in canonical order
+    val_index: np.ndarray  # (N_val,) int64 rows used for validation, in canonical order
+    coef: np.ndarray
+    intercept: np.ndarray
+    mean: np.ndarray  # (D,) float64 train-split mean (zeros if standardize=False)
+    scale: np.ndarray  # (D,) float64 train-split std, 1 where it is 0 (ones if standardize=False)
+    loss: float  # final training objective (lbfgs) / final full-train mean cross-entropy (renggli)
+    n_iter: int  # L-BFGS iterations (lbfgs) / SGD steps per run (renggli)
+    converged: bool
+    runs: Optional[np.ndarray]  # renggli: (RUNS, len(LRS)) validation accuracies; None for lbfgs
+    classes: np.ndarray
+
+
+def linear_probe(
+    features,
+    labels,
+    *,
+    protocol="lbfgs",
+    val_fraction=0.2,
+    seed=0,
+    device="auto",
+    C=1.0,
+    standardize=True,
+    max_iter=1000,
+    tol=1e-6,
+    split=None,
+    return_details=False,
+    nan_policy="raise",
+):
+    """Linear-probe validation accuracy: how well a linear softmax classifier on the frozen features
+    generalises from a train split to a validation split (Renggli et al. 2022).
+
+    Parameters
+    ----------
+    features : (N, D) array (numpy incl. read-only memmaps, torch CPU/CUDA, anything array-like);
+        float16/bfloat16/float32/float64/int/bool, converted to float64 block by block.
+    labels : (N,) or (N, 1) class labels of any sortable type (remapped with ``np.unique``).
+    protocol : "lbfgs" (default) or "renggli"; see below.
+    val_fraction : float in (0, 1), the share of each class held out for validation.
+    seed : int >= 0; fixes the split and, for "renggli", the minibatch order.
+    device : "auto" | "cpu" | "cuda" | "reference" (the float64 oracle, a different solver).
+    C : inverse L2 strength of "lbfgs" (scikit-learn's ``C``); "renggli" is unregularised.
+    standardize : z-score every feature with the train split's mean and std (default True).
+    max_iter, tol : L-BFGS iteration cap and tolerance on the largest gradient component
+        (of the mean-scaled objective, as scikit-learn's ``tol``).
+    split : optional ``(train_index, val_index)`` (disjoint row indices) replacing the seeded split,
+        e.g. VTAB-1k's fixed 800/200 split.
+    return_details : return a :class:`LinearProbeResult` instead of the float.
+    nan_policy : "raise" (default) or "omit" (drop rows with NaN/inf first; indices then refer to
+        the original rows).
+
+    Definition
+    ----------
+    *Split* (stratified, deterministic, a function of the rows' contents and the seed): every row
+    gets two seeded 64-bit hashes of its float64 values (:func:`content_keys`); the *canonical
+    order* sorts the rows by (key 0, key 1, class). Of each class c (n_c rows) the ``v_c`` rows
+    that come first in canonical order go to validation, ``v_c = floor(val_fraction * n_c + 1/2)``
+    clipped to ``[1, n_c - 1]``: every class is in both splits. A class with a single sample goes
+    to the train split only (one ``UserWarning``). Train and validation rows are used (and
+    returned) in canonical order, so permuting the rows gives bitwise the same fit and score, and
+    exact duplicate rows are interchangeable (equal keys). The split ignores label values (a
+    bijective relabelling keeps it) but follows the feature values: a transformed bank (columns
+    permuted, rescaled) draws another split. ``split`` replaces it by a fixed one, used in the
+    order given.
+
+    *Standardisation*: ``x' = (x - mu) / s`` with mu, s the float64 mean and (biased) std of the
+    train rows; ``s = 1`` for constant features (scikit-learn's ``StandardScaler``).
+
+    *"lbfgs"*: minimise over W (C x D) and b (C,), starting at 0,
+    ``(1/n) sum_i [logsumexp(W x'_i + b) - (W x'_i + b)_{y_i}] + ||W||^2 / (2 C n)``
+    (n = train size; the intercept is not penalised: scikit-learn's objective divided by n) with
+    L-BFGS (memory 10, Armijo backtracking), stopped when the largest gradient component is
+    ``<= tol``, when an iteration lowers f by no more than ``64 eps * f`` (f's own precision), or
+    after ``max_iter`` iterations (a ``UserWarning``: the accuracy may still move).
+
+    *"renggli"*: for each run r in 0..4, ``rng_r = np.random.default_rng([seed, r])`` draws the
+    minibatch order: epochs are ``rng_r.permutation(n)`` in turn (positions in the train rows'
+    canonical order), concatenated, cut into consecutive batches of ``B = min(512, n)`` rows. For
+    each learning rate in (0.1, 0.01), from W = 0, b = 0, 2500 steps of ``W -= lr * G^T X_B / B``,
+    ``b -= lr * sum(G) / B`` with ``G = softmax(X_B W^T + b) - onehot(y_B)``. A run's accuracy is
+    the better of its two final validation accuracies (a tie keeps 0.1); the score is the median
+    over the 5 runs. The paper probes raw features: ``standardize=False`` reproduces that.
+
+    Prediction is the argmax of ``W x' + b`` (ties to the lower class code). Score = the fraction of
+    validation rows predicted right (higher = more transferable).
+
+    Memory: O(C * D) plus fixed working blocks; no N x C matrix (logits are formed for row blocks
+    of ``_BLOCK_BYTES / (8 * max(D, C))`` rows), so 10^4+ classes are fine.
+
+    Determinism: for a given seed the result is bitwise the same on any thread count
+    (``transferlab.threads``): the CPU work runs in fixed chunks with BLAS pinned to one thread per
+    worker (through threadpoolctl; without it, bitwise only for a fixed thread count). The GPU path
+    computes the same float64 quantities with torch and agrees with the CPU to rounding.
+
+    Returns
+    -------
+    float in [0, 1], or a :class:`LinearProbeResult`.
+    """
+    protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
+    m = as_matrix(features, "features")
+    lab = as_labels(labels, m.n, "labels", min_classes=1)
+    keep = check_finite(m, nan_policy)
+    if keep is not None:
+        m = m.take(keep)
+        lab = check_labels_omit(lab, keep, min_classes=1)
+    if split is None and m.n < 3:
+        raise ValueError(
+            f"linear_probe needs at least 3 samples (2 classes, one of them with a sample to validate on), "
+            f"got n_samples={m.n}"
+        )
+    if lab.n_classes < 2:
+        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    y = lab.codes
+    if split is None:
+        train_idx, val_idx = stratified_split(content_keys(m, seed), y, lab.n_classes, val_fraction)
+    else:
+        train_idx, val_idx = _check_split(split, m.n, keep)
+    dev = devices.resolve_device(device, m)
+
+    if dev == "reference":
+        from transferlab.reference.linear_probe import fit_and_score
+
+        out = fit_and_score(m.to_float64_host(), y, lab.n_classes, train_idx, val_idx, protocol=protocol,
+                            seed=seed, C=C, standardize=standardize)
+    else:
+        placed = devices.place(m, dev)
+        with _Workers() as workers:
+            if dev == "cuda":
+                design = _TorchDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
+            else:
+                design = _NumpyDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize, workers)
+            if protocol == "lbfgs":
+                out = _fit_lbfgs(design, C, max_iter, tol)
+            else:
+                out = _fit_renggli(design, seed)
+    score = out["score"]
+    if not return_details:
+        return score
+    if keep is not None:
+        train_idx, val_idx = keep[train_idx], keep[val_idx]
+    return LinearProbeResult(score, train_idx, val_idx, out["coef"], out["intercept"], out["mean"], out["scale"],
+                             out["loss"], out["n_iter"], out["converged"], out["runs"], lab.classes)
+
+
+# ---------------------------------------------------------------------------- arguments and split
+
+
+def _check_args(protocol, val_fraction, seed, C, max_iter, tol):
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real):
+        raise TypeError(f"val_fraction must be a float in (0, 1), got {type(val_fraction).__name__}")
+    val_fraction = float(val_fraction)
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1) (exclusive), got {val_fraction}")
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    if isinstance(C, bool) or not isinstance(C, Real) or not (math.isfinite(C) and C > 0):
+        raise ValueError(f"C must be a positive finite number (inverse L2 strength), got {C!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    if isinstance(tol, bool) or not isinstance(tol, Real) or not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+    return protocol, val_fraction, int(seed), float(C), int(max_iter), float(tol)
+
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser constants
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (a bijection of uint64 that spreads every input bit over the output)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _MIX1
+    h = h ^ (h >> np.uint64(27))
+    h = h * _MIX2
+    return h ^ (h >> np.uint64(31))
+
+
+def content_keys(m: Matrix, seed: int) -> np.ndarray:
+    """(N, 2) uint64 seeded hashes of every row's float64 values: the order of the seeded split.
+
+    ``key_k(x) = mix64(sum_j bits(x_j + 0.0) * a_kj mod 2^64)`` with ``a = default_rng(seed)``'s
+    ``integers(0, 2**64, size=(2, D), dtype=uint64) | 1`` (odd multipliers), ``bits`` the IEEE-754
+    pattern (``+ 0.0`` maps -0.0 to 0.0) and ``mix64`` splitmix64's finaliser.
+
+    Why integer hashes and not float projections: a sum modulo 2^64 is exact and associative, so a
+    row's key is bitwise the same wherever the row sits (any block, any alignment, any BLAS), and
+    exact duplicates always tie; and hash order is pseudo-random, whereas ordering by a projection
+    would hold out one end of every class along a random direction (a biased split).
+    Streams the rows in blocks of ``_BLOCK_BYTES`` (memory O(block + D)).
+    """
+    a = key_multipliers(seed, m.d)
+    keys = np.empty((m.n, 2), dtype=np.uint64)
+    step = max(1, _BLOCK_BYTES // (8 * m.d))
+    for s in range(0, m.n, step):
+        keys[s : s + step] = row_keys(m.to_float64_host(s, min(s + step, m.n)), a)
+    return keys
+
+
+def key_multipliers(seed: int, d: int) -> np.ndarray:
+    """The (2, D) odd uint64 multipliers of :func:`content_keys`."""
+    return np.random.default_rng(seed).integers(0, 2**64, size=(2, d), dtype=np.uint64) | np.uint64(1)
+
+
+def row_keys(x64: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """(n, 2) uint64 keys of float64 rows ``x64`` with multipliers ``a`` (see :func:`content_keys`)."""
+    bits = (x64 + 0.0).view(np.uint64)  # a new array: never a view of the caller's
+    keys = np.empty((x64.shape[0], 2), dtype=np.uint64)
+    for k in range(2):
+        # uint64 arithmetic wraps mod 2^64 exactly, so any summation order gives the same bits;
+        # einsum does it without an n x D temporary (4x faster than a product then a sum)
+        keys[:, k] = _mix64(np.einsum("ij,j->i", bits, a[k]))
+    return keys
+
+
+def stratified_split(keys: np.ndarray, codes: np.ndarray, n_classes: int,
+                     val_fraction: float) -> Tuple[np.ndarray, np.ndarray]:
+    """The seeded stratified split of the ``linear_probe`` docstring: (train_index, val_index), each
+    int64 in the canonical order (ascending ``(key_0, key_1, class code)``; ``keys`` from
+    :func:`content_keys`)."""
+    codes = np.asarray(codes)
+    n = codes.shape[0]
+    order = np.lexsort((codes, keys[:, 1], keys[:, 0]))  # canonical order: by content, then class
+    by_class = order[np.argsort(codes[order], kind="stable")]  # grouped by class, canonical inside
+    counts = np.bincount(codes, minlength=n_classes)
+    v = np.clip(np.floor(val_fraction * counts + 0.5).astype(np.int64), 1, np.maximum(counts - 1, 0))
+    v[counts < 2] = 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(n) - np.repeat(starts, counts)  # canonical position of each row inside its class
+    is_val = np.zeros(n, dtype=bool)
+    is_val[by_class[pos < np.repeat(v, counts)]] = True
+    singles = int(np.sum(counts == 1))
+    if singles:
+        warnings.warn(
+            f"{singles} class(es) have a single sample; it is used for training only (it cannot be "
+            "validated)",
+            UserWarning,
+            stacklevel=3,
+        )
+    val = order[is_val[order]]
+    if val.size == 0:
+        raise ValueError("every class has a single sample: nothing is left to validate on")
+    return order[~is_val[order]].astype(np.int64), val.astype(np.int64)
+
+
+def _check_split(split, n: int, keep: Optional[np.ndarray]):
+    if keep is not None:
+        raise ValueError("split= and nan_policy='omit' cannot be combined; drop the rows first")
+    try:
+        tr, va = split
+    except (TypeError, ValueError):
+        raise TypeError("split must be a pair (train_index, val_index) of integer arrays") from None
+    out = []
+    for name, a in (("train_index", tr), ("val_index", va)):
+        a = np.asarray(a)
+        if a.ndim != 1 or a.dtype.kind not in "iu":
+            raise TypeError(f"split {name} must be a 1-D integer array, got shape {a.shape} dtype {a.dtype}")
+        if a.size == 0:
+            raise ValueError(f"split {name} is empty")
+        if a.min() < 0 or a.max() >= n:
+            raise ValueError(f"split {name} holds indices outside [0, {n - 1}] (n_samples={n})")
+        if np.unique(a).size != a.size:
+            raise ValueError(f"split {name} holds repeated indices")
+        out.append(a.astype(np.int64))
+    if np.intersect1d(out[0], out[1]).size:
+        raise ValueError("split train_index and val_index overlap")
+    return out[0], out[1]
+
+
+# ---------------------------------------------------------------------------- numeric core
+
+
+_ROW_CHUNK = 128  # rows per task of a minibatch (logits, softmax and gradient of those rows)
+
+
+class _Workers:
+    """Runs fixed chunks of BLAS work on transferlab's thread count, each chunk on one BLAS thread.
+
+    A threaded BLAS sums in an order that depends on its thread count. Here the chunks, and the order
+    in which their partial sums are added, never depend on it, so results are bitwise the same for
+    any ``transferlab.threads(n)``. Pinning BLAS to one thread needs threadpoolctl (process-wide while
+    the score runs); without it BLAS keeps its own threads and results are bitwise reproducible for
+    a fixed thread count only.
+    """
+
+    def __init__(self):
+        self.n = max(1, cpu_threads.effective_threads())
+        self._limits = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+
+    def __enter__(self) -> "_Workers":
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return self
+        self._limits = threadpool_limits(limits=1, user_api="blas")
+        if self.n > 1:
+            self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="transferlab-probe")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+
+    def ordered(self, fn: Callable, items: Iterable) -> Iterator:
+        """``fn`` over ``items``, results yielded in item order, at most 2n tasks in flight."""
+        items = list(items)
+        if self._pool is None or len(items) < 2:
+            for it in items:
+                yield fn(it)
+            return
+        pending: deque = deque()
+        for it in items:
+            pending.append(self._pool.submit(fn, it))
+            if len(pending) >= 2 * self.n:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _softmax_grad_np(Z: np.ndarray, y: np.ndarray, weight: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
+    """Summed cross-entropy of logits Z (modified in place into softmax(Z) - onehot(y)); with
+    ``weight`` (per row) the weighted sum, and G's rows scaled by it."""
+    rows = np.arange(Z.shape[0])
+    zmax = Z.max(axis=1, keepdims=True)
+    picked = Z[rows, y] - zmax[:, 0]
+    Z -= zmax
+    np.exp(Z, out=Z)
+    s = Z.sum(axis=1, keepdims=True)
+    Z /= s
+    Z[rows, y] -= 1.0
+    if weight is not None:
+        Z *= weight[:, None]
+        return float(np.sum(weight * (np.log(s[:, 0]) - picked))), Z
+    return float(np.sum(np.log(s[:, 0]) - picked)), Z
+
+
+def block_loss_grad(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray,
+                    weight: Optional[np.ndarray] = None):
+    """Summed cross-entropy of standardised rows X (labels y) under (W, b), and its gradient as
+    (loss, X^T G: D x C, column sums of G: C), G = softmax(X W^T + b) - onehot(y); ``weight``: per-row
+    weights (the streaming probe's duplicate rows that straddle the split)."""
+    loss, G = _softmax_grad_np(X @ W.T + b, y, weight)
+    return loss, X.T @ G, G.sum(axis=0)  # X^T G runs ~2x faster than G^T X in OpenBLAS
+
+
+def block_correct(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row: is the prediction (argmax of W x + b, ties to the lower code) the label? (bool)"""
+    return np.argmax(X @ W.T + b, axis=1) == y
+
+
+def standardise(raw: np.ndarray, mean: np.ndarray, scale: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = (raw - mean) / scale`` (never in place on ``raw``: it can be a view of the caller's array)."""
+    np.subtract(raw, mean, out=out)
+    out /= scale
+    return out
+
+
+def centred_squares(raw: np.ndarray, mean: np.ndarray, weight: Optional[np.ndarray] = None) -> np.ndarray:
+    """Column sums of (raw - mean)^2 (weighted per row by ``weight`` if given): the second pass of
+    the standardisation moments."""
+    block = raw - mean
+    if weight is not None:
+        return np.einsum("ij,ij->j", block * weight[:, None], block)
+    return np.einsum("ij,ij->j", block, block)
+
+
+def scale_of(sq: np.ndarray, n: int) -> np.ndarray:
+    """The standardisation scale from the summed squared deviations: the biased std, 1 where it is 0."""
+    std = np.sqrt(sq / n)
+    return np.where(std == 0, 1.0, std)
+
+
+def _block_rows(d: int, n_classes: int) -> int:
+    """Rows per block: a block of standardised rows (step x D) or of its logits (step x C) stays
+    within ``_BLOCK_BYTES``, so peak memory is O(C * D + block) however many classes there are."""
+    return max(1, _BLOCK_BYTES // (8 * max(d, n_classes)))
+
+
+class _NumpyDesign:
+    """Standardised float64 train/val rows on the host, cached or streamed in fixed blocks."""
+
+    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool,
+                 workers: Optional[_Workers] = None):
+        self.m, self.n_classes, self.d = m, n_classes, m.d
+        self.workers = workers if workers is not None else _Workers()
+        self.train_idx, self.val_idx = train_idx, val_idx
+        self.y_train, self.y_val = y[train_idx].astype(np.intp), y[val_idx].astype(np.intp)
+        self.n = train_idx.size
+        self.step = _block_rows(m.d, n_classes)
+        # Every path below reads contiguous index runs in the same blocks, so sums run in one order.
+        self.mean = np.zeros(m.d)
+        self.scale = np.ones(m.d)
+        if standardize:
+            self.mean, self.scale = self._moments()
+        self.cache = None
+        if (train_idx.size + val_idx.size) * m.d * 8 <= _CACHE_BYTES:
+            self.cache = (self._standardised(train_idx), self._standardised(val_idx))
+
+    def _raw(self, idx: np.ndarray) -> np.ndarray:
+        if idx.size and idx[-1] - idx[0] + 1 == idx.size and np.all(np.diff(idx) == 1):
+            return self.m.to_float64_host(int(idx[0]), int(idx[-1]) + 1)  # a contiguous run: no gather
+        # Canonical order is pseudo-random over the file: gather in ascending row order (sequential
+        # reads of a memmap), then put the rows back in canonical order (the same values).
+        srt = np.argsort(idx, kind="stable")
+        rows = self.m.take(idx[srt]).to_float64_host()
+        out = np.empty_like(rows)
+        out[srt] = rows
+        return out
+
+    def _moments(self):
+        total = np.zeros(self.d)
+        for s in range(0, self.n, self.step):
+            total += self._raw(self.train_idx[s : s + self.step]).sum(axis=0)
+        mean = total / self.n
+        sq = np.zeros(self.d)
+        for s in range(0, self.n, self.step):
+            sq += centred_squares(self._raw(self.train_idx[s : s + self.step]), mean)
+        return mean, scale_of(sq, self.n)
+
+    def _standardised(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((idx.size, self.d))
+        for s in range(0, idx.size, self.step):
+            # never in place on _raw's result: for float64 input it can be a view of the caller's array
+            standardise(self._raw(idx[s : s + self.step]), self.mean, self.scale, out[s : s + self.step])
+        return out
+
+    def blocks(self, which: str) -> range:
+        """Offsets of the fixed row blocks of the train or val split."""
+        return range(0, (self.train_idx if which == "train" else self.val_idx).size, self.step)
+
+    def block(self, which: str, s: int) -> np.ndarray:
+        """Standardised rows [s, s + step) of the split (a view of the cache, or read and standardised)."""
+        if self.cache is not None:
+            return self.cache[0 if which == "train" else 1][s : s + self.step]
+        return self._standardised((self.train_idx if which == "train" else self.val_idx)[s : s + self.step])
+
+    def train_rows(self, pos: np.ndarray) -> np.ndarray:
+        """Standardised train rows at positions ``pos`` (bitwise the same on both paths)."""
+        if self.cache is not None:
+            return self.cache[0][pos]
+        return self._standardised(self.train_idx[pos])
+
+    def loss_grad(self, W: np.ndarray, b: np.ndarray):
+        """Summed cross-entropy over the train split and its gradient (G^T X: C x D, colsum: C)."""
+
+        def part(s):
+            X = self.block("train", s)
+            return block_loss_grad(X, self.y_train[s : s + X.shape[0]], W, b)
+
+        gWT = np.zeros((W.shape[1], W.shape[0]))
+        gb = np.zeros_like(b)
+        loss = 0.0
+        for l, g, c in self.workers.ordered(part, self.blocks("train")):
+            loss += l
+            gWT += g
+            gb += c
+        return loss, gWT.T, gb
+
+    def batch_step(self, pos: np.ndarray, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
+        """One SGD step for stacked weights (L x C x D) at learning rates ``lrs`` on train rows ``pos``."""
+        X = self.train_rows(pos)
+        yb = self.y_train[pos]
+        B = X.shape[0]
+        L, C, D = W.shape
+        Wf = W.reshape(L * C, D)
+        bf = b.reshape(L * C)
+        rows = max(1, min(_ROW_CHUNK, _BLOCK_BYTES // (8 * L * C)))  # logits chunk <= a block
+
+        def part(s):
+            Xc = X[s : s + rows]
+            Z = (Xc @ Wf.T + bf).reshape(Xc.shape[0], L, C)
+            for l in range(L):
+                _softmax_grad_np(Z[:, l, :], yb[s : s + rows])  # Z[:, l, :] is a view: G overwrites it
+            G = Z.reshape(Xc.shape[0], L * C)
+            return Xc.T @ G, G.sum(axis=0)
+
+        gT = np.zeros((D, L * C))
+        gb = np.zeros(L * C)
+        for g, c in self.workers.ordered(part, range(0, B, rows)):  # fixed chunks, summed in order
+            gT += g
+            gb += c
+        scale = (lrs / B)[:, None]
+        W -= gT.T.reshape(L, C, D) * scale[:, :, None]
+        b -= gb.reshape(L, C) * scale
+        return W, b
+
+    def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
+        def right(s):
+            X = self.block("val", s)
+            return int(np.sum(block_correct(X, self.y_val[s : s + X.shape[0]], W, b)))
+
+        return sum(self.workers.ordered(right, self.blocks("val"))) / self.val_idx.size
+
+
+class _TorchDesign:
+    """The same operations with torch on the matrix's device (CUDA), all rows resident there."""
+
+    def __init__(self, m: Matrix, y, train_idx, val_idx, n_classes: int, standardize: bool):
+        import torch
+
+        self.torch, self.n_classes, self.d = torch, n_classes, m.d
+        self.step = _block_rows(m.d, n_classes)
+        self.train_idx, self.val_idx = train_idx, val_idx
+        self.n = train_idx.size
+        dev = m.data.device
+        self.device = dev
+        data = m.data
+        tr = data.index_select(0, torch.as_tensor(train_idx, device=dev)).to(torch.float64)
+        va = data.index_select(0, torch.as_tensor(val_idx, device=dev)).to(torch.float64)
+        mean = torch.zeros(m.d, dtype=torch.float64, device=dev)
+        scale = torch.ones(m.d, dtype=torch.float64, device=dev)
+        if standardize:
+            mean = tr.mean(dim=0)
+            std = (tr - mean).square().mean(dim=0).sqrt()
+            scale = torch.where(std == 0, torch.ones_like(std), std)
+            tr = (tr - mean) / scale
+            va = (va - mean) / scale
+        self.Xtr, self.Xva = tr.contiguous(), va.contiguous()
+        self.mean, self.scale = mean.cpu().numpy(), scale.cpu().numpy()
+        self.y_train = torch.as_tensor(y[train_idx].astype(np.int64), device=dev)
+        self.y_val = torch.as_tensor(y[val_idx].astype(np.int64), device=dev)
+
+    def _t(self, a):
+        return self.torch.as_tensor(a, device=self.device)
+
+    def _ce_grad(self, Z, yb):
+        torch = self.torch
+        lse = torch.logsumexp(Z, dim=1)
+        loss = (lse - Z.gather(1, yb[:, None])[:, 0]).sum()
+        G = torch.exp(Z - lse[:, None])
+        G[torch.arange(Z.shape[0], device=Z.device), yb] -= 1.0
+        return loss, G
+
+    def loss_grad(self, W: np.ndarray, b: np.ndarray):
+        Wt, bt = self._t(W), self._t(b)
+        loss = self.torch.zeros((), dtype=self.torch.float64, device=self.device)
+        gW, gb = self.torch.zeros_like(Wt), self.torch.zeros_like(bt)
+        for s in range(0, self.n, self.step):  # row blocks: logits never N x C
+            X = self.Xtr[s : s + self.step]
+            l, G = self._ce_grad(X @ Wt.T + bt, self.y_train[s : s + self.step])
+            loss += l
+            gW += G.T @ X
+            gb += G.sum(dim=0)
+        return float(loss), gW.cpu().numpy(), gb.cpu().numpy()
+
+    def sgd(self, schedule: np.ndarray, steps: int, batch: int, W: np.ndarray, b: np.ndarray, lrs: np.ndarray):
+        torch = self.torch
+        Wt, bt = self._t(W).clone(), self._t(b).clone()
+        L, C, D = Wt.shape
+        sched = self._t(schedule)
+        lr = self._t(lrs)[:, None] / batch
+        rows = max(1, min(batch, _BLOCK_BYTES // (8 * L * C)))  # logits chunk <= a block
+        for t in range(steps):
+            pos = sched[t * batch : (t + 1) * batch]
+            gW = torch.zeros((L * C, D), dtype=torch.float64, device=self.device)
+            gb = torch.zeros(L * C, dtype=torch.float64, device=self.device)
+            for s in range(0, batch, rows):
+                X = self.Xtr.index_select(0, pos[s : s + rows])
+                yb = self.y_train.index_select(0, pos[s : s + rows])
+                Z = (X @ Wt.reshape(L * C, D).T).reshape(X.shape[0], L, C) + bt[None]
+                Gs = [self._ce_grad(Z[:, l, :], yb)[1] for l in range(L)]
+                G = torch.stack(Gs, dim=1).reshape(X.shape[0], L * C)
+                gW += G.T @ X
+                gb += G.sum(dim=0)
+            Wt -= gW.reshape(L, C, D) * lr[:, :, None]
+            bt -= gb.reshape(L, C) * lr
+        return Wt.cpu().numpy(), bt.cpu().numpy()
+
+    def accuracy(self, W: np.ndarray, b: np.ndarray) -> float:
+        Wt, bt = self._t(W), self._t(b)
+        right = 0
+        for s in range(0, self.val_idx.size, self.step):
+            pred = (self.Xva[s : s + self.step] @ Wt.T + bt).argmax(dim=1)
+            right += int((pred == self.y_val[s : s + self.step]).sum())
+        return right / self.val_idx.size
+
+
+# ---------------------------------------------------------------------------- protocols
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    # np.sum's pairwise summation is single-threaded, so unlike a threaded BLAS ddot it gives the
+    # same bits for any thread count.
+    return float(np.sum(a * b))
+
+
+class LBFGS:
+    """L-BFGS in reverse-communication form: the caller evaluates, the solver steps.
+
+        opt = LBFGS(x0, max_iter, gtol, ftol)
+        while not opt.done:
+            opt.tell(*fun(opt.point))          # (f, g) at opt.point
+        x, f, n_iter, status = opt.result
+
+    Why this form: the one-shot probe evaluates ``fun`` by looping over row blocks in memory, the
+    streaming probe by one pass over the bank per evaluation (``_stream_linear_probe``); both drive
+    this one solver, so they run the same algorithm. The state is plain attributes (it pickles and
+    deep-copies, as streaming states must).
+
+    Minimises a smooth convex function by L-BFGS (two-loop recursion, memory m) with an Armijo
+    backtracking line search (quadratic interpolation, safeguarded to [0.1, 0.5] of the step).
+    scipy's L-BFGS-B spends ~0.2 s per iteration on its bound bookkeeping at 10^5+ unknowns, as much
+    as a loss pass; without bounds the plain recursion costs a few vector operations.
+    Stops when ``max|g| <= gtol`` or the relative decrease of f is ``<= ftol`` (status 0), at
+    ``max_iter`` iterations (status 1), or when 50 backtracking steps do not decrease f (status 2:
+    f is at the precision floor). ``result`` is (x, f, iterations, status).
+    """
+
+    _BACKTRACKS = 50
+
+    def __init__(self, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int = 10):
+        self.max_iter, self.gtol, self.ftol, self.m = max_iter, gtol, ftol, m
+        self.x = np.array(x0, dtype=np.float64)  # a copy
+        self.point = self.x  # where the caller evaluates next
+        self.f: Optional[float] = None
+        self.g: Optional[np.ndarray] = None
+        self.S: List[np.ndarray] = []
+        self.Y: List[np.ndarray] = []
+        self.rho: List[float] = []
+        self.it = 0
+        self.n_evals = 0
+        self.result: Optional[Tuple[np.ndarray, float, int, int]] = None
+        self._searching = False  # False: point is x itself (the first evaluation); True: a trial step
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    def tell(self, f: float, g: np.ndarray) -> None:
+        """Report ``(f, g)`` at ``self.point``; moves ``point`` on (or sets ``result``)."""
+        if self.done:
+            raise RuntimeError("L-BFGS has finished; read .result")
+        self.n_evals += 1
+        if not self._searching:
+            self.f, self.g = f, g
+            self._next_iteration()
+            return
+        f_new, g_new = f, g
+        if not (f_new <= self.f + 1e-4 * self.step * self.slope):  # Armijo fails: backtrack
+            # minimiser of the quadratic through f, slope and f_new, kept in [0.1, 0.5] * step
+            step, slope = self.step, self.slope
+            t = -slope * step * step / (2.0 * (f_new - self.f - slope * step))
+            self.step = min(max(t, 0.1 * step), 0.5 * step) if math.isfinite(t) else 0.1 * step
+            self.tries += 1
+            if self.tries == self._BACKTRACKS:
+                self._finish(self.it, 2)
+            else:
+                self.point = self.x + self.step * self.q
+            return
+        x_new = self.point
+        s_vec, y_vec = x_new - self.x, g_new - self.g
+        sy = _dot(s_vec, y_vec)
+        if sy > 1e-10 * _dot(y_vec, y_vec):  # keep the curvature pairs that keep H positive
+            self.S.append(s_vec), self.Y.append(y_vec), self.rho.append(1.0 / sy)
+            if len(self.S) > self.m:
+                self.S.pop(0), self.Y.pop(0), self.rho.pop(0)
+        f = self.f
+        decrease = (f - f_new) / max(abs(f), abs(f_new), np.finfo(float).tiny)
+        self.x, self.f, self.g = x_new, f_new, g_new
+        self.it += 1
+        if decrease <= self.ftol:
+            self._finish(self.it, 0)
+        else:
+            self._next_iteration()
+
+    def _next_iteration(self) -> None:
+        """Start iteration ``self.it`` at (x, f, g): the two-loop direction and the first trial step."""
+        g, S, Y, rho = self.g, self.S, self.Y, self.rho
+        if self.it >= self.max_iter:
+            self._finish(self.max_iter, 0 if np.max(np.abs(g)) <= self.gtol else 1)
+            return
+        if np.max(np.abs(g)) <= self.gtol:
+            self._finish(self.it, 0)
+            return
+        q = -g
+        alpha = []
+        for s_, y_, r_ in zip(reversed(S), reversed(Y), reversed(rho)):
+            a = r_ * _dot(s_, q)
+            alpha.append(a)
+            q = q - a * y_
+        if S:
+            q = q * (_dot(S[-1], Y[-1]) / _dot(Y[-1], Y[-1]))
+            step = 1.0
+        else:
+            step = 1.0 / math.sqrt(_dot(g, g))  # first step: unit length along -g
+        for s_, y_, r_, a in zip(S, Y, rho, reversed(alpha)):
+            q = q + (a - r_ * _dot(y_, q)) * s_
+        slope = _dot(g, q)
+        if slope >= 0:  # not a descent direction (numerical breakdown): restart from steepest descent
+            S.clear(), Y.clear(), rho.clear()
+            q, step = -g, 1.0 / math.sqrt(_dot(g, g))
+            slope = _dot(g, q)
+        self.q, self.step, self.slope, self.tries = q, step, slope, 0
+        self._searching = True
+        self.point = self.x + step * q
+
+    def _finish(self, n_iter: int, status: int) -> None:
+        self.result = (self.x, self.f, n_iter, status)
+        self.point = None
+        self.S, self.Y, self.rho = [], [], []  # the memory is no longer needed
+
+
+def _lbfgs(fun, x0: np.ndarray, max_iter: int, gtol: float, ftol: float, m: int = 10):
+    """Minimise ``fun(x) -> (f, g)`` with :class:`LBFGS`; returns (x, f, iterations, status)."""
+    opt = LBFGS(x0, max_iter, gtol, ftol, m)
+    while not opt.done:
+        opt.tell(*fun(opt.point))
+    return opt.result
+
+
+def probe_objective(theta: np.ndarray, loss: float, gW: np.ndarray, gb: np.ndarray, n: int,
+                    C: float) -> Tuple[float, np.ndarray]:
+    """The "lbfgs" objective and its gradient at ``theta = [W.ravel(), b]`` from the summed
+    cross-entropy ``loss`` of the n train rows and its gradient (``gW``: C x D, ``gb``: C):
+    ``f = loss / n + ||W||^2 / (2 C n)``. Shared by the one-shot and the streaming probe."""
+    kd = gW.size
+    reg = 1.0 / (C * n)
+    W = theta[:kd].reshape(gW.shape)
+    f = loss / n + 0.5 * reg * _dot(theta[:kd], theta[:kd])
+    g = np.concatenate([(gW / n + reg * W).ravel(), gb / n])
+    return f, g
+
+
+def lbfgs_solver(n_classes: int, d: int, max_iter: int, tol: float) -> LBFGS:
+    """The "lbfgs" protocol's solver, started at W = 0, b = 0."""
+    return LBFGS(np.zeros(n_classes * d + n_classes), max_iter, tol, 64 * np.finfo(float).eps)
+
+
+def split_theta(theta: np.ndarray, n_classes: int, d: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(W: C x D, b: C) views of ``theta``."""
+    return theta[: n_classes * d].reshape(n_classes, d), theta[n_classes * d :]
+
+
+def warn_max_iter(status: int, max_iter: int, tol: float, stacklevel: int) -> None:
+    if status == 1:
+        warnings.warn(
+            f"linear_probe: L-BFGS stopped at max_iter={max_iter} before reaching tol={tol}; the accuracy "
+            "may still change: raise max_iter (or tol)",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+def _fit_lbfgs(design, C: float, max_iter: int, tol: float) -> dict:
+    k, d, n = design.n_classes, design.d, design.n
+    opt = lbfgs_solver(k, d, max_iter, tol)
+    while not opt.done:
+        W, b = split_theta(opt.point, k, d)
+        loss, gW, gb = design.loss_grad(W, b)
+        opt.tell(*probe_objective(opt.point, loss, gW, gb, n, C))
+    x, f, nit, status = opt.result
+    warn_max_iter(status, max_iter, tol, stacklevel=3)
+    W, b = split_theta(x, k, d)
+    return {"score": design.accuracy(W, b), "coef": W, "intercept": b, "mean": design.mean,
+            "scale": design.scale, "loss": float(f), "n_iter": int(nit), "converged": status != 1, "runs": None}
+
+
+def renggli_schedule(seed: int, run: int, n: int, steps: Optional[int] = None,
+                     batch: int = RENGGLI_BATCH) -> np.ndarray:
+    """Train-row positions of every minibatch of one run, concatenated (``steps * min(batch, n)``)."""
+    steps = RENGGLI_STEPS if steps is None else steps
+    batch = min(batch, n)
+    rng = np.random.default_rng([seed, run])
+    epochs = -(-steps * batch // n)
+    return np.concatenate([rng.permutation(n) for _ in range(epochs)])[: steps * batch]
+
+
+def _fit_renggli(design, seed: int) -> dict:
+    k, d, n = design.n_classes, design.d, design.n
+    batch = min(RENGGLI_BATCH, n)
+    lrs = np.asarray(RENGGLI_LRS, dtype=np.float64)
+    accs = np.zeros((RENGGLI_RUNS, lrs.size))
+    weights: List[Tuple[np.ndarray, np.ndarray]] = []
+    for r in range(RENGGLI_RUNS):
+        sched = renggli_schedule(seed, r, n)
+        W = np.zeros((lrs.size, k, d))
+        b = np.zeros((lrs.size, k))
+        if isinstance(design, _TorchDesign):
+            W, b = design.sgd(sched, RENGGLI_STEPS, batch, W, b, lrs)
+        else:
+            for t in range(RENGGLI_STEPS):
+                W, b = design.batch_step(sched[t * batch : (t + 1) * batch], W, b, lrs)
+        for l in range(lrs.size):
+            accs[r, l] = design.accuracy(W[l], b[l])
+        best = int(np.argmax(accs[r]))  # ties go to the larger learning rate (listed first)
+        weights.append((W[best], b[best]))
+    per_run = accs.max(axis=1)
+    med = float(np.median(per_run))
+    which = int(np.flatnonzero(per_run == med)[0])
+    W, b = weights[which]
+    loss, _, _ = design.loss_grad(W, b)
+    return {"score": med, "coef": W, "intercept": b, "mean": design.mean, "scale": design.scale,
+            "loss": loss / n, "n_iter": RENGGLI_STEPS, "converged": True, "runs": accs}

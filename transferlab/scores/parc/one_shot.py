@@ -1,0 +1,178 @@
+"""PARC: pairwise annotation representation comparison (Bolya et al. 2021)."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+from transferlab.core import blocks
+from transferlab.scores import _gram
+from transferlab.core.arrays import Matrix
+from transferlab.core.inputs import prepare
+from transferlab.core.row_order import canonical_order
+
+PCAS = ("randomized", "exact", None)
+LABEL_RDMS = ("published", "exact")
+#: label_rdm="published" builds the dense (probe x C) one-hot only up to this many classes; above it
+#: the closed form (noise-free two-valued RDM_Y) keeps memory O(probe^2 + C), independent of C x N.
+PUBLISHED_RDM_MAX_CLASSES = 1024
+
+
+@blocks.honours_max_memory
+def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published",
+         device="auto", nan_policy="raise", max_memory=None):
+    """PARC: Spearman correlation (x 100) of the feature and label dissimilarity matrices.
+
+    Bolya et al. 2021, "Scalable Diverse Model Selection for Accessible Transfer Learning".
+
+    Parameters
+    ----------
+    features : (N, D); labels : (N,).
+    pca : "randomized" (default: scikit-learn ``PCA(n_dims, svd_solver="randomized",
+        random_state=1919, iterated_power=1)`` on float32 features, which the published numbers
+        come from), "exact" (one eigensolve of the centred Gram, float64; axis signs as
+        scikit-learn's PCA sets them, which matters: the row correlations centre each row over
+        the axes) or None (no reduction).
+        No reduction either when D <= n_dims; n_dims is capped at the probe size.
+    probe_size : PARC is O(N^2): above this many samples a probe set of ``probe_size`` rows is drawn
+        without replacement with ``numpy.random.default_rng(seed)`` (sorted positions), as
+        ``probe_indices`` does, from the rows in canonical order (below); None scores every row.
+    label_rdm : "published" (default) builds RDM_Y exactly as the published code does,
+        ``1 - np.corrcoef(onehot)`` over the probe rows (one-hot width = the number of classes of
+        the full label set): its rounding noise (values like 1e-16 in place of 0 for some
+        same-class pairs) breaks ties and moves the score (0.07 on 400 samples of 5 classes), and
+        the published numbers include it. Only for C <= ``PUBLISHED_RDM_MAX_CLASSES`` (1024): with
+        more classes the probe x C one-hot is never built and "published" computes what "exact"
+        does (the closed form: 1 - corrcoef of one-hot rows is 0 within a class and
+        1 + 1/(C - 1) across classes; the rounding noise, BLAS-dependent anyway, is absent).
+        "exact": the noise-free two-valued RDM_Y, i.e. the
+        Pearson correlation of the ranks of RDM_F with the different-class indicator (no one-hot,
+        no N x N label matrix; platform-independent).
+    device : "auto" | "cpu" | "cuda" (exact PCA on the GPU, the probe correlations on the host) | "reference"; nan_policy : "raise" | "omit".
+    max_memory : host memory for the passes over the bank (bytes, or "2GB", "512MiB"; None = no
+        budget): the canonical-order pass reads the bank in blocks of that size; the probe rows and
+        their O(probe_size^2) matrices count as state. See docs/out_of_core.md.
+
+    Definition
+    ----------
+    F = the reduced probe features, standardised per column (population std; constant columns
+    only centred); ``RDM_F = 1 - corrcoef(rows of F)``, ``RDM_Y = 1 - corrcoef(rows of onehot(y))``;
+    PARC = 100 x Spearman correlation (Pearson correlation of average ranks) of the strict upper
+    triangles.
+
+    Row order: the probe draw and the randomized PCA see the row order (the published score
+    depends on it). Here the rows are first put in a canonical order (``_row_order``: sorted by two
+    fixed projections of their contents, then by label), so the score is a function of the rows'
+    contents and the seed: permuting the rows gives bitwise the same value (BAD_INPUTS.md row 9). It
+    equals the published pipeline fed the (probe) rows in that canonical order.
+    """
+    check_options(pca, label_rdm)
+    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+                          cost=lambda mm, lb: _memory_cost(mm, probe_size), what="parc")
+    rows = probe_indices(m.n, probe_size, seed)
+    codes = lab.codes
+    order = canonical_order(m, codes)
+    if order is not None:
+        rows = order if rows is None else order[rows]
+    if rows is not None:
+        m = m.take(rows)
+        codes = codes[rows]
+    return score_probe(m, codes, lab.n_classes, pca, n_dims, label_rdm, dev)
+
+
+def _memory_cost(m: Matrix, probe_size) -> Tuple[int, int]:
+    """Budget model: a block row of the key pass (its stored bytes, a float64 copy, two products);
+    state: 40 bytes per row (two keys, the order, the labels), the probe rows in float64 (four
+    copies through the PCA) and eight (P, P) float64 matrices (correlations, ranks, triangles)."""
+    p = m.n if probe_size is None or not isinstance(probe_size, (int, np.integer)) else min(int(probe_size), m.n)
+    return m.data.dtype.itemsize * m.d + 24 * m.d, 40 * m.n + 32 * p * m.d + 64 * p * p
+
+
+def check_options(pca, label_rdm) -> None:
+    if pca not in PCAS:
+        raise ValueError(f"pca must be one of {PCAS}, got {pca!r}")
+    if label_rdm not in LABEL_RDMS:
+        raise ValueError(f"label_rdm must be one of {LABEL_RDMS}, got {label_rdm!r}")
+
+
+def score_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, label_rdm: str, dev: str) -> float:
+    """PARC of the probe rows (in canonical order) and their codes among ``n_classes`` classes."""
+    if np.unique(codes).size < 2:
+        raise ValueError("the PARC probe set holds a single class; raise probe_size or change seed")
+    # One BLAS thread: a threaded BLAS sums in an order that depends on its thread count, and PARC's
+    # products are small (probe rows x reduced dims), so bitwise results across thread counts cost little.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _parc_of_probe(m, codes, n_classes, pca, n_dims, label_rdm, dev)
+
+
+def _parc_of_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, label_rdm: str,
+                   dev: str) -> float:
+    F = reduce(m, pca, n_dims)
+    if dev == "reference":
+        from transferlab.reference.parc import parc as oracle
+
+        big = n_classes > PUBLISHED_RDM_MAX_CLASSES
+        return oracle(F, codes, n_classes=n_classes, label_rdm="exact" if big else label_rdm)
+    from scipy.stats import rankdata
+
+    iu = np.triu_indices(m.n, k=1)
+    rank_f = rankdata(1.0 - row_correlations(standardise(F))[iu])
+    if label_rdm == "published" and n_classes <= PUBLISHED_RDM_MAX_CLASSES:
+        onehot = np.eye(n_classes)[codes]
+        rdm_y = rankdata((1.0 - np.corrcoef(onehot))[iu])
+    else:
+        rdm_y = (codes[:, None] != codes[None, :])[iu].astype(np.float64)
+    return float(100.0 * _pearson(rank_f, rdm_y))
+
+
+def probe_indices(n: int, probe_size, seed):
+    """Sorted probe rows (None when every row is scored)."""
+    if probe_size is None or n <= probe_size:
+        return None
+    if isinstance(probe_size, bool) or not isinstance(probe_size, (int, np.integer)) or probe_size < 2:
+        raise ValueError(f"probe_size must be an int >= 2 or None, got {probe_size!r}")
+    return np.sort(np.random.default_rng(seed).choice(n, int(probe_size), replace=False))
+
+
+def reduce(m: Matrix, pca, n_dims: int) -> np.ndarray:
+    """The (n, k) float64 reduced features of the published pipeline."""
+    k = min(int(n_dims), m.n)
+    if pca is None or m.d <= n_dims:
+        return m.to_float64_host()
+    if pca == "exact":
+        with _gram.solving_on(m.device):
+            mean, comps, _ = _gram.pca(m, n_components=k)
+        return _gram.project(m, comps, -(comps @ mean))
+    from sklearn.decomposition import PCA
+
+    X32 = m.to_float64_host().astype(np.float32)
+    out = PCA(n_components=k, svd_solver="randomized", random_state=1919, iterated_power=1).fit_transform(X32)
+    return out.astype(np.float64)
+
+
+def standardise(F: np.ndarray) -> np.ndarray:
+    std = F.std(axis=0)
+    return (F - F.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+def row_correlations(F: np.ndarray) -> np.ndarray:
+    """corrcoef of the rows; a constant row has no correlation: ValueError."""
+    Fc = F - F.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", Fc, Fc))
+    flat = np.flatnonzero(norms == 0)
+    if flat.size:
+        raise ValueError(f"PARC: {flat.size} probe row(s) are constant after reduction (first: {int(flat[0])}); "
+                         "their correlation is undefined")
+    Fn = Fc / norms[:, None]
+    return np.clip(Fn @ Fn.T, -1.0, 1.0)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    den = np.sqrt(np.dot(a, a) * np.dot(b, b))
+    if den == 0:
+        raise ValueError("PARC is undefined: every probe pair is in the same class or every pair differs")
+    return float(np.dot(a, b) / den)
