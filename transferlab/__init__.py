@@ -10,7 +10,7 @@
     tl.score_pool("banks/")               # every score on every bank, timed (dataset,model,score,value,seconds)
     tl.show_config()                      # what was built, SIMD level, threads, CUDA devices
 """
-__version__ = "0.1.0"
+from transferlab._version import __version__
 
 from transferlab.core.cpu_threads import set_num_threads, threads
 from transferlab._config import config, show_config

@@ -274,7 +274,7 @@ def rank_tables(scores_table, pool) -> List[Tuple[str, List[str], List[List[str]
 
 
 def _cmd_rank(args) -> int:
-    from transferlab.evaluate._report import _md
+    from transferlab.core.markdown import md_table as _md
     from transferlab.evaluate._tables import read_scores
 
     table = read_scores(args.scores)
@@ -302,7 +302,7 @@ def cmd_info_banks(root: str) -> int:
     """List the banks under ``root`` (complete or not) with their shape and state."""
     from transferlab.scoring import find_banks
     from transferlab.bank import FeatureBank
-    from transferlab.evaluate._report import _md
+    from transferlab.core.markdown import md_table as _md
 
     rows = []
     for p in find_banks(root):

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 
 def config() -> Dict[str, object]:
-    from transferlab import __version__
+    from transferlab._version import __version__
     from transferlab.core import cpu_threads
     from transferlab import kernels
 

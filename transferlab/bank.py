@@ -57,7 +57,7 @@ def _pwrite(fd: int, data: bytes, offset: int) -> int:
 
 def library_versions() -> Dict[str, str]:
     """Versions that can change the bytes of a bank (recorded in meta.json)."""
-    from transferlab import __version__
+    from transferlab._version import __version__
 
     out = {"transferlab": __version__, "numpy": np.__version__, "python": platform.python_version()}
     torch = sys.modules.get("torch")

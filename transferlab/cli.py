@@ -22,7 +22,7 @@ __all__ = ["main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from transferlab import __version__
+    from transferlab._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="transferlab",

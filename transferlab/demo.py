@@ -207,7 +207,7 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
 
 def _regret_table(report, tasks: List[str]) -> str:
     """One row per strategy: regret@1 per task, then the mean regret@B for each budget (in %)."""
-    from transferlab.evaluate._report import _md
+    from transferlab.core.markdown import md_table as _md
 
     order = [s for s in report.subjects if report.kinds[s] == "strategy" and ":" not in s and s != "random"]
     order += [s for s in report.meta["scores"]]
@@ -246,7 +246,7 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     from transferlab._cli_pool import rank_tables
     from transferlab.scoring import score_pool
     from transferlab.evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
-    from transferlab.evaluate._report import _md
+    from transferlab.core.markdown import md_table as _md
     from transferlab.extract import extract
 
     w = (stream or sys.stdout).write

@@ -108,7 +108,7 @@ class PoolScores:
 
     def to_markdown(self) -> str:
         """A wide table a person reads at a glance: one row per (dataset, model), one column per score."""
-        from transferlab.evaluate._report import _md
+        from transferlab.core.markdown import md_table as _md
 
         scores = self.scores
         cells: Dict[tuple, Dict[str, float]] = {}

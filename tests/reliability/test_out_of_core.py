@@ -21,6 +21,7 @@ import pytest
 
 import transferlab as tl
 from transferlab.core import blocks
+from transferlab.core.arrays import as_matrix
 from transferlab.scores.knn import stream as knn_stream
 
 FEATURE_SCORES = ["logme", "hscore", "reg_hscore", "sfda", "knn_loo", "gbc", "parc"]
@@ -115,10 +116,16 @@ def test_logits_and_nan_omit_under_a_budget(tmp_path):
         _call("hscore", Xn, y, max_memory="64KB")
 
 
-def test_budget_does_not_leak_out_of_the_call(tmp_path):
+def test_budget_does_not_leak_out_of_the_call(tmp_path, count_blocks):
+    """The budget travels with the call's matrix (``Matrix.budget``), not with the process: the next
+    call without ``max_memory`` reads with the default blocks again, and fresh matrices are unbudgeted."""
     X, _, y = _bank(tmp_path, n=300)
     _call("logme", X, y, max_memory=60_000)
-    assert blocks.scoped() is None
+    budgeted = len(count_blocks)
+    count_blocks.clear()
+    _call("logme", X, y)
+    assert len(count_blocks) < budgeted
+    assert as_matrix(X).budget == blocks.UNBUDGETED
 
 
 def test_inputs_never_mutated_and_memmap_stays_readable(tmp_path):

@@ -13,7 +13,8 @@ Every error names the argument and says how to fix the input (BAD_INPUTS.md).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -21,6 +22,26 @@ import numpy as np
 
 # Kernel dtype codes; must match tl::DType in csrc/common/tl_common.h.
 DTYPE_CODES = {"float32": 0, "float64": 1, "float16": 2, "bfloat16": 3}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How a score reads its bank: ``rows`` per block (None: no budget, every chunked path keeps its own
+    default). A score called with ``max_memory=`` plans one (``core.blocks.plan``) and attaches it to its
+    matrix (:meth:`Matrix.with_budget`); every block reader reads ``m.budget``, so the plan travels with
+    the data it applies to and ends with the call (a nested score builds its own matrix, unbudgeted)."""
+
+    rows: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.rows is not None and (isinstance(self.rows, bool) or int(self.rows) < 1):
+            raise ValueError(f"Budget rows must be None or >= 1, got {self.rows!r}")
+        if self.rows is not None:
+            object.__setattr__(self, "rows", int(self.rows))
+
+
+UNBUDGETED = Budget()
+
 
 @dataclass(frozen=True)
 class Matrix:
@@ -34,6 +55,11 @@ class Matrix:
     device: str  # "cpu" or "cuda"
     dtype: str  # one of DTYPE_CODES
     name: str
+    budget: Budget = field(default=UNBUDGETED, compare=False)
+
+    def with_budget(self, budget: Budget) -> "Matrix":
+        """The same matrix read under ``budget`` (see :class:`Budget`)."""
+        return dataclasses.replace(self, budget=budget)
 
     @property
     def n(self) -> int:
@@ -53,16 +79,16 @@ class Matrix:
 
     def rows(self, start: int, stop: int) -> "Matrix":
         """Zero-copy row slice."""
-        return Matrix(self.data[start:stop], self.device, self.dtype, self.name)
+        return dataclasses.replace(self, data=self.data[start:stop])
 
     def take(self, index: np.ndarray) -> "Matrix":
         """Rows at ``index`` (a copy)."""
         if self.device == "cpu":
-            return Matrix(np.ascontiguousarray(self.data[index]), "cpu", self.dtype, self.name)
+            return dataclasses.replace(self, data=np.ascontiguousarray(self.data[index]))
         import torch
 
         idx = torch.as_tensor(index, device=self.data.device)
-        return Matrix(self.data.index_select(0, idx).contiguous(), self.device, self.dtype, self.name)
+        return dataclasses.replace(self, data=self.data.index_select(0, idx).contiguous())
 
     def to_float64_host(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         """Rows [start, stop) as a float64 numpy array (a copy; for oracles and small tails)."""

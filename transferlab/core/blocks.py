@@ -8,35 +8,31 @@ file's pages stay in the kernel's page cache, they just stop counting against us
 read-only or shared mappings are released: a copy-on-write (``mode="c"``) mapping would lose the
 caller's private edits, so it is left alone.
 
-The budget: a score called with ``max_memory=`` plans its block rows once with :func:`plan_rows`
-(fixed state such as a D x D Gram first, then as many rows as the rest holds) and runs its passes
-inside :func:`scoped_rows`; the chunked paths (``_gram.row_blocks``, the ``_lda_stats`` and
-``_leep_stats`` kernels, the NaN scan, SFDA's prediction passes) read the scoped row count through
-:func:`block_rows`. Outside a scope (``max_memory=None``) every path keeps its historical default.
-On the CPU the chunked kernels accumulate bitwise, so the result does not depend on the budget.
+The budget: a score called with ``max_memory=`` plans its block rows once with :func:`plan`
+(fixed state such as a D x D Gram first, then as many rows as the rest holds) and attaches the
+resulting :class:`~transferlab.core.arrays.Budget` to its matrix (``m.with_budget(budget)``); the
+chunked paths (``_gram.row_blocks``, the ``kernels.lda`` and LEEP kernels, the NaN scan, SFDA's
+prediction passes) read ``m.budget``. A matrix without one (``max_memory=None``) keeps every path's
+historical default. On the CPU the chunked kernels accumulate bitwise, so the result does not depend
+on the budget.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
+import functools
 import mmap
 import re
 from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 
-from transferlab.core.arrays import Matrix
+from transferlab.core.arrays import UNBUDGETED, Budget, Matrix
 
-__all__ = ["parse_max_memory", "plan_rows", "scoped_rows", "block_rows", "blocks", "f64_blocks", "release", "take",
-           "format_bytes", "honours_max_memory", "fit"]
+__all__ = ["Budget", "UNBUDGETED", "parse_max_memory", "plan_rows", "plan", "block_rows", "blocks", "kernel_blocks",
+           "f64_blocks", "release", "take", "format_bytes", "checks_max_memory", "label_bytes"]
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*$")
-
-# Rows per block of the active budget (None: no budget, every path uses its own default).
-_ROWS: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("transferlab_block_rows", default=None)
-
 
 def parse_max_memory(value: Any, name: str = "max_memory") -> Optional[int]:
     """Bytes of a ``max_memory=`` argument: None, a positive int, or a string like "2GB" / "512MiB"
@@ -88,34 +84,24 @@ def plan_rows(max_memory: Any, *, row_bytes: int, state_bytes: int, what: str) -
     return max(1, (budget - state_bytes) // row_bytes)
 
 
-@contextlib.contextmanager
-def scoped_rows(rows: Optional[int]) -> Iterator[None]:
-    """Within the block, chunked paths read ``rows`` rows per block (None: their defaults)."""
-    token = _ROWS.set(None if rows is None else max(1, int(rows)))
-    try:
-        yield
-    finally:
-        _ROWS.reset(token)
+def plan(max_memory: Any, *, row_bytes: int, state_bytes: int, what: str) -> Budget:
+    """The :class:`Budget` of a ``max_memory=`` argument (:func:`plan_rows`; None: unbudgeted)."""
+    rows = plan_rows(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what=what)
+    return UNBUDGETED if rows is None else Budget(rows)
 
 
-def scoped() -> Optional[int]:
-    """The active budget's rows per block, or None."""
-    return _ROWS.get()
-
-
-def block_rows(width: int, default_bytes: int, bytes_per_value: int = 8) -> int:
-    """Rows per block: the active budget's, else ``default_bytes`` of ``width``-wide rows."""
-    rows = _ROWS.get()
-    if rows is not None:
-        return rows
-    return max(1, int(default_bytes) // max(1, bytes_per_value * int(width)))
+def block_rows(m: Matrix, default_bytes: int, bytes_per_value: int = 8) -> int:
+    """Rows per block of ``m``: its budget's, else ``default_bytes`` of its rows."""
+    if m.budget.rows is not None:
+        return m.budget.rows
+    return max(1, int(default_bytes) // max(1, bytes_per_value * m.d))
 
 
 def blocks(m: Matrix, rows: Optional[int] = None, *, default_bytes: int = 32 << 20,
            bytes_per_value: int = 8) -> Iterator[Tuple[int, int, Matrix]]:
     """(start, stop, zero-copy Matrix of rows [start, stop)) over ``m``; the pages of each block of a
     memory-mapped bank are released when the consumer asks for the next block (or stops)."""
-    step = int(rows) if rows else block_rows(m.d, default_bytes, bytes_per_value)
+    step = int(rows) if rows else block_rows(m, default_bytes, bytes_per_value)
     for s in range(0, m.n, step):
         e = min(m.n, s + step)
         try:
@@ -127,7 +113,7 @@ def blocks(m: Matrix, rows: Optional[int] = None, *, default_bytes: int = 32 << 
 def kernel_blocks(m: Matrix) -> Iterator[Tuple[int, int, Matrix]]:
     """Row blocks for a compiled kernel that accumulates across calls: the whole bank in one call
     without a budget (the historical path), else the budget's blocks (pages released)."""
-    rows = _ROWS.get()
+    rows = m.budget.rows
     if rows is None or rows >= m.n:
         yield 0, m.n, m
         return
@@ -174,7 +160,7 @@ def take(m: Matrix, index: np.ndarray) -> Matrix:
             out[r] = np.frombuffer(buf, dtype=m.data.dtype)
     finally:
         os.close(fd)
-    return Matrix(out, "cpu", m.dtype, m.name)
+    return Matrix(out, "cpu", m.dtype, m.name, m.budget)
 
 
 def _file_map(a: Any) -> Optional[np.memmap]:
@@ -240,38 +226,19 @@ def release(m: Matrix, start: int = 0, stop: Optional[int] = None) -> None:
         pass
 
 
-# ---------------------------------------------------------------------------- the max_memory= scope
-
-_IN_SCOPE: contextvars.ContextVar[bool] = contextvars.ContextVar("transferlab_budget_scope", default=False)
+# ---------------------------------------------------------------------------- the max_memory= argument
 
 
-def honours_max_memory(fn):
-    """Decorator of a public score taking ``max_memory=``: checks the value up front (TypeError /
-    ValueError per BAD_INPUTS.md) and opens a scope in which :func:`fit` may set the block rows;
-    the scope (and any budget inside it) ends with the call. Nested scores start unbudgeted."""
-    import functools
+def checks_max_memory(fn):
+    """Decorator of a public score taking ``max_memory=``: checks the value before anything else
+    (TypeError / ValueError per BAD_INPUTS.md); the score then plans its :class:`Budget` itself."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         parse_max_memory(kwargs.get("max_memory"))
-        t_rows, t_scope = _ROWS.set(None), _IN_SCOPE.set(True)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _IN_SCOPE.reset(t_scope)
-            _ROWS.reset(t_rows)
+        return fn(*args, **kwargs)
 
     return wrapper
-
-
-def fit(max_memory: Any, *, row_bytes: int, state_bytes: int, what: str) -> Optional[int]:
-    """:func:`plan_rows`, and make the rows the active block size for the rest of the decorated
-    score call (see :func:`honours_max_memory`). None (no budget) leaves every default in place."""
-    if not _IN_SCOPE.get():
-        raise RuntimeError("_blocks.fit is only valid inside a function decorated with honours_max_memory")
-    rows = plan_rows(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what=what)
-    _ROWS.set(rows)
-    return rows
 
 
 def label_bytes(n: int) -> int:

@@ -52,8 +52,8 @@ def to_host(m: Matrix) -> Matrix:
     t = m.data
     if m.dtype == "bfloat16":
         bits = t.contiguous().view(torch.int16).cpu().numpy().view(np.uint16)
-        return Matrix(bits, "cpu", "bfloat16", m.name)
-    return Matrix(t.contiguous().cpu().numpy(), "cpu", m.dtype, m.name)
+        return Matrix(bits, "cpu", "bfloat16", m.name, m.budget)
+    return Matrix(t.contiguous().cpu().numpy(), "cpu", m.dtype, m.name, m.budget)
 
 
 def to_cuda(m: Matrix) -> Matrix:
@@ -68,7 +68,7 @@ def to_cuda(m: Matrix) -> Matrix:
         t = torch.from_numpy(m.data.view("int16")).view(torch.bfloat16)
     else:
         t = torch.from_numpy(m.data)
-    return Matrix(t.to("cuda").contiguous(), "cuda", m.dtype, m.name)
+    return Matrix(t.to("cuda").contiguous(), "cuda", m.dtype, m.name, m.budget)
 
 
 def to_cuda_array(x, name: str = "features"):

@@ -65,15 +65,16 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
             what: str = "this score") -> Tuple[Matrix, Labels, str]:
     """Validated (matrix, labels, resolved device) of a ``(features, labels)`` score call.
 
-    With ``max_memory`` (inside a score decorated with ``blocks.honours_max_memory``), ``cost(m,
-    labels)`` gives the score's (bytes per row of a block, fixed state bytes) and the block rows are
-    fitted to the budget before the first pass (the NaN scan) reads the bank.
+    With ``max_memory``, ``cost(m, labels)`` gives the score's (bytes per row of a block, fixed state
+    bytes) and the returned matrix carries the planned ``Budget`` before the first pass (the NaN scan)
+    reads the bank.
     """
     m = as_matrix(features, name)
     lab = as_labels(labels, m.n, "labels", min_classes=1)
     if max_memory is not None:
         row_bytes, state_bytes = cost(m, lab)
-        blocks.fit(max_memory, row_bytes=row_bytes, state_bytes=state_bytes + blocks.label_bytes(m.n), what=what)
+        m = m.with_budget(blocks.plan(max_memory, row_bytes=row_bytes,
+                                      state_bytes=state_bytes + blocks.label_bytes(m.n), what=what))
     keep = check_finite(m, nan_policy)
     if keep is not None:
         m = m.take(keep)

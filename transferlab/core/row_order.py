@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from transferlab.core.arrays import Matrix
-from transferlab.scores import _gram
+from transferlab.core import blocks
 
 _SEED = 20210  # fixed: any canonical order works; the scores' own seeds stay for their own steps
 
@@ -57,7 +57,7 @@ def canonical_order(m: Matrix, codes: np.ndarray) -> Optional[np.ndarray]:
     """
     k1 = np.empty(m.n)
     k2 = np.empty(m.n)
-    for a, b, blk in _gram.row_blocks(m):
+    for a, b, blk in blocks.f64_blocks(m, default_bytes=32 << 20):
         k1[a:b], k2[a:b] = row_keys(blk)
     order, same = order_of_keys(k1, k2, codes)
     if same.any():

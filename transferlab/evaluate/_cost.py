@@ -64,7 +64,7 @@ def _get(report, subject: str, statistic: str) -> float:
 def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str:
     """The cost/quality rows as a pipe table (seconds in ms; mean regret of the task-aware ranking by each score
     and of its hybrid, in % when ``percent``)."""
-    from transferlab.evaluate._report import _md
+    from transferlab.core.markdown import md_table as _md
 
     if not rows:
         return "(no scores)"

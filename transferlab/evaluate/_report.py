@@ -15,6 +15,7 @@ from transferlab.select import Selection, agnostic_oracle, hybrid, task_agnostic
 from transferlab.evaluate._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
 from transferlab.evaluate._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret)
 from transferlab.evaluate._tables import read_finetune, read_scores
+from transferlab.core.markdown import md_table as _md
 
 __all__ = ["Report"]
 
@@ -413,13 +414,3 @@ def _omit(d: Mapping[str, float], omitted) -> Dict[str, float]:
 def _reaches_best(sel: Selection, ft: Mapping[str, float]) -> bool:
     best = max(ft.values())
     return any(ft[m] == best for m in sel.models)
-
-
-def _md(header: List[str], rows: List[List[str]]) -> str:
-    """A pipe table padded so it also reads as plain text (first column left, others right aligned)."""
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    def line(cells):
-        return "| " + " | ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    sep = "|" + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(header), sep] + [line(r) for r in rows])

@@ -187,7 +187,7 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
         yt = y
         if sums is None:
             sums = np.zeros((n_classes, d), dtype=np.float64)
-    step = blocks.scoped() or block_rows(d)
+    step = m.budget.rows or block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
         if sh is not None:
@@ -232,7 +232,7 @@ def gram(m: Matrix, device: str, *, shift=None, row_scale=None, out=None):
         sh, s_ = _host_vec(shift, d, "shift"), _host_vec(row_scale, n, "row_scale")
         if out is None:
             out = np.zeros((d, d), dtype=np.float64)
-    step = blocks.scoped() or block_rows(d)
+    step = m.budget.rows or block_rows(d)
     for s in range(0, n, step):
         z = _f64_rows(m, s, s + step)
         if sh is not None:
@@ -297,7 +297,7 @@ def project(m: Matrix, W, device: str, *, b=None):
         Wt = np.asarray(W, dtype=np.float64)
         bt = _host_vec(b, Wt.shape[0], "b")
         out = np.empty((n, Wt.shape[0]), dtype=np.float64)
-    step = blocks.scoped() or block_rows(d)
+    step = m.budget.rows or block_rows(d)
     for s in range(0, n, step):
         out[s : s + step] = _f64_rows(m, s, s + step) @ Wt.T
     if bt is not None:

@@ -15,7 +15,7 @@ VAR_FLOOR = 1e-4  # published: tf.maximum(variance, 1e-4) per dimension
 _PAIR_BLOCK_BYTES = 32 << 20
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", nan_policy="raise", max_memory=None):
     """GBC: ``-sum_{c1 != c2} exp(-D_B(c1, c2))`` over class-conditional Gaussians.
 

@@ -11,7 +11,7 @@ from transferlab.core.inputs import prepare
 PINV_RCOND = 1e-15  # the published codes' np.linalg.pinv(..., rcond=1e-15)
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None):
     """H-score: ``tr(pinv(Cov(X)) Cov(G))`` with G_i = mu_{y_i}, the class mean of sample i.
 
@@ -50,7 +50,7 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
         return hscore_from_stats(S, sums, counts)
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None):
     """Regularised H-score: ``tr(inv(Sigma_a) (1 - a) Cov(G))``, Sigma_a the Ledoit-Wolf shrunk covariance.
 

@@ -167,8 +167,7 @@ def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device
     if devices.resolve_device(device, m) == "cuda" or m.device == "cuda":
         m = devices.to_host(m)
     q_rows, ref_rows = sk.plan_blocks(m, qidx.size, k, metric, max_memory)  # too small: ValueError here
-    with blocks.scoped_rows(ref_rows):
-        keep = check_finite(m, nan_policy)
+    keep = check_finite(m.with_budget(blocks.Budget(ref_rows)), nan_policy)
     orig = None
     if keep is not None:
         pos = np.full(m.n, -1, dtype=np.int64)
@@ -246,7 +245,7 @@ def _normalise(m: Matrix) -> Matrix:
         zero = torch.nonzero(norms == 0).flatten().cpu().numpy()
         if zero.size:
             raise _zero_rows_error(zero, m.name)
-        return Matrix((t / norms[:, None]).to(torch.float32).contiguous(), "cuda", "float32", m.name)
+        return Matrix((t / norms[:, None]).to(torch.float32).contiguous(), "cuda", "float32", m.name, m.budget)
     out = np.empty((m.n, m.d), dtype=np.float32)
     step = max(1, (16 << 20) // max(1, 8 * m.d))
     zeros = []
@@ -258,7 +257,7 @@ def _normalise(m: Matrix) -> Matrix:
     zero = np.concatenate(zeros)
     if zero.size:
         raise _zero_rows_error(zero, m.name)
-    return Matrix(out, "cpu", "float32", m.name)
+    return Matrix(out, "cpu", "float32", m.name, m.budget)
 
 
 def _run_cuda(m: Matrix, y: np.ndarray, k: int):

@@ -285,8 +285,7 @@ class KnnLooStream(ScoreStream):
 
         self._qidx = resolve_queries(queries, m.n, seed)
         self._plan = plan_blocks(m, self._qidx.size, int(k), metric, max_memory)  # too small: ValueError here
-        with blocks.scoped_rows(self._plan[1]):
-            check_finite(m, "raise")
+        check_finite(m.with_budget(blocks.Budget(self._plan[1])), "raise")
         self._bank, self._lab = m, lab
         self._order = np.argsort(self._qidx, kind="stable")
         self._sorted = self._qidx[self._order]

@@ -168,7 +168,7 @@ def joint_counts(p: ProbInput, *, device: str = "cpu", chunk_rows: Optional[int]
     _C = kernels.cpu_module()
     if chunk_rows is not None and int(chunk_rows) < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    step = int(chunk_rows or blocks.scoped() or m.n)
+    step = int(chunk_rows or m.budget.rows or m.n)
     S = None
     for s, e, blk in blocks.blocks(m, step):
         lse = None if p.row_lse is None else p.row_lse[s:e]

@@ -9,7 +9,7 @@ from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.scores.leep import _stats as leep_stats
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None):
     """LEEP: how well the source model's label distribution predicts the target labels.
 
@@ -52,8 +52,9 @@ def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="
     # Classes are checked after the sample count, so that N = 1 says what the minimum is.
     lab = as_labels(labels, m.n, "labels", min_classes=1)
     if max_memory is not None:
-        blocks.fit(max_memory, row_bytes=m.data.dtype.itemsize * m.d,
-                    state_bytes=16 * lab.n_classes * m.d + 24 * m.n + blocks.label_bytes(m.n), what="leep")
+        m = m.with_budget(blocks.plan(max_memory, row_bytes=m.data.dtype.itemsize * m.d,
+                                      state_bytes=16 * lab.n_classes * m.d + 24 * m.n + blocks.label_bytes(m.n),
+                                      what="leep"))
     if m.n < 2:
         raise ValueError(f"LEEP needs at least 2 samples (of at least 2 classes), got n_samples={m.n}")
     dev = devices.resolve_device(device, m)

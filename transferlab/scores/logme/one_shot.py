@@ -18,7 +18,7 @@ RANK_RTOL = 1e-10  # exact evidence: directions with sigma^2 <= RANK_RTOL * max 
 _CLASS_BLOCK = 256  # classes per vectorised block (memory O(block * k))
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise", max_memory=None):
     """LogME: mean over classes of the maximised log evidence of a Bayesian linear regression, / N.
 

@@ -11,7 +11,7 @@ from transferlab.core.inputs import prepare
 SUM_TOL = 1e-3  # rows of probabilities must sum to 1 within this (SCORES.md, LEEP)
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None):
     """NCE: ``-sum_z p(z) H(Y | Z = z)`` with z_i = argmax_z P[i, z], the source model's hard label.
 

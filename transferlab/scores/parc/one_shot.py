@@ -18,7 +18,7 @@ LABEL_RDMS = ("published", "exact")
 PUBLISHED_RDM_MAX_CLASSES = 1024
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published",
          device="auto", nan_policy="raise", max_memory=None):
     """PARC: Spearman correlation (x 100) of the feature and label dissimilarity matrices.

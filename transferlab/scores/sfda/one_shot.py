@@ -23,7 +23,7 @@ _ZERO_WITHIN = 16 * np.finfo(np.float64).eps
 _ANCHOR_LOGITS_BYTES = 64 << 20
 
 
-@blocks.honours_max_memory
+@blocks.checks_max_memory
 def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise", solver="cholesky",
          max_memory=None):
     """SFDA transferability score (Shao et al. 2022, "Not All Models Are Equal: Predicting Model
@@ -84,7 +84,7 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
     lab = as_labels(labels, m.n, "labels", min_classes=1)
     if max_memory is not None:
         row_bytes, state_bytes = _memory_cost(m, lab.n_classes)
-        blocks.fit(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what="sfda")
+        m = m.with_budget(blocks.plan(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what="sfda"))
     keep = check_finite(m, nan_policy)
     if keep is not None:
         m = m.take(keep)
@@ -351,17 +351,17 @@ def _log_softmax_np(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def _chunk_rows(n_classes: int) -> int:
+def _chunk_rows(m: Matrix, n_classes: int) -> int:
     """Rows per prediction block: bounds the (rows, C) float64 logits, whatever N (a ``max_memory``
     budget's rows when one is active: its row cost counts the logits)."""
-    return blocks.scoped() or max(1, _LOGIT_BYTES // (8 * max(n_classes, 1)))
+    return m.budget.rows or max(1, _LOGIT_BYTES // (8 * max(n_classes, 1)))
 
 
 def _softened_own_prob(m: Matrix, y: np.ndarray, coef, intercept, dev: str, la) -> np.ndarray:
     """Steps 4-5 on the bank: the twice-softmaxed probability of each sample's own class (N,)."""
     n, C = m.n, y.max() + 1
     out = np.empty(n, dtype=np.float64)
-    for s, e, blk in blocks.blocks(m, _chunk_rows(int(C))):
+    for s, e, blk in blocks.blocks(m, _chunk_rows(m, int(C))):
         logits = stats.project(blk, coef, dev, b=intercept)
         out[s:e] = la.pick(la.softmax(la.softmax(logits)), y[s:e])
     return out
@@ -384,7 +384,7 @@ def _mixed_true_class_sum(m: Matrix, y: np.ndarray, p: np.ndarray, anchors, coef
     if C * C * 8 <= _ANCHOR_LOGITS_BYTES:
         anchor_logits = anchors @ coef.T  # (C, C)
     per_row = np.empty(n)  # summed once at the end: the sum does not depend on the block size
-    for s, e, blk in blocks.blocks(m, _chunk_rows(C)):
+    for s, e, blk in blocks.blocks(m, _chunk_rows(m, C)):
         ys = y[s:e]
         xw = stats.project(blk, coef, dev)
         if anchor_logits is not None:
