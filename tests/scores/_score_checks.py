@@ -145,7 +145,7 @@ def fake_cuda(monkeypatch):
     import torch
 
     from transferlab import kernels
-    from transferlab.core import devices
+    from transferlab.core import devices, linalg
     from transferlab.core.arrays import Matrix
     from transferlab.kernels import lda
     from transferlab.scores import _gram
@@ -176,6 +176,6 @@ def fake_cuda(monkeypatch):
     monkeypatch.setattr(kernels, "require_cuda", lambda: None)
     monkeypatch.setattr(devices, "place", place)
     monkeypatch.setattr(devices, "to_cuda", lambda m: place(m, "cuda"))
-    monkeypatch.setattr(_gram, "_torch_symmetric", solve_on_cpu)
+    monkeypatch.setattr(linalg, "_torch_symmetric", solve_on_cpu)
     monkeypatch.setattr(lda, "gram", counting_gram)
     return seen

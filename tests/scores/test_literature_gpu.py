@@ -1,5 +1,5 @@
 """The eight literature scores on device="cuda": the Gram seam reads the bank on the GPU and the eigensolves
-run there (``_gram.solving_on``); only D x D, C x D and N-vectors come back to the host.
+run there (``core.linalg`` with the bank's device); only D x D, C x D and N-vectors come back to the host.
 
 Two layers:
 * CPU (always runs): the whole "cuda" code path of every score, driven on the host. ``fake_cuda`` makes
@@ -16,7 +16,7 @@ import pytest
 
 import transferlab as tl
 from transferlab.core.arrays import as_matrix
-from transferlab.core import devices
+from transferlab.core import devices, linalg
 from transferlab.scores import _gram
 from transferlab.kernels import lda
 
@@ -92,8 +92,8 @@ def test_nce_cuda_path_validates_and_counts_on_the_device(fake_cuda):
 def test_solver_device_is_scoped_to_the_call(fake_cuda):
     X, y = class_data(n=300, d=20, c=4, seed=5)
     tl.logme(X, y, device="cuda")
-    assert _gram._SOLVER_DEVICE.get() == "cpu"
     solves = fake_cuda["solves"]
+    assert solves > 0  # the GPU call solved on the device
     tl.logme(X, y, device="cpu")
     assert fake_cuda["solves"] == solves  # a host call after a GPU call solves on the host
 
@@ -137,13 +137,11 @@ def test_gpu_nce_and_eigensolver_on_device():
     P, y = digits_probs()
     assert tl.nce(torch.from_numpy(P).cuda(), y) == tl.nce(P, y)
     G = np.cov(np.random.default_rng(0).normal(size=(50, 200)))
-    with _gram.solving_on("cuda"):
-        w, V = _gram.eigh_desc(G)
-    w0, V0 = _gram.eigh_desc(G)
+    w, V = linalg.eigh_desc(G, "cuda")
+    w0, V0 = linalg.eigh_desc(G)
     np.testing.assert_allclose(w, w0, rtol=1e-10, atol=1e-12 * w0[0])
     np.testing.assert_allclose(np.abs(V.T @ V0).max(axis=1), 1.0, atol=1e-8)  # same directions up to sign
     A = np.random.default_rng(1).normal(size=(7, 50))
-    with _gram.solving_on("cuda"):
-        wp, AV = _gram.eigh_desc_projected(G, A)
+    wp, AV = linalg.eigh_desc_projected(G, A, "cuda")
     np.testing.assert_allclose(wp, w0, rtol=1e-10, atol=1e-12 * w0[0])
     np.testing.assert_allclose(np.abs(AV), np.abs(A @ V0), rtol=1e-7, atol=1e-9)  # columns up to sign

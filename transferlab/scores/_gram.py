@@ -9,50 +9,30 @@ features only through these functions, which mirror the ``lda`` kernel contract
     gram(m, shift, row_scale)                  -> (D, D) float64
         sum_i s_i^2 (x_i - shift)(x_i - shift)^T
     project(m, W, b)                           -> (N, K) float64,  X W^T + b
-    eigh_desc(G)                               -> eigenvalues descending, eigenvectors as columns
+    pca(m, ...)                                -> mean, components, explained variance
 
-The three passes are the compiled ``lda`` kernels (through ``_lda_stats``, float64 sums, any
+The three passes are the compiled ``lda`` kernels (through ``kernels.lda``, float64 sums, any
 input dtype, memory O(D^2) or O(C D), a memory-mapped bank is never loaded whole); the remaining
 helpers scan the bank in bounded float64 row blocks.
 
 Devices: a matrix on a CUDA device is read there (the passes run on the GPU, N x D never crosses
 to the host) and every result comes back as host float64 numpy: the contract of the functions
 above does not depend on the device, so the scores' D x D algebra is one code. The eigensolves
-(:func:`eigh_desc`, :func:`eigvalsh`) run on the GPU inside ``with solving_on("cuda"):`` (a score
-sets it for its call when its bank is on a GPU): on an H100 a 2048 x 2048 float64 eigensolve took
-0.028 s there against 0.49 s in LAPACK on its 16 host cores, and it is the largest step after the
-pass. ``row_blocks`` always yields host copies (the content keys of ``_row_order`` must be the same
-bits on every device).
+(``core.linalg``) take the device explicitly: a score passes its bank's device (``m.device``), so
+a bank on a GPU is solved there too. ``row_blocks`` always yields host copies.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from typing import Iterator, Optional, Tuple
 
 import numpy as np
 from transferlab.core import blocks
 from transferlab.core.arrays import Matrix
 from transferlab.kernels import lda
+from transferlab.core import linalg
 
 # Float64 bytes per row block: large enough for BLAS efficiency, small enough for bounded memory.
 _BLOCK_BYTES = 32 << 20
-
-# Where eigh_desc / eigvalsh run: "cpu" (LAPACK through numpy) or "cuda" (torch.linalg on the
-# current device). A context variable so that the scores' shared ``*_from_stats`` algebra (also
-# called by the streaming states, always on the host) needs no device argument.
-_SOLVER_DEVICE: contextvars.ContextVar[str] = contextvars.ContextVar("transferlab_solver_device", default="cpu")
-
-
-@contextlib.contextmanager
-def solving_on(device: str) -> Iterator[None]:
-    """Run this call's eigensolves on ``device`` ("cuda"; anything else means the host)."""
-    token = _SOLVER_DEVICE.set("cuda" if device == "cuda" else "cpu")
-    try:
-        yield
-    finally:
-        _SOLVER_DEVICE.reset(token)
-
 
 def _device_of(m: Matrix) -> str:
     return "cuda" if m.device == "cuda" else "cpu"
@@ -127,51 +107,6 @@ def _row_sq_norms_on_device(m: Matrix, shift: Optional[np.ndarray]) -> np.ndarra
     return out.cpu().numpy()
 
 
-def _torch_symmetric(G: np.ndarray):
-    import torch
-
-    from transferlab import kernels
-
-    kernels.require_cuda()
-    return torch.as_tensor(np.ascontiguousarray(G, dtype=np.float64), device="cuda")
-
-
-def eigh_desc(G: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and eigenvectors (columns, same order) of a symmetric matrix
-    (host numpy in and out; solved on the GPU inside ``solving_on("cuda")``)."""
-    if _SOLVER_DEVICE.get() == "cuda":
-        import torch
-
-        w, V = torch.linalg.eigh(_torch_symmetric(G))
-        return w.flip(0).cpu().numpy(), V.flip(1).cpu().numpy()
-    w, V = np.linalg.eigh(G)
-    return w[::-1].copy(), V[:, ::-1].copy()
-
-
-def eigh_desc_projected(G: np.ndarray, A: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues of symmetric G (descending) and the rows of A in its eigenbasis, ``A V`` (columns in
-    the same order), for scores that need V only through such a product (LogME, H-scores): inside
-    ``solving_on("cuda")`` only w and A V cross back, not the D x D V."""
-    if _SOLVER_DEVICE.get() == "cuda":
-        import torch
-
-        w, V = torch.linalg.eigh(_torch_symmetric(G))
-        AV = torch.as_tensor(np.ascontiguousarray(A, dtype=np.float64), device=V.device) @ V
-        return w.flip(0).cpu().numpy(), AV.flip(1).cpu().numpy()
-    w, V = eigh_desc(G)
-    return w, A @ V
-
-
-def eigvalsh(G: np.ndarray) -> np.ndarray:
-    """Eigenvalues (ascending) of a symmetric matrix, like ``np.linalg.eigvalsh`` (on the GPU inside
-    ``solving_on("cuda")``)."""
-    if _SOLVER_DEVICE.get() == "cuda":
-        import torch
-
-        return torch.linalg.eigvalsh(_torch_symmetric(G)).cpu().numpy()
-    return np.linalg.eigvalsh(G)
-
-
 def mean_and_centred_gram(m: Matrix) -> Tuple[np.ndarray, np.ndarray]:
     """Column mean and ``sum_i (x_i - mean)(x_i - mean)^T``; the shift keeps the Gram accurate."""
     mean = column_sum(m) / m.n
@@ -187,21 +122,23 @@ def column_sum(m: Matrix) -> np.ndarray:
 def pca(m: Matrix, n_components: Optional[int] = None, var_ratio: Optional[float] = None):
     """Exact PCA from one eigensolve of the centred Gram.
 
-    Returns (mean, components (K, D), explained variance (K,) with the 1/(N-1) convention).
+    Returns (mean, components (K, D), explained variance (K,) with the 1/(N-1) convention). The
+    eigensolve runs where the bank lives (``m.device``).
     ``var_ratio`` follows scikit-learn's rule: the smallest K whose cumulative explained-variance
     ratio exceeds it. Component signs follow scikit-learn's ``svd_flip`` on V^T (largest-|.| entry of
     each component positive) so that projections are reproducible.
     """
     mean, G = mean_and_centred_gram(m)
-    return pca_from_gram(mean, G, m.n, n_components, var_ratio)
+    return pca_from_gram(mean, G, m.n, n_components, var_ratio, device=m.device)
 
 
 def pca_from_gram(mean: np.ndarray, G: np.ndarray, n: int, n_components: Optional[int] = None,
-                  var_ratio: Optional[float] = None):
+                  var_ratio: Optional[float] = None, device: str = "cpu"):
     """:func:`pca` from the column mean and centred Gram ``sum_i (x_i - mean)(x_i - mean)^T`` of n
-    rows (the streaming states accumulate those); same returns, same rules."""
+    rows (the streaming states accumulate those); same returns, same rules; the eigensolve runs on
+    ``device`` (``core.linalg``)."""
     d = G.shape[0]
-    w, V = eigh_desc(G)
+    w, V = linalg.eigh_desc(G, device)
     w = np.maximum(w, 0.0)
     if var_ratio is not None:
         total = w.sum()

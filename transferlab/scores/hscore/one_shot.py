@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from transferlab.core import blocks
+from transferlab.core import linalg
 from transferlab.scores import _gram
 from transferlab.core.inputs import prepare
 
@@ -46,8 +47,7 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
         return oracle(m.to_float64_host(), lab.codes)
     mean, S = _gram.mean_and_centred_gram(m)
     counts, sums = _gram.class_sums(m, lab.codes, lab.n_classes, shift=mean)
-    with _gram.solving_on(dev):
-        return hscore_from_stats(S, sums, counts)
+    return hscore_from_stats(S, sums, counts, device=dev)
 
 
 @blocks.checks_max_memory
@@ -75,22 +75,22 @@ def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memor
     mean, S = _gram.mean_and_centred_gram(m)
     counts, sums = _gram.class_sums(m, lab.codes, lab.n_classes, shift=mean)
     fourth = float(np.sum(_gram.row_sq_norms(m, shift=mean) ** 2))
-    with _gram.solving_on(dev):
-        return reg_hscore_from_stats(S, sums, counts, fourth, m.n)
+    return reg_hscore_from_stats(S, sums, counts, fourth, m.n, device=dev)
 
 
-def hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> float:
+def hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray, device: str = "cpu") -> float:
     """H-score from the centred Gram S (D, D) and the centred class sums (C, D) (the streaming form)."""
-    w, proj = _gram.eigh_desc_projected(S, sums)
+    w, proj = linalg.eigh_desc_projected(S, sums, device)
     keep = np.abs(w) > PINV_RCOND * np.max(np.abs(w))
     between = (proj**2 / np.asarray(counts, dtype=np.float64)[:, None]).sum(axis=0)  # diag of V^T B V
     return float(np.sum(between[keep] / w[keep]))
 
 
-def reg_hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray, fourth: float, n: int) -> float:
+def reg_hscore_from_stats(S: np.ndarray, sums: np.ndarray, counts: np.ndarray, fourth: float, n: int,
+                          device: str = "cpu") -> float:
     """Regularised H-score from the centred Gram, centred class sums and sum_i |x_i - mu|^4."""
     d = S.shape[0]
-    w, proj = _gram.eigh_desc_projected(S, sums)
+    w, proj = linalg.eigh_desc_projected(S, sums, device)
     counts = np.asarray(counts, dtype=np.float64)
     a = ledoit_wolf_shrinkage(w.sum(), np.sum(w**2), fourth, n, d)
     shrunk = (1.0 - a) * w / n + a * w.sum() / (n * d)

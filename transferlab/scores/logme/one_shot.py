@@ -7,6 +7,7 @@ from typing import Tuple
 import numpy as np
 
 from transferlab.core import blocks
+from transferlab.core import linalg
 from transferlab.scores import _gram
 from transferlab.core.inputs import prepare
 
@@ -69,8 +70,7 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
         from transferlab.reference.logme import logme as oracle
 
         return oracle(m.to_float64_host(), lab.codes, compat=compat)
-    with _gram.solving_on(dev):
-        sigma, x2 = spectral_projections(m, lab.codes, lab.n_classes, compat)
+    sigma, x2 = spectral_projections(m, lab.codes, lab.n_classes, compat)
     d_eff = m.d if compat == "thuml" else sigma.shape[0]
     if m.n < m.d:
         warnings.warn(
@@ -96,10 +96,10 @@ def spectral_projections(m, codes: np.ndarray, n_classes: int, compat: str) -> T
     """
     if m.n > m.d:
         _, sums = _gram.class_sums(m, codes, n_classes)
-        return gram_projections(_gram.gram(m), sums, compat, m.n)
+        return gram_projections(_gram.gram(m), sums, compat, m.n, m.device)
     X = m.to_float64_host()
     K = X @ X.T
-    w, U = _gram.eigh_desc(K)
+    w, U = linalg.eigh_desc(K, m.device)
     w = np.maximum(w, 0.0)
     if compat != "thuml":
         keep = w > RANK_RTOL * w[0]
@@ -109,7 +109,8 @@ def spectral_projections(m, codes: np.ndarray, n_classes: int, compat: str) -> T
     return w, x * x
 
 
-def gram_projections(G: np.ndarray, sums: np.ndarray, compat: str, n: int) -> Tuple[np.ndarray, np.ndarray]:
+def gram_projections(G: np.ndarray, sums: np.ndarray, compat: str, n: int,
+                     device: str = "cpu") -> Tuple[np.ndarray, np.ndarray]:
     """(sigma, x2) from the uncentred Gram X^T X and the class sums of x (the streaming form).
 
     ``compat="thuml"`` with N > D keeps the authors' directions: their SVD of X^T X with the
@@ -121,21 +122,22 @@ def gram_projections(G: np.ndarray, sums: np.ndarray, compat: str, n: int) -> Tu
         proj = sums @ vh.T
         keep = np.sqrt(w) > 1e-10
     else:
-        w, proj = _gram.eigh_desc_projected(G, sums)
+        w, proj = linalg.eigh_desc_projected(G, sums, device)
         keep = w > RANK_RTOL * max(w[0], 0.0)
     w = w[keep]
     x = proj[:, keep] / np.sqrt(w)
     return w, x * x
 
 
-def logme_from_stats(G: np.ndarray, sums: np.ndarray, counts: np.ndarray, n: int, compat: str = "exact") -> float:
+def logme_from_stats(G: np.ndarray, sums: np.ndarray, counts: np.ndarray, n: int, compat: str = "exact",
+                     device: str = "cpu") -> float:
     """LogME from sufficient statistics: uncentred Gram (D, D), class sums (C, D), counts (C,).
 
     Equal to ``logme`` on the rows they summarise; for N <= D with ``compat="thuml"`` the authors'
     N - k null directions of the thin SVD are accounted for as the (D - N + k)/2 log alpha term.
     """
     d = G.shape[0]
-    sigma, x2 = gram_projections(G, sums, compat, n)
+    sigma, x2 = gram_projections(G, sums, compat, n, device)
     k = sigma.shape[0]
     d_eff = k if compat == "exact" else (d if n > d else d - n + k)
     return float(np.mean(evidences(sigma, x2, np.asarray(counts, dtype=np.float64), n, d_eff)))

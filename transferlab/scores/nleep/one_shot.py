@@ -65,8 +65,7 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
 
         return oracle(m.to_float64_host(), codes, n_components=k, var_ratio=var_ratio,
                       random_state=random_state)
-    with _gram.solving_on(dev):
-        mean, comps, _ = _gram.pca(m, var_ratio=float(var_ratio))
+    mean, comps, _ = _gram.pca(m, var_ratio=float(var_ratio))  # solved where the bank is (m.device)
     Z = _gram.project(m, comps, -(comps @ mean))
     return nleep_of_reduced(Z, codes, lab.n_classes, k, random_state)
 

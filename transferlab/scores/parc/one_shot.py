@@ -142,8 +142,7 @@ def reduce(m: Matrix, pca, n_dims: int) -> np.ndarray:
     if pca is None or m.d <= n_dims:
         return m.to_float64_host()
     if pca == "exact":
-        with _gram.solving_on(m.device):
-            mean, comps, _ = _gram.pca(m, n_components=k)
+        mean, comps, _ = _gram.pca(m, n_components=k)
         return _gram.project(m, comps, -(comps @ mean))
     from sklearn.decomposition import PCA
 

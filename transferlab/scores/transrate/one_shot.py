@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.core import linalg
 from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
 from transferlab.core.inputs import prepare
@@ -48,9 +49,8 @@ def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto"
     prep = _Prepared(m, variant)
     order = np.argsort(lab.codes, kind="stable")
     bounds = np.r_[0, np.cumsum(lab.counts)]
-    with _gram.solving_on(dev):
-        lam = prep.eigenvalues(np.arange(m.n))
-        class_lams = [prep.eigenvalues(order[bounds[c] : bounds[c + 1]]) for c in range(lab.n_classes)]
+    lam = prep.eigenvalues(np.arange(m.n))
+    class_lams = [prep.eigenvalues(order[bounds[c] : bounds[c + 1]]) for c in range(lab.n_classes)]
     return transrate_from_eigenvalues(lam, class_lams, lab.counts, m.n, m.d, eps, variant)
 
 
@@ -118,10 +118,11 @@ def subset_gram(sub: Matrix, r: np.ndarray, w: np.ndarray, mu: np.ndarray) -> np
     return G
 
 
-def gram_eigenvalues(G: np.ndarray, n_s: int) -> np.ndarray:
+def gram_eigenvalues(G: np.ndarray, n_s: int, device: str = "cpu") -> np.ndarray:
     """Eigenvalues of a Gram of n_s rows divided by n_s, clipped at 0; the top min(n_s, size) only
-    (the rest are zero in exact arithmetic: a D x D Gram of n_s <= D rows has rank <= n_s)."""
-    lam = _gram.eigvalsh(G)[-min(n_s, G.shape[0]):]
+    (the rest are zero in exact arithmetic: a D x D Gram of n_s <= D rows has rank <= n_s); solved
+    on ``device`` (``core.linalg``)."""
+    lam = linalg.eigvalsh(G, device)[-min(n_s, G.shape[0]):]
     return np.maximum(lam, 0.0) / n_s
 
 
@@ -146,7 +147,7 @@ class _Prepared:
             G = Z @ Z.T
         else:
             G = subset_gram(sub, r, w, self.mu)
-        return gram_eigenvalues(G, n_s)
+        return gram_eigenvalues(G, n_s, self.m.device)
 
 
 def _rank(sq_singular: np.ndarray, n: int, d: int) -> int:
