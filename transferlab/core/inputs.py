@@ -7,7 +7,7 @@ minimum sample count, then the two-class minimum; the order makes N = 1 say what
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -59,30 +59,47 @@ def check_finite(m: Matrix, nan_policy: str = "raise") -> Optional[np.ndarray]:
     return np.flatnonzero(~bad)
 
 
+class Prepared(NamedTuple):
+    """What :func:`prepare` hands a score: its validated matrix (on ``device`` unless ``place=False``),
+    labels, resolved device, and the rows kept by ``nan_policy="omit"`` (None: every row)."""
+
+    matrix: Matrix
+    labels: Labels
+    device: str
+    kept_rows: Optional[np.ndarray]
+
+
 def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2, device: str = "auto",
             name: str = "features", max_memory=None,
             cost: Optional[Callable[[Matrix, Labels], Tuple[int, int]]] = None,
-            what: str = "this score") -> Tuple[Matrix, Labels, str]:
-    """Validated (matrix, labels, resolved device) of a ``(features, labels)`` score call.
+            what: str = "this score", too_few: Optional[str] = None, place: bool = True,
+            cost_counts_labels: bool = False) -> Prepared:
+    """The one input path of a ``(features, labels)`` score call, in the order BAD_INPUTS.md fixes:
+    features (``as_matrix``), labels (``as_labels``, length checked), the ``max_memory`` budget,
+    NaN/inf rows (raised, or omitted with their labels), the minimum sample count, two classes,
+    then the device (resolved, and the matrix placed there unless ``place=False``).
 
     With ``max_memory``, ``cost(m, labels)`` gives the score's (bytes per row of a block, fixed state
-    bytes) and the returned matrix carries the planned ``Budget`` before the first pass (the NaN scan)
-    reads the bank.
+    bytes) and the matrix carries the planned ``Budget`` before the first pass (the NaN scan) reads
+    the bank; the label remapping's memory is added to the state unless ``cost_counts_labels``. ``too_few``: the score's own message for fewer than ``min_samples`` rows (a format
+    string with ``{n}``); the default names the minimum.
     """
     m = as_matrix(features, name)
     lab = as_labels(labels, m.n, "labels", min_classes=1)
     if max_memory is not None:
         row_bytes, state_bytes = cost(m, lab)
-        m = m.with_budget(blocks.plan(max_memory, row_bytes=row_bytes,
-                                      state_bytes=state_bytes + blocks.label_bytes(m.n), what=what))
+        if not cost_counts_labels:
+            state_bytes += blocks.label_bytes(m.n)
+        m = m.with_budget(blocks.plan(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what=what))
     keep = check_finite(m, nan_policy)
     if keep is not None:
         m = m.take(keep)
         lab = check_labels_omit(lab, keep, min_classes=1)
     if m.n < min_samples:
-        raise ValueError(f"need at least {min_samples} samples, got n_samples={m.n}")
+        msg = too_few or "need at least {min_samples} samples, got n_samples={n}"
+        raise ValueError(msg.format(n=m.n, min_samples=min_samples))
     if lab.n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
     dev = devices.resolve_device(device, m)
     # The bank goes where the score runs: the Gram seam reads a CUDA bank on its GPU (``_gram``).
-    return devices.place(m, dev), lab, dev
+    return Prepared(devices.place(m, dev) if place else m, lab, dev, keep)

@@ -38,7 +38,6 @@ import numpy as np
 
 from transferlab.core import blocks
 from transferlab.core import cpu_threads
-from transferlab.core import devices
 from transferlab import kernels
 from transferlab.core.arrays import Matrix
 

@@ -43,7 +43,7 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     the signs of the principal axes.
     """
     check_options(gaussian, pca_dims)
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=functools.partial(_memory_cost, pca_dims=pca_dims), what="gbc")
     if dev == "reference":
         from transferlab.reference.gbc import gbc as oracle

@@ -38,7 +38,7 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
         block, so peak RSS stays near the budget whatever N. Too small for the state: ``ValueError``
         naming the minimum. The result is bitwise the same for every budget (docs/out_of_core.md).
     """
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="hscore")
     _warn_saturation(m.n, m.d, "hscore")
     if dev == "reference":
@@ -66,7 +66,7 @@ def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memor
 
     Parameters as ``hscore`` (``max_memory`` included).
     """
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="reg_hscore")
     if dev == "reference":
         from transferlab.reference.hscore import reg_hscore as oracle

@@ -32,8 +32,8 @@ import numpy as np
 
 from transferlab.core import cpu_threads
 from transferlab.core import devices
-from transferlab.core.arrays import Matrix, as_labels, as_matrix, check_labels_omit
-from transferlab.core.inputs import check_finite
+from transferlab.core.arrays import Matrix
+from transferlab.core.inputs import prepare
 
 PROTOCOLS = ("lbfgs", "renggli")
 
@@ -156,25 +156,16 @@ def linear_probe(
     float in [0, 1], or a :class:`LinearProbeResult`.
     """
     protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
-    m = as_matrix(features, "features")
-    lab = as_labels(labels, m.n, "labels", min_classes=1)
-    keep = check_finite(m, nan_policy)
-    if keep is not None:
-        m = m.take(keep)
-        lab = check_labels_omit(lab, keep, min_classes=1)
-    if split is None and m.n < 3:
-        raise ValueError(
-            f"linear_probe needs at least 3 samples (2 classes, one of them with a sample to validate on), "
-            f"got n_samples={m.n}"
-        )
-    if lab.n_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    # Placed after the split: the split's content keys are computed on the rows as given.
+    m, lab, dev, keep = prepare(
+        features, labels, nan_policy=nan_policy, device=device, min_samples=3 if split is None else 1, place=False,
+        too_few="linear_probe needs at least 3 samples (2 classes, one of them with a sample to validate on), "
+                "got n_samples={n}")
     y = lab.codes
     if split is None:
         train_idx, val_idx = stratified_split(content_keys(m, seed), y, lab.n_classes, val_fraction)
     else:
         train_idx, val_idx = _check_split(split, m.n, keep)
-    dev = devices.resolve_device(device, m)
 
     if dev == "reference":
         from transferlab.reference.linear_probe import fit_and_score

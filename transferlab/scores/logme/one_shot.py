@@ -64,7 +64,7 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
     """
     if compat not in COMPATS:
         raise ValueError(f"compat must be one of {COMPATS}, got {compat!r}")
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=_memory_cost, what="logme")
     if dev == "reference":
         from transferlab.reference.logme import logme as oracle

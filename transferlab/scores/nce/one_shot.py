@@ -40,7 +40,7 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
     entries mean logits were passed (pass ``from_logits=True``); this also makes swapping the two
     arguments an error.
     """
-    m, lab, dev = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs",
+    m, lab, dev, _ = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs",
                           max_memory=max_memory, cost=_memory_cost, what="nce")
     z = hard_labels(m, from_logits)
     if dev == "reference":

@@ -67,7 +67,7 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     equals the published pipeline fed the (probe) rows in that canonical order.
     """
     check_options(pca, label_rdm)
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=lambda mm, lb: _memory_cost(mm, probe_size), what="parc")
     rows = probe_indices(m.n, probe_size, seed)
     codes = lab.codes

@@ -8,9 +8,9 @@ from typing import Any, Tuple
 import numpy as np
 
 from transferlab.core import blocks
-from transferlab.core import devices, linalg
-from transferlab.core.arrays import Matrix, as_labels, as_matrix, check_labels_omit
-from transferlab.core.inputs import check_finite
+from transferlab.core import linalg
+from transferlab.core.arrays import Matrix
+from transferlab.core.inputs import prepare
 from transferlab.kernels import lda as stats
 
 SOLVERS = ("eigh", "cholesky")
@@ -80,27 +80,15 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
     float in (0, 1] (``log=True``: <= 0). Higher = more transferable.
     """
     check_options(a, log, solver)
-    m = as_matrix(features, "features")
-    lab = as_labels(labels, m.n, "labels", min_classes=1)
-    if max_memory is not None:
-        row_bytes, state_bytes = _memory_cost(m, lab.n_classes)
-        m = m.with_budget(blocks.plan(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what="sfda"))
-    keep = check_finite(m, nan_policy)
-    if keep is not None:
-        m = m.take(keep)
-        lab = check_labels_omit(lab, keep, min_classes=1)
-    if m.n < 2:
-        raise ValueError(f"sfda needs at least 2 samples (two classes), got n_samples={m.n}")
-    if lab.n_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
+                             cost=lambda m, lab: _memory_cost(m, lab.n_classes), cost_counts_labels=True, what="sfda",
+                             too_few="sfda needs at least 2 samples (two classes), got n_samples={n}")
     warn_saturation(m.n, m.d, stacklevel=3)
-    dev = devices.resolve_device(device, m)
     if dev == "reference":
         from transferlab.reference.sfda import sfda as oracle
 
         return oracle(m.to_float64_host(), lab.codes, a=float(a), log=bool(log))[0]
-    placed = devices.place(m, dev)
-    return _sfda(placed, lab.codes, lab.n_classes, float(a), bool(log), dev, solver)
+    return _sfda(m, lab.codes, lab.n_classes, float(a), bool(log), dev, solver)
 
 
 def check_options(a, log, solver) -> None:

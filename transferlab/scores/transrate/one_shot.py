@@ -41,7 +41,7 @@ def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto"
     when a class has fewer rows than D); one eigensolve per class.
     """
     check_options(eps, variant)
-    m, lab, dev = prepare(features, labels, nan_policy=nan_policy, device=device)
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device)
     if dev == "reference":
         from transferlab.reference.transrate import transrate as oracle
 
