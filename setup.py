@@ -1,5 +1,9 @@
 """Build transferlab's native extensions with CMake (pybind11's cmake_example pattern).
 
+One CMake run builds every module into the package: ``_C`` (CPU kernels), ``_cuda`` (CUDA kernels,
+see TRANSFERLAB_CUDA) and ``_cuda_logic_testing`` (test-only: the CUDA logic run serially on the CPU,
+for tests/cuda; the library never imports it).
+
 Environment:
   TRANSFERLAB_CUDA       AUTO (default): build ``_cuda`` when a CUDA compiler is found;
                          ON: require it (the build fails without nvcc); OFF: never build it.
@@ -16,6 +20,9 @@ from pathlib import Path
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+# Modules the CMake run builds beside _C, by name (_cuda only where CUDA is built).
+CMAKE_SIDE_MODULES = ("_cuda", "_cuda_logic_testing")
+
 
 class CMakeExtension(Extension):
     def __init__(self, name: str, sourcedir: str = "") -> None:
@@ -25,7 +32,7 @@ class CMakeExtension(Extension):
 
 class CMakeBuild(build_ext):
     def build_extension(self, ext: CMakeExtension) -> None:
-        # Both modules (_C and, where built, _cuda) land beside this path.
+        # Every module (_C, _cuda_logic_testing and, where built, _cuda) lands beside this path.
         ext_fullpath = Path.cwd() / self.get_ext_fullpath(ext.name)
         extdir = ext_fullpath.parent.resolve()
 
@@ -64,13 +71,15 @@ class CMakeBuild(build_ext):
         subprocess.run(["cmake", "--build", ".", *build_args], cwd=build_temp, check=True)
 
     def copy_extensions_to_source(self) -> None:
-        # setuptools copies only the extension it knows (_C); _cuda is built beside it by the same
-        # CMake run, so in-place and editable builds copy it too.
+        # setuptools copies only the extension it knows (_C); the others are built beside it by the
+        # same CMake run, so in-place and editable builds copy them too. (Wheels need nothing: they
+        # take everything under build_lib.)
         super().copy_extensions_to_source()
         build_py = self.get_finalized_command("build_py")
         package_dir = Path(build_py.get_package_dir("transferlab"))
-        for module in (Path(self.build_lib) / "transferlab").glob("_cuda*.so"):
-            self.copy_file(str(module), str(package_dir / module.name), level=self.verbose)
+        for name in CMAKE_SIDE_MODULES:
+            for module in (Path(self.build_lib) / "transferlab").glob(f"{name}.*.so"):
+                self.copy_file(str(module), str(package_dir / module.name), level=self.verbose)
 
 
 setup(

@@ -1,6 +1,7 @@
 // transferlab bindings: one small wrapper file per kernel family and extension module
 // (cpu_knn.cpp, cuda_knn.cpp, ...). A wrapper validates, allocates outputs, releases the GIL and
-// calls the kernel; no algorithm lives here.
+// calls the kernel; no algorithm lives here. The test-only module _cuda_logic_testing keeps its
+// bindings in its own file (module_cuda_logic_testing.cpp) and shares only the helpers below.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -35,7 +36,6 @@ void bind_knn_cpu(py::module_& m);
 void bind_knn_cross_cpu(py::module_& m);
 void bind_leep_cpu(py::module_& m);
 void bind_lda_cpu(py::module_& m);
-void bind_cuda_logic(py::module_& m);  // test-only: cpu_cuda_logic.cpp
 
 void bind_knn_cuda(py::module_& m);
 void bind_leep_cuda(py::module_& m);

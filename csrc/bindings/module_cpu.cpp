@@ -1,4 +1,5 @@
-// transferlab._C: the CPU extension. The module lists what each family file binds.
+// transferlab._C: the CPU extension. The module lists what each family file binds. The test-only
+// twins of the CUDA logic live in their own module, _cuda_logic_testing, not here.
 #include <omp.h>
 
 #include "bindings/bindings.h"
@@ -15,5 +16,4 @@ PYBIND11_MODULE(_C, m) {
   tl::bind_knn_cross_cpu(m);
   tl::bind_leep_cpu(m);
   tl::bind_lda_cpu(m);
-  tl::bind_cuda_logic(m);
 }

@@ -1,6 +1,6 @@
 // transferlab: the TL_HD qualifier for small "logic" functions that the CUDA kernels run on the
-// device and that _C compiles for the host, so that the CPU test binding
-// (csrc/bindings/cpu_cuda_logic.cpp) exercises exactly the code the kernels use.
+// device and that the host compiles too, so that the test-only module _cuda_logic_testing
+// (csrc/bindings/module_cuda_logic_testing.cpp) exercises exactly the code the kernels use.
 // Also the two fused multiply-adds those functions use: __fma_rn on the device, std::fma on the
 // host; both are the single-rounding IEEE operation, so host and device agree bitwise.
 #pragma once

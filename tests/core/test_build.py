@@ -1,5 +1,9 @@
-"""The build: _C always, _cuda where CI asks for it, show_config reports both."""
+"""The build: _C always, _cuda where CI asks for it, show_config reports both; the test-only module
+_cuda_logic_testing always, apart from _C, and never imported by the library."""
 import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -12,6 +16,45 @@ def test_cpu_module_built():
     mod = kernels.cpu_module()
     assert mod.simd_level() in {"generic", "avx2", "avx512"}
     assert mod.max_threads() >= 1
+
+
+# What the test-only module binds (the CUDA logic, run serially on the CPU: tests/cuda/test_cuda_logic.py).
+CUDA_LOGIC = ("knn_schedule", "knn_loo", "class_rows", "leep_row_stats", "leep_joint", "leep_eep",
+              "lda_class_sums", "lda_gram")
+
+
+def _functions(mod):
+    return {n: getattr(mod, n) for n in dir(mod) if not n.startswith("__") and callable(getattr(mod, n))}
+
+
+def test_cuda_logic_testing_module_built_beside_C():
+    from transferlab import _cuda_logic_testing as cuda_logic
+
+    assert pathlib.Path(cuda_logic.__file__).parent == pathlib.Path(kernels.cpu_module().__file__).parent
+    assert sorted(_functions(cuda_logic)) == sorted(CUDA_LOGIC)
+    assert "TEST-ONLY" in cuda_logic.__doc__
+
+
+def test_C_does_not_export_the_test_only_bindings():
+    from transferlab import _cuda_logic_testing as cuda_logic
+
+    shipped = _functions(kernels.cpu_module())
+    # The names they had in _C before they moved, and the names only the test module has.
+    leaked = [n for n in shipped if "cuda_logic" in n or n in {"knn_schedule", "class_rows"}]
+    assert not leaked, f"_C exports test-only bindings: {leaked}"
+    # _C's own knn_loo, lda_gram, ... are the CPU kernels, not the serial CUDA twins of the same name.
+    twins = {f.__doc__ for f in _functions(cuda_logic).values()}
+    assert not [n for n, f in shipped.items() if f.__doc__ in twins]
+
+
+def test_library_never_imports_the_test_only_module():
+    root = pathlib.Path(transferlab.__file__).parent
+    assert not [p for p in root.rglob("*.py") if "_cuda_logic_testing" in p.read_text()]
+    # A fresh interpreter (this one has imported it for the tests): the package and its build report.
+    code = ("import sys, transferlab; transferlab.config(); print(transferlab.__file__); "
+            "assert 'transferlab._cuda_logic_testing' not in sys.modules, 'imported by the library'")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert pathlib.Path(out.strip()).parent == root  # the same checkout or install as this test run
 
 
 @pytest.mark.skipif(os.environ.get("TRANSFERLAB_EXPECT_CUDA") != "1", reason="TRANSFERLAB_EXPECT_CUDA!=1")

@@ -1,6 +1,6 @@
 """The CUDA kernels' decompositions, run serially on the CPU through the same host+device headers
-(_C._cuda_logic_*), against the CPU kernels and float64 numpy. No GPU needed: this is how CI tests the
-tiling, schedule, merge and tie logic of csrc/*/cuda."""
+(the test-only module transferlab._cuda_logic_testing), against the CPU kernels and float64 numpy. No GPU
+needed: this is how CI tests the tiling, schedule, merge and tie logic of csrc/*/cuda."""
 from __future__ import annotations
 
 import itertools
@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+from transferlab import _cuda_logic_testing as cuda_logic  # test-only: the library never imports it
 from transferlab import kernels
 
 from conftest import class_data, digest
@@ -20,7 +21,7 @@ TILES = [1, 2, 3, 5, 8, 13, 64, 128]
 # ------------------------------------------------------------------ k-NN: the round-robin schedule
 @pytest.mark.parametrize("nb", [1, 2, 3, 4, 7, 8, 33])
 def test_knn_schedule_covers_each_pair_once_and_rounds_are_matchings(nb):
-    sched = _C._cuda_logic_knn_schedule(nb)
+    sched = cuda_logic.knn_schedule(nb)
     pairs = [tuple(p) for p in sched[:, 1:]]
     assert all(i < j for i, j in pairs)
     assert sorted(pairs) == list(itertools.combinations(range(nb), 2))  # every pair exactly once
@@ -44,7 +45,7 @@ def _duplicate_bank(seed=0, n=160, d=6):
 
 def _check_equal(X, y, k, tile, exact_dist):
     want = _C.knn_loo(X, y, k, False, 1)
-    got = _C._cuda_logic_knn(X, y, k, tile)
+    got = cuda_logic.knn_loo(X, y, k, tile)
     names = ("index", "dist", "tie_count", "tie_same")
     for name, g, w in zip(names, got, want):
         if name == "dist" and not exact_dist:
@@ -81,7 +82,7 @@ def test_knn_all_rows_identical_counts_every_tie():
     X = np.ones((70, 5), dtype=np.float32)
     y = (np.arange(70) % 3).astype(np.int32)
     for tile in (1, 4, 64):
-        idx, dist, tc, ts = _C._cuda_logic_knn(X, y, 1, tile)
+        idx, dist, tc, ts = cuda_logic.knn_loo(X, y, 1, tile)
         assert np.all(dist == 0) and np.all(tc == 69)
         np.testing.assert_array_equal(idx[:, 0], np.where(np.arange(70) == 0, 1, 0))  # lowest other index
         np.testing.assert_array_equal(ts, np.bincount(y)[y] - 1)
@@ -89,7 +90,7 @@ def test_knn_all_rows_identical_counts_every_tie():
 
 def test_knn_self_excluded_by_index_and_symmetric_distance():
     X, y = class_data(n=150, d=12, c=3, seed=5)
-    idx, dist, _, _ = _C._cuda_logic_knn(X, y.astype(np.int32), 4, 8)
+    idx, dist, _, _ = cuda_logic.knn_loo(X, y.astype(np.int32), 4, 8)
     assert not np.any(idx == np.arange(150)[:, None])
     X64 = X.astype(np.float64)
     ref = ((X64[:, None, :] - X64[None, :, :]) ** 2).sum(-1)
@@ -100,14 +101,14 @@ def test_knn_self_excluded_by_index_and_symmetric_distance():
 def test_knn_without_labels_and_other_dtypes():
     X, y = class_data(n=120, d=9, c=3, seed=8, dtype=np.float64)
     h = digest(X)
-    a = _C._cuda_logic_knn(X, None, 3, 16)
-    b = _C._cuda_logic_knn(X.astype(np.float32), None, 3, 5)  # float64 is rounded to float32 first
+    a = cuda_logic.knn_loo(X, None, 3, 16)
+    b = cuda_logic.knn_loo(X.astype(np.float32), None, 3, 5)  # float64 is rounded to float32 first
     for u, v in zip(a[:3], b[:3]):
         np.testing.assert_array_equal(u, v)
     assert digest(X) == h
     half = X.astype(np.float16)
-    c = _C._cuda_logic_knn(half, y.astype(np.int32), 2, 7)
-    d = _C._cuda_logic_knn(half.astype(np.float32), y.astype(np.int32), 2, 64)
+    c = cuda_logic.knn_loo(half, y.astype(np.int32), 2, 7)
+    d = cuda_logic.knn_loo(half.astype(np.float32), y.astype(np.int32), 2, 64)
     for u, v in zip(c, d):
         np.testing.assert_array_equal(u, v)
 
@@ -115,9 +116,9 @@ def test_knn_without_labels_and_other_dtypes():
 def test_knn_bad_arguments():
     X = np.zeros((5, 2), dtype=np.float32)
     with pytest.raises(ValueError, match="k must be"):
-        _C._cuda_logic_knn(X, None, 5, 4)
+        cuda_logic.knn_loo(X, None, 5, 4)
     with pytest.raises(ValueError, match="tile"):
-        _C._cuda_logic_knn(X, None, 1, 0)
+        cuda_logic.knn_loo(X, None, 1, 0)
 
 
 # ------------------------------------------------------------------ class CSR (leep joint, lda class sums)
@@ -126,7 +127,7 @@ def test_class_rows_is_the_stable_sort_for_any_chunking(chunks):
     rng = np.random.default_rng(chunks)
     y = rng.integers(0, 6, size=777).astype(np.int32)
     y[y == 4] = 5  # an empty class
-    order, starts, totals = _C._cuda_logic_class_rows(y, 7, chunks)
+    order, starts, totals = cuda_logic.class_rows(y, 7, chunks)
     np.testing.assert_array_equal(order, np.argsort(y, kind="stable"))
     np.testing.assert_array_equal(totals, np.bincount(y, minlength=7))
     np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(totals)[:-1]]))
@@ -134,7 +135,7 @@ def test_class_rows_is_the_stable_sort_for_any_chunking(chunks):
 
 def test_class_rows_rejects_out_of_range_labels():
     with pytest.raises(ValueError, match="labels must be in"):
-        _C._cuda_logic_class_rows(np.array([0, 3], dtype=np.int32), 3)
+        cuda_logic.class_rows(np.array([0, 3], dtype=np.int32), 3)
 
 
 # ------------------------------------------------------------------ LEEP
@@ -163,17 +164,17 @@ def test_leep_joint_equals_row_order_sum_bitwise(dtype):
     h = digest(P, y)
     want = _joint_row_order(P.astype(np.float64), y, 5)
     for chunks in (0, 1, 3, 64):
-        got = _C._cuda_logic_leep_joint(P, y, 5, False, None, None, chunks)
+        got = cuda_logic.leep_joint(P, y, 5, False, None, None, chunks)
         np.testing.assert_array_equal(got, want)
     assert digest(P, y) == h
 
 
 def test_leep_joint_chunk_accumulation_equals_one_shot_bitwise():
     P, y = _probs(n=257, seed=2)
-    one = _C._cuda_logic_leep_joint(P, y, 5, False, None)
+    one = cuda_logic.leep_joint(P, y, 5, False, None)
     acc = None
     for s in range(0, 257, 50):
-        acc = _C._cuda_logic_leep_joint(P[s : s + 50], y[s : s + 50], 5, False, None, acc)
+        acc = cuda_logic.leep_joint(P[s : s + 50], y[s : s + 50], 5, False, None, acc)
     np.testing.assert_array_equal(acc, one)
 
 
@@ -184,7 +185,7 @@ def test_leep_row_stats_flags_and_sums():
     P[9, 1] = -0.5  # still sums to 1, but negative
     P[20] *= 1.01
     P[21] *= 0.5
-    stats, lse = _C._cuda_logic_leep_row_stats(P, False, 1e-3)
+    stats, lse = cuda_logic.leep_row_stats(P, False, 1e-3)
     assert lse is None
     assert (stats["nonfinite_rows"], stats["first_nonfinite_row"]) == (1, 7)
     assert (stats["negative_rows"], stats["first_negative_row"]) == (1, 9)
@@ -199,27 +200,27 @@ def test_leep_logits_lse_joint_eep_match_numpy():
     n, z, c = 200, 70, 4
     L = (rng.normal(size=(n, z)) * 4).astype(np.float32)
     y = rng.integers(0, c, size=n).astype(np.int32)
-    stats, lse = _C._cuda_logic_leep_row_stats(L, True, 1e-3)
+    stats, lse = cuda_logic.leep_row_stats(L, True, 1e-3)
     assert stats["nonfinite_rows"] == 0 and stats["negative_rows"] == 0 and stats["bad_sum_rows"] == 0
     L64 = L.astype(np.float64)
     m = L64.max(axis=1, keepdims=True)
     want_lse = (m + np.log(np.exp(L64 - m).sum(axis=1, keepdims=True)))[:, 0]
     np.testing.assert_allclose(lse, want_lse, rtol=1e-14)
     P = np.exp(L64 - lse[:, None])
-    J = _C._cuda_logic_leep_joint(L, y, c, True, lse)
+    J = cuda_logic.leep_joint(L, y, c, True, lse)
     np.testing.assert_allclose(J, _joint_row_order(P, y, c), rtol=1e-13)
     cond = J / J.sum(axis=0, keepdims=True)
-    eep = _C._cuda_logic_leep_eep(L, y, c, True, lse, np.ascontiguousarray(cond))
+    eep = cuda_logic.leep_eep(L, y, c, True, lse, np.ascontiguousarray(cond))
     np.testing.assert_allclose(eep, (P * cond[y]).sum(axis=1), rtol=1e-13)
     with pytest.raises(ValueError, match="row_lse"):
-        _C._cuda_logic_leep_joint(L, y, c, True, None)
+        cuda_logic.leep_joint(L, y, c, True, None)
 
 
 def test_leep_eep_probs_and_score_matches_classic_formula():
     P, y = _probs(n=333, z=33, c=3, seed=5)
-    J = _C._cuda_logic_leep_joint(P, y, 3, False, None) / P.shape[0]
+    J = cuda_logic.leep_joint(P, y, 3, False, None) / P.shape[0]
     cond = J / J.sum(axis=0, keepdims=True)
-    eep = _C._cuda_logic_leep_eep(P, y, 3, False, None, np.ascontiguousarray(cond))
+    eep = cuda_logic.leep_eep(P, y, 3, False, None, np.ascontiguousarray(cond))
     # classic LEEP (Nguyen et al.): one-hot GEMM, conditional, log of the gathered expectation
     onehot = np.eye(3)[y]
     Jc = onehot.T @ P / P.shape[0]
@@ -235,8 +236,8 @@ def test_lda_gram_tiles_equal_each_other_and_numpy(tile):
     rng = np.random.default_rng(6)
     shift = X.astype(np.float64).mean(axis=0)
     s = rng.uniform(0.5, 2.0, size=150)
-    got = _C._cuda_logic_lda_gram(X, shift, s, tile)
-    ref = _C._cuda_logic_lda_gram(X, shift, s, 64)  # one tile: the plain per-element chain
+    got = cuda_logic.lda_gram(X, shift, s, tile)
+    ref = cuda_logic.lda_gram(X, shift, s, 64)  # one tile: the plain per-element chain
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(got, got.T)  # the mirror is exact
     U = (X.astype(np.float64) - shift) * s[:, None]
@@ -246,10 +247,10 @@ def test_lda_gram_tiles_equal_each_other_and_numpy(tile):
 
 def test_lda_gram_accumulates_and_defaults():
     X, _ = class_data(n=90, d=10, c=3, seed=7, dtype=np.float64)
-    one = _C._cuda_logic_lda_gram(X, None, None, 4)
+    one = cuda_logic.lda_gram(X, None, None, 4)
     np.testing.assert_allclose(one, X.T @ X, rtol=1e-13)
-    acc = _C._cuda_logic_lda_gram(X[:40], None, None, 3)
-    acc = _C._cuda_logic_lda_gram(X[40:], None, None, 3, acc)
+    acc = cuda_logic.lda_gram(X[:40], None, None, 3)
+    acc = cuda_logic.lda_gram(X[40:], None, None, 3, acc)
     np.testing.assert_array_equal(acc, one)  # chunk after chunk == one shot, bitwise
 
 
@@ -260,13 +261,13 @@ def test_lda_class_sums_match_numpy(chunks):
     rng = np.random.default_rng(8)
     shift = rng.normal(size=17)
     w = rng.uniform(0, 1, size=210)
-    counts, sums = _C._cuda_logic_lda_class_sums(X, y, 5, shift, w, chunks)
+    counts, sums = cuda_logic.lda_class_sums(X, y, 5, shift, w, chunks)
     np.testing.assert_array_equal(counts, np.bincount(y, minlength=5))
     V = (X.astype(np.float64) - shift) * w[:, None]
     want = np.stack([V[y == c].sum(axis=0) for c in range(5)])
     np.testing.assert_allclose(sums, want, rtol=1e-12, atol=1e-12)
     assert np.all(sums[4] == 0)
-    c2, s2 = _C._cuda_logic_lda_class_sums(X, y, 5, None, None, chunks)
+    c2, s2 = cuda_logic.lda_class_sums(X, y, 5, None, None, chunks)
     np.testing.assert_allclose(s2[:4], np.stack([X[y == c].astype(np.float64).sum(axis=0) for c in range(4)]),
                                rtol=1e-12)
 
@@ -301,8 +302,8 @@ def test_knn_twin_bfloat16_bits():
     X, y = class_data(n=90, d=11, c=3, seed=9)
     t = torch.from_numpy(X).to(torch.bfloat16)
     bits = t.view(torch.int16).numpy().view(np.uint16)
-    got = _C._cuda_logic_knn(bits, y.astype(np.int32), 3, 8, True)
-    want = _C._cuda_logic_knn(t.float().numpy(), y.astype(np.int32), 3, 64)
+    got = cuda_logic.knn_loo(bits, y.astype(np.int32), 3, 8, True)
+    want = cuda_logic.knn_loo(t.float().numpy(), y.astype(np.int32), 3, 64)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
 
@@ -310,5 +311,5 @@ def test_knn_twin_bfloat16_bits():
 def test_lda_gram_half_inputs_are_exact_upcasts():
     X, _ = class_data(n=60, d=9, c=3, seed=10)
     half = X.astype(np.float16)
-    np.testing.assert_array_equal(_C._cuda_logic_lda_gram(half, None, None, 4),
-                                  _C._cuda_logic_lda_gram(half.astype(np.float64), None, None, 4))
+    np.testing.assert_array_equal(cuda_logic.lda_gram(half, None, None, 4),
+                                  cuda_logic.lda_gram(half.astype(np.float64), None, None, 4))

@@ -1,7 +1,7 @@
-"""The CUDA kernels on a device (marked `cuda`: skipped without one) against their CPU twins
-(_C._cuda_logic_*, which run the same decomposition and, for everything without a transcendental,
-the same floating-point operations: bitwise equal), the CPU kernels and float64 numpy; then the
-public scores with device="cuda" against device="cpu".
+"""The CUDA kernels on a device (marked `cuda`: skipped without one) against their CPU twins (the
+test-only module transferlab._cuda_logic_testing, which runs the same decomposition and, for everything
+without a transcendental, the same floating-point operations: bitwise equal), the CPU kernels and
+float64 numpy; then the public scores with device="cuda" against device="cpu".
 
     TRANSFERLAB_EXPECT_CUDA=1 python -m pytest -q tests/cuda     # on a machine with a GPU
 """
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import transferlab
+from transferlab import _cuda_logic_testing as cuda_logic  # test-only: the library never imports it
 from transferlab import kernels
 
 from conftest import class_data, digest
@@ -108,7 +109,7 @@ def test_knn_cuda_equals_twin_bitwise(dtype, k, tile, monkeypatch):
     host, bf16 = _host_bits(t)
     h = digest(t)
     got = _knn_cuda(t, y, k)
-    want = _C._cuda_logic_knn(host, y.astype(np.int32), k, 64, bf16)
+    want = cuda_logic.knn_loo(host, y.astype(np.int32), k, 64, bf16)
     for name, g, w in zip(("index", "dist", "tie_count", "tie_same"), got, want):
         np.testing.assert_array_equal(g, w, err_msg=name)
     assert digest(t) == h
@@ -157,7 +158,7 @@ def test_knn_cuda_strided_rows():
     big = _dev(np.concatenate([X, np.zeros_like(X)], axis=1))
     t = big[:, :30]  # row stride 60
     got = _knn_cuda(t, y, 2)
-    want = _C._cuda_logic_knn(X, y.astype(np.int32), 2, 64)
+    want = cuda_logic.knn_loo(X, y.astype(np.int32), 2, 64)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
 
@@ -187,7 +188,7 @@ def test_leep_cuda_kernels_equal_twins(from_logits):
     t = _dev(P32)
     lse = torch.zeros(n, dtype=torch.float64, device="cuda")
     stats = mod.leep_row_stats(*_view(t), from_logits, 1e-3, lse.data_ptr() if from_logits else 0, _stream())
-    want_stats, want_lse = _C._cuda_logic_leep_row_stats(P32, from_logits, 1e-3)
+    want_stats, want_lse = cuda_logic.leep_row_stats(P32, from_logits, 1e-3)
     assert stats == want_stats  # flags, first rows, and the same tree sums: equal
     assert stats["first_nonfinite_row"] == 5
     keep = np.arange(n) != 5
@@ -204,7 +205,7 @@ def test_leep_cuda_kernels_equal_twins(from_logits):
     mod.leep_joint(*_view(tk), yk_dev.data_ptr(), c, from_logits, lse_ptr, J.data_ptr(), _stream())
     _sync()
     J = J.cpu().numpy()
-    want_J = _C._cuda_logic_leep_joint(Pk, yk, c, from_logits, lse_k)
+    want_J = cuda_logic.leep_joint(Pk, yk, c, from_logits, lse_k)
     if from_logits:
         np.testing.assert_allclose(J, want_J, rtol=1e-13)
     else:
@@ -215,7 +216,7 @@ def test_leep_cuda_kernels_equal_twins(from_logits):
     mod.leep_eep(*_view(tk), yk_dev.data_ptr(), c, from_logits, lse_ptr, cond_dev.data_ptr(), eep.data_ptr(),
                  _stream())
     _sync()
-    want_eep = _C._cuda_logic_leep_eep(Pk, yk, c, from_logits, lse_k, cond)
+    want_eep = cuda_logic.leep_eep(Pk, yk, c, from_logits, lse_k, cond)
     if from_logits:
         np.testing.assert_allclose(eep.cpu().numpy(), want_eep, rtol=1e-13)
     else:
@@ -249,8 +250,8 @@ def test_lda_cuda_kernels_equal_twins(dtype):
     out = torch.empty((1500, 70), dtype=torch.float64, device="cuda")
     mod.lda_project(*_view(t), W_dev.data_ptr(), b_dev.data_ptr(), 70, out.data_ptr(), _stream())
     _sync()
-    np.testing.assert_array_equal(G.cpu().numpy(), _C._cuda_logic_lda_gram(host, shift, s, 7, None, bf16))
-    want_counts, want_sums = _C._cuda_logic_lda_class_sums(host, y, 7, shift, s, 0, bf16)
+    np.testing.assert_array_equal(G.cpu().numpy(), cuda_logic.lda_gram(host, shift, s, 7, None, bf16))
+    want_counts, want_sums = cuda_logic.lda_class_sums(host, y, 7, shift, s, 0, bf16)
     np.testing.assert_array_equal(counts.cpu().numpy(), want_counts)
     np.testing.assert_array_equal(sums.cpu().numpy(), want_sums)
     X64 = t.double().cpu().numpy()

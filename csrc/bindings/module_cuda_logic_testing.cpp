@@ -1,7 +1,9 @@
-// Test-only bindings of _C: the CUDA kernels' decompositions run serially on the CPU, through the
-// same host+device headers the kernels include (knn/cuda/knn_tiles.h, ...). There is no GPU in CI,
-// so this is how the tiling, schedule, merge and tie logic of the CUDA code is tested
-// (tests/cuda/test_cuda_logic.py). Not part of the public API (underscore names).
+// transferlab._cuda_logic_testing: a TEST-ONLY extension, built beside _C and never imported by the
+// library. The CUDA kernels' decompositions run serially on the CPU, through the same host+device
+// headers the kernels include (knn/cuda/knn_tiles.h, ...). There is no GPU in CI, so this is how the
+// tiling, schedule, merge and tie logic of the CUDA code is tested (tests/cuda/test_cuda_logic.py;
+// on a GPU, tests/cuda/test_cuda_scores.py checks the device kernels against these twins).
+// Each function is named after the entry point of _cuda it mirrors; none is part of the API.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -319,29 +321,34 @@ py::array_t<double> lda_gram(const py::array& x, const py::object& shift, const 
 
 }  // namespace
 
-void bind_cuda_logic(py::module_& m) {
-  m.def("_cuda_logic_knn_schedule", &knn_schedule, py::arg("nb"),
-        "(test) the CUDA k-NN round-robin tile schedule: rows (round, I, J), I < J.");
-  m.def("_cuda_logic_knn", &knn_loo, py::arg("x"), py::arg("labels"), py::arg("k"), py::arg("tile"),
-        py::arg("is_bf16") = false,
-        "(test) knn_loo_cuda's decomposition run serially on the CPU with tile edge `tile`; same outputs "
-        "as _C.knn_loo.");
-  m.def("_cuda_logic_class_rows", &class_rows_py, py::arg("labels"), py::arg("n_classes"), py::arg("chunks") = 0,
-        "(test) the device class CSR: (order int32, starts, totals).");
-  m.def("_cuda_logic_leep_row_stats", &leep_row_stats, py::arg("p"), py::arg("from_logits"), py::arg("tol"),
-        py::arg("is_bf16") = false, "(test) leep_row_stats_cuda serially: (stats dict, row_lse or None).");
-  m.def("_cuda_logic_leep_joint", &leep_joint, py::arg("p"), py::arg("labels"), py::arg("n_classes"),
-        py::arg("from_logits"), py::arg("row_lse"), py::arg("joint") = py::none(), py::arg("chunks") = 0,
-        py::arg("is_bf16") = false, "(test) leep_joint_cuda serially (returns a new joint = joint + ...).");
-  m.def("_cuda_logic_leep_eep", &leep_eep, py::arg("p"), py::arg("labels"), py::arg("n_classes"),
-        py::arg("from_logits"), py::arg("row_lse"), py::arg("cond"), py::arg("is_bf16") = false,
-        "(test) leep_eep_cuda serially.");
-  m.def("_cuda_logic_lda_class_sums", &lda_class_sums, py::arg("x"), py::arg("labels"), py::arg("n_classes"),
-        py::arg("shift"), py::arg("row_weight"), py::arg("chunks") = 0, py::arg("is_bf16") = false,
-        "(test) lda_class_sums_cuda serially: (counts, sums).");
-  m.def("_cuda_logic_lda_gram", &lda_gram, py::arg("x"), py::arg("shift"), py::arg("row_scale"), py::arg("tile"),
-        py::arg("gram") = py::none(), py::arg("is_bf16") = false,
-        "(test) lda_gram_cuda's upper-tile decomposition serially with tile edge `tile`.");
-}
-
 }  // namespace tl
+
+PYBIND11_MODULE(_cuda_logic_testing, m) {
+  using namespace tl;
+  m.doc() =
+      "TEST-ONLY, not part of transferlab's API: the CUDA kernels' decompositions (tiling, schedules, merges, "
+      "tie rules) run serially on the CPU, so tests check the CUDA path's logic without a GPU. The library "
+      "never imports this module; nothing in it is stable.";
+  m.def("knn_schedule", &knn_schedule, py::arg("nb"),
+        "the CUDA k-NN round-robin tile schedule: rows (round, I, J), I < J.");
+  m.def("knn_loo", &knn_loo, py::arg("x"), py::arg("labels"), py::arg("k"), py::arg("tile"),
+        py::arg("is_bf16") = false,
+        "knn_loo_cuda's decomposition run serially on the CPU with tile edge `tile`; same outputs "
+        "as _C.knn_loo.");
+  m.def("class_rows", &class_rows_py, py::arg("labels"), py::arg("n_classes"), py::arg("chunks") = 0,
+        "the device class CSR: (order int32, starts, totals).");
+  m.def("leep_row_stats", &leep_row_stats, py::arg("p"), py::arg("from_logits"), py::arg("tol"),
+        py::arg("is_bf16") = false, "leep_row_stats_cuda serially: (stats dict, row_lse or None).");
+  m.def("leep_joint", &leep_joint, py::arg("p"), py::arg("labels"), py::arg("n_classes"),
+        py::arg("from_logits"), py::arg("row_lse"), py::arg("joint") = py::none(), py::arg("chunks") = 0,
+        py::arg("is_bf16") = false, "leep_joint_cuda serially (returns a new joint = joint + ...).");
+  m.def("leep_eep", &leep_eep, py::arg("p"), py::arg("labels"), py::arg("n_classes"),
+        py::arg("from_logits"), py::arg("row_lse"), py::arg("cond"), py::arg("is_bf16") = false,
+        "leep_eep_cuda serially.");
+  m.def("lda_class_sums", &lda_class_sums, py::arg("x"), py::arg("labels"), py::arg("n_classes"),
+        py::arg("shift"), py::arg("row_weight"), py::arg("chunks") = 0, py::arg("is_bf16") = false,
+        "lda_class_sums_cuda serially: (counts, sums).");
+  m.def("lda_gram", &lda_gram, py::arg("x"), py::arg("shift"), py::arg("row_scale"), py::arg("tile"),
+        py::arg("gram") = py::none(), py::arg("is_bf16") = false,
+        "lda_gram_cuda's upper-tile decomposition serially with tile edge `tile`.");
+}
