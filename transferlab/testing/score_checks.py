@@ -1,4 +1,4 @@
-"""The bad-input suite of ``../shared/BAD_INPUTS.md`` as checks any registered score must pass.
+"""The bad-input suite (the table of what every public function does with bad input, one check per row) as checks any registered score must pass.
 
     >>> from transferlab.testing import check_score
     >>> check_score("knn_loo")            # raises ScoreCheckError listing every failed row
