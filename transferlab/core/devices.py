@@ -7,6 +7,9 @@ Scores call :func:`resolve_device` once, then :func:`place`.
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 from transferlab import kernels
 from transferlab.core.arrays import Matrix, as_matrix
 
@@ -80,3 +83,26 @@ def to_cuda_array(x, name: str = "features"):
 def place(m: Matrix, device: str) -> Matrix:
     """``m`` on the resolved device ("reference" computes on the host)."""
     return to_cuda(m) if device == "cuda" else to_host(m)
+
+
+@contextlib.contextmanager
+def cuda_launch(t, synchronize: bool = False) -> Iterator[int]:
+    """The one way a kernel of ``transferlab._cuda`` is queued: on the current stream of tensor ``t``'s
+    device, with that device current. Yields the stream handle to pass to the kernel; with
+    ``synchronize`` waits for the stream when the block ends (before results are read on the host).
+    A CPU tensor yields 0 (the tests' pointer-level stand-in of ``_cuda`` runs on the host)."""
+    if not getattr(t, "is_cuda", False):
+        yield 0
+        return
+    import torch
+
+    with torch.cuda.device(t.device):
+        stream = torch.cuda.current_stream(t.device)
+        yield int(stream.cuda_stream)
+        if synchronize:
+            stream.synchronize()
+
+
+def data_ptr(t) -> int:
+    """A tensor's device pointer for a kernel argument (0 for an absent optional tensor)."""
+    return 0 if t is None else int(t.data_ptr())

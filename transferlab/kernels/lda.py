@@ -39,6 +39,7 @@ import numpy as np
 from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab import kernels
+from transferlab.core import devices
 from transferlab.core.arrays import Matrix
 
 # Rows per block on the torch / reference paths: bounds their float64 temporaries.
@@ -123,19 +124,7 @@ def _cuda_kernels(m: Matrix):
     return mod
 
 
-def _launch(t):
-    """(context, stream handle) for queueing a kernel on the current stream of tensor t's device."""
-    import contextlib
-
-    import torch
-
-    if not t.is_cuda:  # CPU tensors: only the tests' pointer-level stand-in of _cuda runs here
-        return contextlib.nullcontext(), 0
-    return torch.cuda.device(t.device), int(torch.cuda.current_stream(t.device).cuda_stream)
-
-
-def _ptr(t) -> int:
-    return 0 if t is None else int(t.data_ptr())
+_ptr = devices.data_ptr
 
 
 # ---------------------------------------------------------------------------- low level
@@ -173,8 +162,7 @@ def class_sums(m: Matrix, codes, n_classes: int, device: str, *, shift=None, row
             counts_t = torch.zeros(n_classes, dtype=torch.int64, device=like.device)
             if sums is None:
                 sums = torch.zeros((n_classes, d), dtype=torch.float64, device=like.device)
-            ctx, stream = _launch(like)
-            with ctx:
+            with devices.cuda_launch(like) as stream:
                 mod.lda_class_sums(*m.device_view(), yt32.data_ptr(), int(n_classes), _ptr(sh), _ptr(w),
                                    counts_t.data_ptr(), sums.data_ptr(), stream)
             return counts, sums
@@ -223,8 +211,7 @@ def gram(m: Matrix, device: str, *, shift=None, row_scale=None, out=None):
             out = torch.zeros((d, d), dtype=torch.float64, device=like.device)
         mod = _cuda_kernels(m) if CUDA_GRAM == "kernel" else None
         if mod is not None:
-            ctx, stream = _launch(like)
-            with ctx:
+            with devices.cuda_launch(like) as stream:
                 mod.lda_gram(*m.device_view(), _ptr(sh), _ptr(s_), out.data_ptr(), stream)
             return out
     else:
@@ -288,8 +275,7 @@ def project(m: Matrix, W, device: str, *, b=None):
         mod = _cuda_kernels(m)
         if mod is not None:
             Wc = Wt.contiguous()
-            ctx, stream = _launch(m.data)
-            with ctx:
+            with devices.cuda_launch(m.data) as stream:
                 mod.lda_project(*m.device_view(), Wc.data_ptr(), _ptr(bt), int(Wc.shape[0]), out.data_ptr(), stream)
             return out
     else:

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from transferlab.core import blocks
-from transferlab.core import cpu_threads
+from transferlab.core import cpu_threads, devices
 from transferlab import kernels
 from transferlab.core.arrays import Labels, Matrix, check_labels_omit
 from transferlab.core.inputs import check_finite
@@ -220,14 +220,7 @@ def _cuda_leep():
     return mod
 
 
-def _stream(t):
-    import torch
-
-    return torch.cuda.current_stream(t.device).cuda_stream
-
-
-def _ptr(t) -> int:
-    return 0 if t is None else int(t.data_ptr())
+_ptr = devices.data_ptr
 
 
 def _cuda_row_stats(m: Matrix, from_logits: bool):
@@ -235,9 +228,8 @@ def _cuda_row_stats(m: Matrix, from_logits: bool):
 
     mod = _cuda_leep()
     lse = torch.empty((m.n,), dtype=torch.float64, device=m.data.device) if from_logits else None
-    with torch.cuda.device(m.data.device):
-        stats = mod.leep_row_stats(*m.device_view(), from_logits, sum_tolerance(m), _ptr(lse), _stream(m.data))
-        torch.cuda.current_stream().synchronize()
+    with devices.cuda_launch(m.data, synchronize=True) as stream:
+        stats = mod.leep_row_stats(*m.device_view(), from_logits, sum_tolerance(m), _ptr(lse), stream)
     return dict(stats), lse
 
 
@@ -248,10 +240,9 @@ def _cuda_joint(p: ProbInput) -> np.ndarray:
     dev = p.m.data.device
     labels = torch.as_tensor(p.labels.codes, dtype=torch.int32, device=dev).contiguous()
     S = torch.zeros((p.labels.n_classes, p.m.d), dtype=torch.float64, device=dev)
-    with torch.cuda.device(dev):
+    with devices.cuda_launch(p.m.data, synchronize=True) as stream:
         mod.leep_joint(*p.m.device_view(), labels.data_ptr(), p.labels.n_classes, p.from_logits, _ptr(p.row_lse),
-                       S.data_ptr(), _stream(p.m.data))
-        torch.cuda.current_stream().synchronize()
+                       S.data_ptr(), stream)
     return S.cpu().numpy()
 
 
@@ -263,8 +254,7 @@ def _cuda_eep(p: ProbInput, cond: np.ndarray) -> np.ndarray:
     labels = torch.as_tensor(p.labels.codes, dtype=torch.int32, device=dev).contiguous()
     cond_t = torch.as_tensor(cond, dtype=torch.float64, device=dev).contiguous()
     out = torch.empty((p.m.n,), dtype=torch.float64, device=dev)
-    with torch.cuda.device(dev):
+    with devices.cuda_launch(p.m.data, synchronize=True) as stream:
         mod.leep_eep(*p.m.device_view(), labels.data_ptr(), p.labels.n_classes, p.from_logits, _ptr(p.row_lse),
-                     cond_t.data_ptr(), out.data_ptr(), _stream(p.m.data))
-        torch.cuda.current_stream().synchronize()
+                     cond_t.data_ptr(), out.data_ptr(), stream)
     return out.cpu().numpy()
