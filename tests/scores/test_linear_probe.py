@@ -11,6 +11,7 @@ import pytest
 
 import transferlab
 from transferlab.core.arrays import as_matrix
+from transferlab.core.lbfgs import minimize
 from transferlab.reference import linear_probe as ref
 from transferlab.scores import LinearProbeResult, linear_probe
 
@@ -223,10 +224,10 @@ def test_lbfgs_solver_unit():
             return float("nan"), np.full_like(x, np.nan)
         return 0.5 * float(np.sum(w * (x - 1) ** 2)), w * (x - 1)
 
-    x, f, it, status = lp._lbfgs(fun, np.full(50, -2.9), 1000, 1e-9, 0.0)
+    x, f, it, status = minimize(fun, np.full(50, -2.9), 1000, 1e-9, 0.0)
     assert status == 0 and np.abs(w * (x - 1)).max() <= 1e-9
     np.testing.assert_allclose(x, 1.0, rtol=0, atol=1e-9)
-    _, _, it, status = lp._lbfgs(fun, np.full(50, -2.9), 3, 1e-9, 0.0)
+    _, _, it, status = minimize(fun, np.full(50, -2.9), 3, 1e-9, 0.0)
     assert (it, status) == (3, 1)
 
 

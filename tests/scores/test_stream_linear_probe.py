@@ -12,7 +12,8 @@ import pytest
 
 import transferlab as tl
 from transferlab.scores import streaming
-from transferlab.scores.linear_probe.one_shot import LBFGS, _lbfgs
+from transferlab.core.lbfgs import LBFGS
+from transferlab.core.lbfgs import minimize as _lbfgs
 from transferlab.scores.streaming import LinearProbeStream
 
 from _score_checks import class_data, digest, digits_features, rel

@@ -17,7 +17,7 @@ Passes (each reads every row once, in any chunks, order or workers):
    deviations from it: the one-shot's two-pass moments.
 4. *fit*, once per loss/gradient evaluation of L-BFGS: the summed cross-entropy and its gradient
    over the train rows at the solver's current point. The solver is the one-shot's
-   (``linear_probe.LBFGS``, reverse communication: this state tells it (f, g) at the end of each
+   (``core.lbfgs.LBFGS``, reverse communication: this state tells it (f, g) at the end of each
    pass and it names the next point), so the iterates are those of the one-shot up to the
    rounding of the sums (same objective code, ``probe_objective``; same block code,
    ``block_loss_grad``).
