@@ -14,7 +14,9 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
+
+from transferlab._cli_shared import rank_tables, resolve_finetune, resolve_pool
 
 __all__ = ["add_parsers", "cmd_info_banks", "resolve_finetune", "resolve_pool"]
 
@@ -35,6 +37,14 @@ def _wrap(text: str) -> str:
 
 def add_parsers(sub) -> None:
     """Add the extract, score, rank and demo subcommands to an argparse subparsers object."""
+    _add_extract_parser(sub)
+    _add_score_parser(sub)
+    _add_rank_parser(sub)
+    _add_demo_parser(sub)
+
+
+def _add_extract_parser(sub) -> None:
+    """The ``extract`` subcommand: zoo or 'module:factory' models on zoo tasks -> feature banks."""
     ex = sub.add_parser(
         "extract", formatter_class=_FORMATTER,
         help="run models on a task's images and store their features (one feature bank per model and task)",
@@ -68,6 +78,9 @@ def add_parsers(sub) -> None:
     ex.add_argument("--quiet", action="store_true", help="no progress bars")
     ex.set_defaults(func=_cmd_extract)
 
+
+def _add_score_parser(sub) -> None:
+    """The ``score`` subcommand: every bank with every score -> the long score CSV."""
     sc = sub.add_parser(
         "score", formatter_class=_FORMATTER,
         help="score every feature bank with every transferability score -> long CSV",
@@ -92,6 +105,9 @@ def add_parsers(sub) -> None:
                          "Needs pip install 'transferlab[dask]'")
     sc.set_defaults(func=_cmd_score)
 
+
+def _add_rank_parser(sub) -> None:
+    """The ``rank`` subcommand: the fine-tune order of each strategy per dataset of a score CSV."""
     rk = sub.add_parser(
         "rank", formatter_class=_FORMATTER,
         help="rank the models of each task with the task-agnostic, task-aware and hybrid strategies",
@@ -106,6 +122,9 @@ def add_parsers(sub) -> None:
     rk.add_argument("--budget", type=int, default=None, metavar="B", help="show only the first B models")
     rk.set_defaults(func=_cmd_rank)
 
+
+def _add_demo_parser(sub) -> None:
+    """The ``demo`` subcommand: the whole pipeline on the embedded zoo."""
     dm = sub.add_parser(
         "demo", formatter_class=_FORMATTER,
         help="the whole pipeline on the embedded zoo (offline, a few minutes on 2 CPU cores)",
@@ -122,28 +141,6 @@ def add_parsers(sub) -> None:
                     help="target wall-clock of the whole demo (default: 180); scores predicted to overrun what is "
                          "left after extraction are left out, with a note; 0 = no limit")
     dm.set_defaults(func=_cmd_demo)
-
-
-# --- helpers shared with evaluate ----------------------------------------------------------------------------
-
-def resolve_pool(spec: str):
-    """'zoo' -> the zoo's cards; 'none' -> None; anything else ('auto', a card file) is passed through."""
-    if spec is None or str(spec).lower() == "none":
-        return None
-    if str(spec).lower() == "zoo":
-        from transferlab import zoo
-
-        return zoo.pool()
-    return spec
-
-
-def resolve_finetune(spec: str):
-    """'zoo' -> the shipped zoo ground truth; anything else is passed through (a CSV path)."""
-    if str(spec).lower() == "zoo":
-        from transferlab import zoo
-
-        return zoo.ground_truth()
-    return spec
 
 
 def _load_factory(spec: str, model_id=None):
@@ -226,51 +223,6 @@ def _cmd_score(args) -> int:
         sys.stdout.write(f"note: {note}\n")
     sys.stdout.write(f"wrote {len(res.rows)} rows to {args.out}\n")
     return 0
-
-
-def _pool_for(spec, models):
-    """The ModelPool of ``models`` described by ``spec`` ('zoo', 'auto', 'none', a card file or a ModelPool)."""
-    from transferlab.pool import ModelPool
-
-    if spec is None or (isinstance(spec, str) and spec.lower() == "none"):
-        return None
-    if isinstance(spec, str) and spec.lower() == "zoo":
-        from transferlab import zoo
-
-        return zoo.pool(sorted(models))
-    if isinstance(spec, str) and spec.lower() == "auto":
-        spec = ModelPool.imagenet_cnns()
-    p = ModelPool.load(spec) if isinstance(spec, (str, os.PathLike)) else spec
-    missing = sorted(set(models) - set(p.names))
-    if missing:
-        raise ValueError(f"pool: no model cards for {missing}")
-    return p.subset(models)
-
-
-def rank_tables(scores_table, pool) -> List[Tuple[str, List[str], List[List[str]]]]:
-    """(dataset, header, rows) per dataset of ``{score: {dataset: {model: value}}}``: one column per strategy
-    (task-agnostic when ``pool`` is not None, then task-aware and hybrid per score), one row per position."""
-    from transferlab.select import hybrid, task_agnostic, task_aware
-
-    datasets = list(dict.fromkeys(d for per_d in scores_table.values() for d in per_d))
-    out = []
-    for d in datasets:
-        models = sorted({m for s in scores_table for m in scores_table[s].get(d, {})})
-        p = _pool_for(pool, models)
-        cols: List[Tuple[str, List[str]]] = []
-        if p is not None:
-            cols.append(("task-agnostic", list(task_agnostic(p))))
-        for s in scores_table:
-            sc = scores_table[s].get(d)
-            if not sc or len(sc) < 2:
-                continue
-            cols.append((f"task-aware:{s}", list(task_aware(sc, name=s, nan_policy="omit"))))
-            if p is not None:
-                cols.append((f"hybrid:{s}", list(hybrid(p.subset(sc), sc, name=s, nan_policy="omit"))))
-        n = max(len(c) for _, c in cols)
-        rows = [[str(i + 1)] + [c[i] if i < len(c) else "" for _, c in cols] for i in range(n)]
-        out.append((d, ["#"] + [name for name, _ in cols], rows))
-    return out
 
 
 def _cmd_rank(args) -> int:

@@ -16,7 +16,8 @@ import os
 import sys
 from typing import List, Optional
 
-from transferlab._cli_pool import add_parsers, cmd_info_banks, resolve_finetune, resolve_pool
+from transferlab._cli_pool import add_parsers, cmd_info_banks
+from transferlab._cli_shared import resolve_finetune, resolve_pool
 
 __all__ = ["main"]
 

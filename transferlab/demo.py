@@ -118,91 +118,147 @@ def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
     that fits its share. Pass 2 offers all the time left to the waiting scores, cheapest estimate first. Scores
     still left out get a note with the measured times and the command that scores them anyway.
     """
-    import math
-
-    from transferlab.scoring import PoolScores, _as_banks, score_pool
-    from transferlab.scores import available
+    from transferlab.scoring import _as_banks
 
     t0 = time.perf_counter()
-    banks = _as_banks(paths)
-    small = min(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
-    big = max(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
-    rest = [b for b in banks if b is not small and b is not big]
-    notes: List[str] = []
-    done: Dict[str, List[Dict[str, object]]] = {}  # rows measured so far, per score
-    failed: set = set()  # scores that raised on some bank (score_pool noted why)
-    for name in available():
-        res = score_pool([small], [name], errors="note")
-        notes += res.notes
-        if res.rows:
-            done[name] = list(res.rows)
-    t_small = {n: r[0]["seconds"] for n, r in done.items()}
-    t_big: Dict[str, float] = {}
+    run = _BudgetedScoring(_as_banks(paths), budget_s, t0)
+    run.score_smallest_bank()
+    waiting = sorted(run.t_small, key=lambda n: run.t_small[n])
+    kept = run.pass_fair_shares(waiting)
+    waiting = [n for n in waiting if n not in kept]
+    kept += run.pass_time_left(waiting)
+    run.note_left_out(waiting, kept)
+    return run.result(kept)
 
-    def remaining() -> float:
-        return math.inf if budget_s is None else budget_s - (time.perf_counter() - t0)
 
-    def estimate(name: str) -> float:
+class _BudgetedScoring:
+    """The state of one :func:`_score_within_budget` run: the banks of smallest and largest D (``small``,
+    ``big``) and the others (``rest``), the rows measured so far per score (``done``), the measured seconds
+    per score on ``small`` and ``big`` (``t_small``, ``t_big``), the scores that raised on some bank
+    (``failed``; score_pool noted why) and the notes collected so far."""
+
+    def __init__(self, banks, budget_s: Optional[float], t0: float):
+        self.budget_s, self.t0 = budget_s, t0
+        self.small = min(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
+        self.big = max(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
+        self.rest = [b for b in banks if b is not self.small and b is not self.big]
+        self.notes: List[str] = []
+        self.done: Dict[str, List[Dict[str, object]]] = {}
+        self.failed: set = set()
+        self.t_small: Dict[str, float] = {}
+        self.t_big: Dict[str, float] = {}
+
+    def _score(self, banks, name: str):
+        """score_pool of the score ``name`` over ``banks`` (errors noted); its notes join ours."""
+        from transferlab.scoring import PoolScores, score_pool
+
+        res = score_pool(banks, [name], errors="note") if banks else PoolScores([])
+        self.notes += res.notes
+        return res
+
+    def score_smallest_bank(self) -> None:
+        """Run every available score on the bank of smallest D; keep its rows and time (``t_small``)."""
+        from transferlab.scores import available
+
+        for name in available():
+            res = self._score([self.small], name)
+            if res.rows:
+                self.done[name] = list(res.rows)
+        self.t_small = {n: r[0]["seconds"] for n, r in self.done.items()}
+
+    def remaining(self) -> float:
+        """Seconds left in the budget (inf without one)."""
+        return math.inf if self.budget_s is None else self.budget_s - (time.perf_counter() - self.t0)
+
+    def worst_big(self, name: str) -> float:
+        """Pessimistic seconds of one call of ``name`` on the largest bank, from its small-bank time."""
+        return self.t_small[name] * (self.big.d / self.small.d) ** _D_EXPONENT_MAX
+
+    def estimate(self, name: str) -> float:
         """Seconds still needed by ``name`` (pessimistic until its large-bank call is measured)."""
-        ts = t_small[name]
-        if big is small:
+        ts = self.t_small[name]
+        if self.big is self.small:
             return 0.0
-        if name not in t_big:
-            return _SAFETY * ts * (big.d / small.d) ** _D_EXPONENT_MAX * (1 + len(rest))
-        alpha = 0.0 if big.d == small.d else min(
-            3.0, max(0.0, math.log(max(t_big[name], 1e-9) / max(ts, 1e-9)) / math.log(big.d / small.d)))
+        if name not in self.t_big:
+            return _SAFETY * ts * (self.big.d / self.small.d) ** _D_EXPONENT_MAX * (1 + len(self.rest))
+        alpha = 0.0 if self.big.d == self.small.d else min(
+            3.0, max(0.0, math.log(max(self.t_big[name], 1e-9) / max(ts, 1e-9))
+                     / math.log(self.big.d / self.small.d)))
         # anchored at the large bank (the expensive calls), with a margin for timing noise
-        return _SAFETY * sum(t_big[name] * (b.d / big.d) ** alpha for b in rest)
+        return _SAFETY * sum(self.t_big[name] * (b.d / self.big.d) ** alpha for b in self.rest)
 
-    def attempt(name: str, share: float) -> bool:
-        nonlocal notes
-        if big is small:
-            return True
-        if name not in t_big:
-            if t_small[name] * (big.d / small.d) ** _D_EXPONENT_MAX > share:
-                return False
-            res = score_pool([big], [name], errors="note")
-            notes += res.notes
-            if not res.rows:
-                failed.add(name)
-                return False
-            done[name] += res.rows
-            t_big[name] = res.rows[0]["seconds"]
-            share -= t_big[name]
-        if estimate(name) > share:
+    def _measure_big(self, name: str) -> bool:
+        """Run ``name`` on the largest bank and record its time; False (and failed) when it raised."""
+        res = self._score([self.big], name)
+        if not res.rows:
+            self.failed.add(name)
             return False
-        res = score_pool(rest, [name], errors="note") if rest else PoolScores([])
-        notes += res.notes
-        if len(res.rows) != len(rest):
-            failed.add(name)
-            return False
-        done[name] += res.rows
+        self.done[name] += res.rows
+        self.t_big[name] = res.rows[0]["seconds"]
         return True
 
-    kept: List[str] = []
-    waiting = sorted(t_small, key=lambda n: t_small[n])
-    for k, name in enumerate(list(waiting)):  # pass 1: fair shares, cheapest first
-        if attempt(name, remaining() / (len(waiting) - k)):
-            kept.append(name)
-    waiting = [n for n in waiting if n not in kept]
-    for name in sorted((n for n in waiting if n not in failed), key=estimate):  # pass 2: the time left
-        if attempt(name, remaining()):
-            kept.append(name)
-    for name in waiting:
-        if name in kept or name in failed:
-            continue
-        if name in t_big:
-            cost = (f"{t_small[name]:.2f} s on a {small.d}-d bank and {t_big[name]:.1f} s on a {big.d}-d bank; "
-                    f"about {estimate(name):.0f} s more for the other banks")
-        else:
-            cost = (f"{t_small[name]:.2f} s on a {small.d}-d bank, so up to "
-                    f"{t_small[name] * (big.d / small.d) ** _D_EXPONENT_MAX:.0f} s per {big.d}-d bank")
-        notes.append(f"{name}: left out of the demo ({cost}: over the time budget); "
-                     f"'transferlab score <banks> --scores {name}' scores it")
-    order = {n: i for i, n in enumerate(kept)}
-    rows = [r for n in kept for r in done[n]]
-    rows.sort(key=lambda r: (r["dataset"], r["model"], order[r["score"]]))
-    return PoolScores(rows, _merge_notes(notes))
+    def _complete_rest(self, name: str) -> bool:
+        """Run ``name`` on the remaining banks; False (and failed) when it raised on any."""
+        res = self._score(self.rest, name)
+        if len(res.rows) != len(self.rest):
+            self.failed.add(name)
+            return False
+        self.done[name] += res.rows
+        return True
+
+    def attempt(self, name: str, share: float) -> bool:
+        """Complete ``name`` on every bank if its (measured, then interpolated) cost fits ``share`` seconds."""
+        if self.big is self.small:
+            return True
+        if name not in self.t_big:
+            if self.worst_big(name) > share:
+                return False
+            if not self._measure_big(name):
+                return False
+            share -= self.t_big[name]
+        if self.estimate(name) > share:
+            return False
+        return self._complete_rest(name)
+
+    def pass_fair_shares(self, waiting: List[str]) -> List[str]:
+        """Pass 1: the scores cheapest first, each within its fair share of the time left; the ones completed."""
+        kept: List[str] = []
+        for k, name in enumerate(list(waiting)):
+            if self.attempt(name, self.remaining() / (len(waiting) - k)):
+                kept.append(name)
+        return kept
+
+    def pass_time_left(self, waiting: List[str]) -> List[str]:
+        """Pass 2: all the time left to the waiting scores that did not fail, cheapest estimate first."""
+        kept: List[str] = []
+        for name in sorted((n for n in waiting if n not in self.failed), key=self.estimate):
+            if self.attempt(name, self.remaining()):
+                kept.append(name)
+        return kept
+
+    def note_left_out(self, waiting: List[str], kept: List[str]) -> None:
+        """A note per score left out for time: its measured cost and the command that scores it anyway."""
+        for name in waiting:
+            if name in kept or name in self.failed:
+                continue
+            small, big = self.small, self.big
+            if name in self.t_big:
+                cost = (f"{self.t_small[name]:.2f} s on a {small.d}-d bank and {self.t_big[name]:.1f} s on a "
+                        f"{big.d}-d bank; about {self.estimate(name):.0f} s more for the other banks")
+            else:
+                cost = (f"{self.t_small[name]:.2f} s on a {small.d}-d bank, so up to "
+                        f"{self.worst_big(name):.0f} s per {big.d}-d bank")
+            self.notes.append(f"{name}: left out of the demo ({cost}: over the time budget); "
+                              f"'transferlab score <banks> --scores {name}' scores it")
+
+    def result(self, kept: List[str]):
+        """The PoolScores of the kept scores (rows by dataset, model, then the order kept), notes merged."""
+        from transferlab.scoring import PoolScores
+
+        order = {n: i for i, n in enumerate(kept)}
+        rows = [r for n in kept for r in self.done[n]]
+        rows.sort(key=lambda r: (r["dataset"], r["model"], order[r["score"]]))
+        return PoolScores(rows, _merge_notes(self.notes))
 
 
 def _regret_table(report, tasks: List[str]) -> str:
@@ -243,13 +299,9 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     packages are missing, with the install command.
     """
     from transferlab import zoo
-    from transferlab._cli_pool import rank_tables
-    from transferlab.scoring import score_pool
-    from transferlab.evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
-    from transferlab.core.markdown import md_table as _md
-    from transferlab.extract import extract
 
-    w = (stream or sys.stdout).write
+    sink = stream or sys.stdout
+    w = sink.write
     t_start = time.perf_counter()
     check_setup()
     out = out or "transferlab-demo"
@@ -261,11 +313,27 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     model_list = list(models or zoo.MODELS)
     w(f"transferlab demo: {len(model_list)} zoo models x {len(task_list)} tasks ({', '.join(task_list)}), "
       f"{n} training images each; output in {out}/\n\n")
+    bank_dir = os.path.join(out, "banks")
+    t_extract = _extract_step(sink, task_list, model_list, n, bank_dir, progress)
+    res, scores_csv, t_score = _score_step(w, task_list, model_list, bank_dir, out, time_budget, t_start)
+    _rank_step(w, res, len(model_list))
+    result = DemoResult(task_list, model_list, res, None, seconds={"extract": t_extract, "score": t_score})
+    _regret_step(w, result, gt, out, plot)
+    result.seconds["total"] = time.perf_counter() - t_start
+    w(_command_line(result, bool(models), n, bank_dir, scores_csv))
+    return result
 
-    # 1. extract ------------------------------------------------------------------------------------------
+
+def _extract_step(sink: TextIO, task_list: List[str], model_list: List[str], n: int, bank_dir: str,
+                  progress: bool) -> float:
+    """Step 1: extract every model on every task into ``bank_dir/<task>/<model>/``, a line per bank (flushed
+    as it goes); returns the seconds it took."""
+    from transferlab import zoo
+    from transferlab.extract import extract
+
+    w = sink.write
     t0 = time.perf_counter()
     loaded = {name: zoo.load_model(name) for name in model_list}
-    bank_dir = os.path.join(out, "banks")
     w(f"## 1. feature banks (one per task and model, in {bank_dir}/<task>/<model>/)\n\n")
     width = max(len(m) for m in model_list)
     for t in task_list:
@@ -277,12 +345,19 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
             logits = "none" if bank.logits is None else bank.logits.shape[1]
             w(f"  {t:15s} {name:{width}s}  features {bank.n} x {bank.d:<5d} logits {logits!s:>5}  "
               f"{time.perf_counter() - t1:6.2f} s\n")
-            if hasattr(stream or sys.stdout, "flush"):
-                (stream or sys.stdout).flush()
+            if hasattr(sink, "flush"):
+                sink.flush()
     t_extract = time.perf_counter() - t0
     w(f"  extracted in {t_extract:.1f} s\n\n")
+    return t_extract
 
-    # 2. score --------------------------------------------------------------------------------------------
+
+def _score_step(w, task_list: List[str], model_list: List[str], bank_dir: str, out: str,
+                time_budget: Optional[float], t_start: float):
+    """Step 2: score every bank (within what is left of ``time_budget``), write ``out/scores.csv`` and print
+    the score table and its notes; returns (PoolScores, the CSV's path, seconds)."""
+    from transferlab.scoring import score_pool
+
     t0 = time.perf_counter()
     paths = [os.path.join(bank_dir, t, m) for t in task_list for m in model_list]
     if time_budget is None:
@@ -300,49 +375,74 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
     for note in res.notes:
         w(f"note: {note}\n")
     w("\n")
+    return res, scores_csv, t_score
 
-    # 3. rank ---------------------------------------------------------------------------------------------
-    top = 5
-    w(f"## 3. fine-tune order per strategy: the first {top} models of {len(model_list)} "
+
+def _rank_step(w, res, n_models: int, top: int = 5) -> None:
+    """Step 3: the first ``top`` models of each strategy's fine-tune order, per task."""
+    from transferlab._cli_shared import rank_tables
+    from transferlab.core.markdown import md_table as _md
+
+    w(f"## 3. fine-tune order per strategy: the first {top} models of {n_models} "
       f"('transferlab rank' lists all)\n\n")
     for d, head, body in rank_tables(res.table(), "zoo"):
         w(f"### {d}\n\n{_md(head, body[:top])}\n\n")
 
-    result = DemoResult(task_list, model_list, res, None, seconds={"extract": t_extract, "score": t_score})
-    # 4. regret -------------------------------------------------------------------------------------------
+
+def _regret_step(w, result: DemoResult, gt, out: str, plot: bool) -> None:
+    """Steps 4 and 5: the regret of every strategy against the ground truth ``gt`` and each score's cost beside
+    it, then the figures; fills ``result.report``, ``result.cost`` and ``result.plots``. Without scores or
+    without a ground truth it says why there is no regret."""
+    from transferlab import zoo
+    from transferlab.evaluate import Report, cost_markdown, cost_quality
+
+    res = result.scores
     if not res.rows:
         w("No score could be computed within the time budget: regret not shown (rerun with --time-budget 0).\n")
-    elif gt is None:
+        return
+    if gt is None:
         w("No fine-tuning ground truth is shipped (transferlab/data/zoo_finetune.json): regret not shown.\n")
-    else:
-        report = Report.from_tables(res.table(), gt, budgets=(1, 2, 3), pool=zoo.pool(model_list),
-                                    on_mismatch="intersect")
-        result.report = report
-        result.cost = cost_quality(res, report)
-        w("## 4. regret against the LP-FT ground truth (relative regret in % of the best fine-tuned accuracy; "
-          "0 = the strategy's first pick is the best model)\n\n" + _regret_table(report, task_list) + "\n\n")
-        w("## 5. cost vs quality (wall-clock per bank beside the regret of ranking by the score)\n\n"
-          + cost_markdown(result.cost) + "\n\n")
-        for note in report.meta["notes"]:
-            w(f"note: {note}\n")
-        if plot and importlib.util.find_spec("matplotlib") is None:
-            # The tables above are the demo's result; figures are optional (the [plot] extra).
-            w("\nplots skipped: matplotlib is not installed (pip install 'transferlab[plot]')\n")
-        elif plot:
-            plot_dir = os.path.join(out, "plots")
-            result.plots = report.plot(plot_dir)
-            result.plots.append(plot_cost_quality(result.cost, os.path.join(plot_dir, "cost_quality.png"),
-                                                  report=report))
-            w(f"\nwrote {len(result.plots)} figures to {plot_dir}/ (regret_at_1_bars.png: regret per task and "
-              f"strategy; cost_quality.png: seconds vs regret)\n")
-    result.seconds["total"] = time.perf_counter() - t_start
+        return
+    report = Report.from_tables(res.table(), gt, budgets=(1, 2, 3), pool=zoo.pool(result.models),
+                                on_mismatch="intersect")
+    result.report = report
+    result.cost = cost_quality(res, report)
+    w("## 4. regret against the LP-FT ground truth (relative regret in % of the best fine-tuned accuracy; "
+      "0 = the strategy's first pick is the best model)\n\n" + _regret_table(report, result.tasks) + "\n\n")
+    w("## 5. cost vs quality (wall-clock per bank beside the regret of ranking by the score)\n\n"
+      + cost_markdown(result.cost) + "\n\n")
+    for note in report.meta["notes"]:
+        w(f"note: {note}\n")
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        # The tables above are the demo's result; figures are optional (the [plot] extra).
+        w("\nplots skipped: matplotlib is not installed (pip install 'transferlab[plot]')\n")
+    elif plot:
+        _plot_step(w, result, out)
+
+
+def _plot_step(w, result: DemoResult, out: str) -> None:
+    """The report's figures and the cost-vs-quality figure, into ``out/plots`` (paths in ``result.plots``)."""
+    from transferlab.evaluate import plot_cost_quality
+
+    plot_dir = os.path.join(out, "plots")
+    result.plots = result.report.plot(plot_dir)
+    result.plots.append(plot_cost_quality(result.cost, os.path.join(plot_dir, "cost_quality.png"),
+                                          report=result.report))
+    w(f"\nwrote {len(result.plots)} figures to {plot_dir}/ (regret_at_1_bars.png: regret per task and "
+      f"strategy; cost_quality.png: seconds vs regret)\n")
+
+
+def _command_line(result: DemoResult, models_given: bool, n: int, bank_dir: str, scores_csv: str) -> str:
+    """The closing lines: total time and the commands that give the same numbers (``--model all`` unless the
+    models were given, ``--scores`` only when some score was left out)."""
     from transferlab.scores import available
 
+    res, model_list, task_list = result.scores, result.models, result.tasks
     scores_flag = "" if set(res.scores) == set(available()) else f" --scores {' '.join(res.scores)}"
-    w(f"\ndone in {result.seconds['total']:.1f} s. The same numbers from the command line:\n"
-      f"  transferlab extract --model {' '.join(model_list) if models else 'all'} --task {' '.join(task_list)} "
-      f"{'' if n == 300 else f'--n {n} '}--out {bank_dir}\n"
-      f"  transferlab score {bank_dir} -o {scores_csv}{scores_flag}\n"
-      f"  transferlab rank --scores {scores_csv} --pool zoo\n"
-      f"  transferlab evaluate --scores {scores_csv} --finetune zoo --pool zoo --intersect\n")
-    return result
+    return (f"\ndone in {result.seconds['total']:.1f} s. The same numbers from the command line:\n"
+            f"  transferlab extract --model {' '.join(model_list) if models_given else 'all'} "
+            f"--task {' '.join(task_list)} "
+            f"{'' if n == 300 else f'--n {n} '}--out {bank_dir}\n"
+            f"  transferlab score {bank_dir} -o {scores_csv}{scores_flag}\n"
+            f"  transferlab rank --scores {scores_csv} --pool zoo\n"
+            f"  transferlab evaluate --scores {scores_csv} --finetune zoo --pool zoo --intersect\n")

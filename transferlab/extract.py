@@ -137,63 +137,80 @@ def _batches(data, start: int, batch_size: int) -> Tuple[int, Iterator[Tuple[int
     from torch.utils.data import DataLoader, Dataset
 
     if isinstance(data, (tuple, list)) and len(data) in (2, 3) and hasattr(data[0], "shape"):
-        images, labels = data[0], data[1]
-        ids = data[2] if len(data) == 3 else None
-        n = int(images.shape[0])
-        if len(labels) != n or (ids is not None and len(ids) != n):
-            raise ValueError(f"data: images have {n} rows but labels have {len(labels)}"
-                             + (f" and sample ids {len(ids)}" if ids is not None else ""))
-
-        def it_tuple():
-            for s in range(start, n, batch_size):
-                e = min(n, s + batch_size)
-                x = images[s:e]
-                yield s, (torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x), \
-                    labels[s:e], (None if ids is None else ids[s:e])
-
-        return n, it_tuple(), "tensors"
+        return _tuple_batches(torch, data, start, batch_size)
     if isinstance(data, DataLoader):
-        try:
-            n = len(data.dataset)
-        except TypeError:
-            raise ValueError("data: a DataLoader over a dataset without len() cannot be preallocated; "
-                             "give a map-style Dataset") from None
-        from torch.utils.data import RandomSampler
-
-        if isinstance(getattr(data, "sampler", None), RandomSampler):
-            raise ValueError("data: the DataLoader shuffles (shuffle=True), so rows would not match their "
-                             "sample ids across runs and could not be resumed; use shuffle=False")
-
-        def it_loader():
-            row = 0
-            for item in data:
-                x, y, ids = _split_item(item, "the DataLoader")
-                b = len(y)
-                if row + b <= start:  # already in the bank: skip without running the model
-                    row += b
-                    continue
-                if row < start:  # resume point inside this batch (only when batch sizes changed)
-                    k = start - row
-                    x, y, ids, row = x[k:], y[k:], (None if ids is None else ids[k:]), start
-                    b = len(y)
-                yield row, x, y, ids
-                row += b
-
-        return n, it_loader(), f"DataLoader({type(data.dataset).__name__})"
+        return _loader_batches(data, start)
     if isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
-        n = len(data)
-
-        def it_dataset():
-            for s in range(start, n, batch_size):
-                items = [_split_item(data[i], "the dataset") for i in range(s, min(n, s + batch_size))]
-                xs = [torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x for x, _, _ in items]
-                ys = [int(y) for _, y, _ in items]
-                ids = None if items[0][2] is None else [int(i) for _, _, i in items]
-                yield s, torch.stack(xs), ys, ids
-
-        return n, it_dataset(), type(data).__name__
+        return _dataset_batches(torch, data, start, batch_size)
     raise TypeError("data must be a torch Dataset yielding (image, label[, sample_id]), a DataLoader or an "
                     f"(images, labels[, sample_ids]) tuple, got {type(data).__name__}")
+
+
+def _tuple_batches(torch, data, start: int, batch_size: int):
+    """:func:`_batches` of an ``(images, labels[, sample_ids])`` tuple: slices of ``batch_size`` rows (images
+    as tensors); raises when the lengths differ."""
+    images, labels = data[0], data[1]
+    ids = data[2] if len(data) == 3 else None
+    n = int(images.shape[0])
+    if len(labels) != n or (ids is not None and len(ids) != n):
+        raise ValueError(f"data: images have {n} rows but labels have {len(labels)}"
+                         + (f" and sample ids {len(ids)}" if ids is not None else ""))
+
+    def it_tuple():
+        for s in range(start, n, batch_size):
+            e = min(n, s + batch_size)
+            x = images[s:e]
+            yield s, (torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x), \
+                labels[s:e], (None if ids is None else ids[s:e])
+
+    return n, it_tuple(), "tensors"
+
+
+def _loader_batches(data, start: int):
+    """:func:`_batches` of a DataLoader: its own batches, skipping the rows before ``start`` without running
+    the model. A DataLoader over a dataset without len() or one that shuffles raises (rows must be resumable)."""
+    try:
+        n = len(data.dataset)
+    except TypeError:
+        raise ValueError("data: a DataLoader over a dataset without len() cannot be preallocated; "
+                         "give a map-style Dataset") from None
+    from torch.utils.data import RandomSampler
+
+    if isinstance(getattr(data, "sampler", None), RandomSampler):
+        raise ValueError("data: the DataLoader shuffles (shuffle=True), so rows would not match their "
+                         "sample ids across runs and could not be resumed; use shuffle=False")
+
+    def it_loader():
+        row = 0
+        for item in data:
+            x, y, ids = _split_item(item, "the DataLoader")
+            b = len(y)
+            if row + b <= start:  # already in the bank: skip without running the model
+                row += b
+                continue
+            if row < start:  # resume point inside this batch (only when batch sizes changed)
+                k = start - row
+                x, y, ids, row = x[k:], y[k:], (None if ids is None else ids[k:]), start
+                b = len(y)
+            yield row, x, y, ids
+            row += b
+
+    return n, it_loader(), f"DataLoader({type(data.dataset).__name__})"
+
+
+def _dataset_batches(torch, data, start: int, batch_size: int):
+    """:func:`_batches` of a map-style dataset: ``batch_size`` items stacked per batch."""
+    n = len(data)
+
+    def it_dataset():
+        for s in range(start, n, batch_size):
+            items = [_split_item(data[i], "the dataset") for i in range(s, min(n, s + batch_size))]
+            xs = [torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x for x, _, _ in items]
+            ys = [int(y) for _, y, _ in items]
+            ids = None if items[0][2] is None else [int(i) for _, _, i in items]
+            yield s, torch.stack(xs), ys, ids
+
+    return n, it_dataset(), type(data).__name__
 
 
 # --- progress ------------------------------------------------------------------------------------------------
@@ -272,13 +289,7 @@ def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int
     dtype: storage dtype of features and logits (``"float32"``, ``"float16"``, ``"float64"``).
     """
     torch = _torch()
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = _check_arguments(torch, model, batch_size, device)
     model_id = model_id or type(model).__name__
     dataset_id = dataset_id or "dataset"
     wh = weights_hash(model)
@@ -286,83 +297,86 @@ def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int
     identity = {"model_id": model_id, "dataset_id": dataset_id, "weights_hash": wh, "adapter": adapter_desc,
                 "preprocessing": _describe(preprocessing), "model_class": type(model).__qualname__,
                 "batch_size": batch_size, "autocast": str(autocast), "device": str(dev)}
-
-    writer: Optional[BankWriter] = None
-    start = 0
-    if out is not None:
-        import os
-
-        p = os.fspath(out)
-        if os.path.isdir(p) and os.listdir(p) and not os.path.exists(os.path.join(p, "meta.json")):
-            cleanup()
-            raise ValueError(f"out={p!r} is not empty and holds no feature bank; choose an empty or new directory")
-        if FeatureBank.is_bank(p):
-            st = FeatureBank.status(p)
-            if st["complete"] and all(st.get(k) == identity[k] for k in ("model_id", "dataset_id", "weights_hash",
-                                                                         "adapter")):
-                cleanup()
-                logger.info("%s: complete bank found, not extracting again", p)
-                return FeatureBank.open(p)
-            if not st["complete"]:
-                writer = BankWriter.create_or_resume(p, n=st["n"], d=st["d"], z=st["z"], dtype=dtype,
-                                                     identity=identity)
-                start = writer.rows_written
-
-    was_training = model.training
-    params = list(model.parameters())
-    old_device = params[0].device if params else None
+    complete, writer, start = _existing_bank(out, identity, dtype, cleanup)
+    if complete is not None:
+        return complete
     n, batches, data_desc = _batches(data, start, batch_size)
     identity["data"] = data_desc
     if writer is not None and writer.n != n:
         writer.close()
         raise ValueError(f"{out} holds an incomplete bank of {writer.n} rows but data has {n}; "
                          f"choose another directory or delete it")
+    dest = _Destination(out, n, dtype, identity, writer)
+    _run_model(torch, model, dev, batches, run, cleanup, preprocessing, _autocast_dtype(torch, autocast, dev), dest,
+               _progress(progress, n, start, model_id))
+    return dest.bank()
+
+
+def _check_arguments(torch, model, batch_size, device):
+    """Check ``model`` is an nn.Module and ``batch_size`` a positive int; return the torch device (``"auto"``:
+    CUDA when available, else the CPU)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def _existing_bank(out, identity: dict, dtype: str, cleanup) -> Tuple[Optional[FeatureBank], Optional[BankWriter], int]:
+    """What ``out`` already holds: ``(complete bank, None, 0)`` when it is a complete bank of the same model,
+    dataset, weights and adapter (nothing to extract); ``(None, writer, rows written)`` to resume an incomplete
+    bank; ``(None, None, 0)`` otherwise. A non-empty directory without a bank raises. ``cleanup`` (the
+    adapter's) runs before returning a complete bank or raising."""
+    if out is None:
+        return None, None, 0
+    import os
+
+    p = os.fspath(out)
+    if os.path.isdir(p) and os.listdir(p) and not os.path.exists(os.path.join(p, "meta.json")):
+        cleanup()
+        raise ValueError(f"out={p!r} is not empty and holds no feature bank; choose an empty or new directory")
+    if FeatureBank.is_bank(p):
+        st = FeatureBank.status(p)
+        if st["complete"] and all(st.get(k) == identity[k] for k in ("model_id", "dataset_id", "weights_hash",
+                                                                     "adapter")):
+            cleanup()
+            logger.info("%s: complete bank found, not extracting again", p)
+            return FeatureBank.open(p), None, 0
+        if not st["complete"]:
+            writer = BankWriter.create_or_resume(p, n=st["n"], d=st["d"], z=st["z"], dtype=dtype,
+                                                 identity=identity)
+            return None, writer, writer.rows_written
+    return None, None, 0
+
+
+def _autocast_dtype(torch, autocast, dev):
+    """The autocast dtype: None (off), float16 on CUDA / bfloat16 on the CPU for ``True``, else ``autocast``."""
     if autocast is True:
-        ac_dtype = torch.float16 if dev.type == "cuda" else torch.bfloat16
-    elif autocast:
-        ac_dtype = autocast
-    else:
-        ac_dtype = None
-    mem = None  # in-memory arrays when out is None
-    bar = _progress(progress, n, start, model_id)
+        return torch.float16 if dev.type == "cuda" else torch.bfloat16
+    if autocast:
+        return autocast
+    return None
+
+
+def _run_model(torch, model, dev, batches, run, cleanup, preprocessing, ac_dtype, dest: "_Destination",
+               bar) -> None:
+    """Run ``model`` in eval mode on ``dev`` under inference mode over ``batches``, writing each batch to
+    ``dest``. Whatever happens, the adapter's ``cleanup`` runs, the bar closes, the model gets back its device
+    and mode, and an incomplete writer is closed (so that a later call resumes)."""
+    was_training = model.training
+    params = list(model.parameters())
+    old_device = params[0].device if params else None
     try:
         model.eval()
         if old_device is not None and old_device != dev:
             model.to(dev)
         with torch.inference_mode():
             for row, x, y, ids in batches:
-                x = x.to(dev, non_blocking=True)
-                if callable(preprocessing):
-                    x = preprocessing(x)
-                if ac_dtype is not None:
-                    with torch.autocast(dev.type, dtype=ac_dtype):
-                        f, z = run(x)
-                else:
-                    f, z = run(x)
-                f = _to_numpy(f, "features")
-                z = None if z is None else _to_numpy(z, "logits")
-                y = _as_int64(y, "labels")
-                ids = None if ids is None else _as_int64(ids, "sample ids")
-                if len(y) != f.shape[0] or (z is not None and z.shape[0] != f.shape[0]):
-                    raise ValueError(f"batch at row {row}: {f.shape[0]} feature rows, {len(y)} labels"
-                                     + ("" if z is None else f", {z.shape[0]} logit rows"))
-                if out is None:
-                    if mem is None:
-                        mem = {"features": np.empty((n, f.shape[1]), dtype), "labels": np.empty(n, np.int64),
-                               "sample_ids": np.arange(n, dtype=np.int64),
-                               "logits": None if z is None else np.empty((n, z.shape[1]), dtype)}
-                    sl = slice(row, row + f.shape[0])
-                    mem["features"][sl], mem["labels"][sl] = f, y
-                    if z is not None:
-                        mem["logits"][sl] = z
-                    if ids is not None:
-                        mem["sample_ids"][sl] = ids
-                else:
-                    if writer is None:  # shapes are known once the first batch has run
-                        writer = BankWriter.create_or_resume(out, n=n, d=f.shape[1],
-                                                             z=None if z is None else z.shape[1],
-                                                             dtype=dtype, identity=identity)
-                    writer.write(row, f, y, logits=z, sample_ids=ids)
+                f, z = _forward(torch, run, x, dev, preprocessing, ac_dtype)
+                f, z, y, ids = _batch_arrays(row, f, z, y, ids)
+                dest.write(row, f, z, y, ids)
                 if bar is not None:
                     bar.update(f.shape[0])
     finally:
@@ -372,19 +386,91 @@ def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int
         if old_device is not None and old_device != dev:
             model.to(old_device)
         model.train(was_training)
-        if writer is not None and writer.rows_written != writer.n:
-            writer.close()
-    if out is None:
-        if mem is None:
+        dest.close_if_incomplete()
+
+
+def _forward(torch, run, x, dev, preprocessing, ac_dtype):
+    """(features, logits or None) of one image batch: moved to ``dev``, preprocessed, run by the adapter
+    (under autocast when ``ac_dtype`` is set)."""
+    x = x.to(dev, non_blocking=True)
+    if callable(preprocessing):
+        x = preprocessing(x)
+    if ac_dtype is not None:
+        with torch.autocast(dev.type, dtype=ac_dtype):
+            f, z = run(x)
+    else:
+        f, z = run(x)
+    return f, z
+
+
+def _batch_arrays(row: int, f, z, y, ids):
+    """The batch as numpy: features and logits (N x dim float), labels and sample ids (int64); raises when
+    their row counts differ."""
+    f = _to_numpy(f, "features")
+    z = None if z is None else _to_numpy(z, "logits")
+    y = _as_int64(y, "labels")
+    ids = None if ids is None else _as_int64(ids, "sample ids")
+    if len(y) != f.shape[0] or (z is not None and z.shape[0] != f.shape[0]):
+        raise ValueError(f"batch at row {row}: {f.shape[0]} feature rows, {len(y)} labels"
+                         + ("" if z is None else f", {z.shape[0]} logit rows"))
+    return f, z, y, ids
+
+
+class _Destination:
+    """Where the extracted rows go: in-memory arrays when ``out`` is None, else a :class:`BankWriter` on ``out``
+    (the resumed one, or one created once the first batch gives the shapes); :meth:`bank` gives the result."""
+
+    def __init__(self, out, n: int, dtype: str, identity: dict, writer: Optional[BankWriter]):
+        self.out, self.n, self.dtype, self.identity, self.writer = out, n, dtype, identity, writer
+        self.mem: Optional[dict] = None
+
+    def write(self, row: int, f: np.ndarray, z: Optional[np.ndarray], y: np.ndarray,
+              ids: Optional[np.ndarray]) -> None:
+        """Store the rows ``row .. row + len(f)``."""
+        if self.out is None:
+            self._write_memory(row, f, z, y, ids)
+            return
+        if self.writer is None:  # shapes are known once the first batch has run
+            self.writer = BankWriter.create_or_resume(self.out, n=self.n, d=f.shape[1],
+                                                      z=None if z is None else z.shape[1],
+                                                      dtype=self.dtype, identity=self.identity)
+        self.writer.write(row, f, y, logits=z, sample_ids=ids)
+
+    def _write_memory(self, row: int, f, z, y, ids) -> None:
+        """Store rows in the in-memory arrays, allocated at the first batch (sample ids default to the row)."""
+        n, dtype = self.n, self.dtype
+        if self.mem is None:
+            self.mem = {"features": np.empty((n, f.shape[1]), dtype), "labels": np.empty(n, np.int64),
+                        "sample_ids": np.arange(n, dtype=np.int64),
+                        "logits": None if z is None else np.empty((n, z.shape[1]), dtype)}
+        mem = self.mem
+        sl = slice(row, row + f.shape[0])
+        mem["features"][sl], mem["labels"][sl] = f, y
+        if z is not None:
+            mem["logits"][sl] = z
+        if ids is not None:
+            mem["sample_ids"][sl] = ids
+
+    def close_if_incomplete(self) -> None:
+        """Close a writer that has not received every row (the bank stays resumable)."""
+        if self.writer is not None and self.writer.rows_written != self.writer.n:
+            self.writer.close()
+
+    def bank(self) -> FeatureBank:
+        """The finished bank: built from the in-memory arrays, or the writer's finalized bank. Raises when
+        data was empty or yielded fewer rows than its length."""
+        if self.out is None:
+            mem, n = self.mem, self.n
+            if mem is None:
+                raise ValueError("data is empty: nothing to extract")
+            meta = dict(self.identity, n=n, d=int(mem["features"].shape[1]),
+                        z=None if mem["logits"] is None else int(mem["logits"].shape[1]),
+                        has_logits=mem["logits"] is not None, dtype=self.dtype, complete=True, rows_written=n,
+                        library_versions=library_versions())
+            return FeatureBank(mem["features"], mem["labels"], logits=mem["logits"], sample_ids=mem["sample_ids"],
+                               meta=meta, path=None)
+        if self.writer is None:
             raise ValueError("data is empty: nothing to extract")
-        meta = dict(identity, n=n, d=int(mem["features"].shape[1]),
-                    z=None if mem["logits"] is None else int(mem["logits"].shape[1]),
-                    has_logits=mem["logits"] is not None, dtype=dtype, complete=True, rows_written=n,
-                    library_versions=library_versions())
-        return FeatureBank(mem["features"], mem["labels"], logits=mem["logits"], sample_ids=mem["sample_ids"],
-                           meta=meta, path=None)
-    if writer is None:
-        raise ValueError("data is empty: nothing to extract")
-    if writer.rows_written != writer.n:
-        raise ValueError(f"data yielded {writer.rows_written} rows but its length is {writer.n}")
-    return writer.finalize()
+        if self.writer.rows_written != self.writer.n:
+            raise ValueError(f"data yielded {self.writer.rows_written} rows but its length is {self.writer.n}")
+        return self.writer.finalize()

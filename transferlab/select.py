@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from transferlab.pool import ModelCard, ModelPool
+# NAN_POLICIES: re-exported (transferlab.select.NAN_POLICIES); the checks live in transferlab.ranking
+from transferlab.ranking import NAN_POLICIES, check_budget, check_same_models, rank_desc, score_map  # noqa: F401
 
 __all__ = [
     "Selection",
@@ -38,9 +40,6 @@ __all__ = [
     "task_agnostic",
     "task_aware",
 ]
-
-NAN_POLICIES = ("raise", "omit")
-
 
 @dataclass(frozen=True)
 class Selection:
@@ -78,7 +77,7 @@ class Selection:
 
     def top(self, budget: int) -> "Selection":
         """The first ``budget`` models (``1 <= budget <= len(self)``)."""
-        budget = _check_budget(budget, len(self))
+        budget = check_budget(budget, len(self))
         return Selection(self.models[:budget], self.rules[:budget], self.strategy,
                          self.values[:budget] if self.values else (), self.omitted)
 
@@ -96,70 +95,6 @@ class Selection:
         """``(position (1-based), model, rule, value)`` per model."""
         vals = self.values or (None,) * len(self)
         return [(i + 1, m, r, v) for i, (m, r, v) in enumerate(zip(self.models, self.rules, vals))]
-
-
-# --- validation helpers (shared with transferlab.evaluate) --------------------------------------------------
-
-def _check_budget(budget, n: int, name: str = "budget") -> int:
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(budget).__name__}")
-    if not 1 <= int(budget) <= n:
-        raise ValueError(f"{name} must be in [1, n_models={n}], got {budget}")
-    return int(budget)
-
-
-def _check_nan_policy(nan_policy: str) -> None:
-    if nan_policy not in NAN_POLICIES:
-        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
-
-
-def _score_map(scores, name: str = "scores", *, nan_policy: str = "raise",
-               min_models: int = 2) -> Tuple[Dict[str, float], Tuple[str, ...]]:
-    """Validate a ``{model: value}`` mapping: string keys, real finite values, >= ``min_models`` models.
-    Returns the cleaned dict and the models omitted under ``nan_policy="omit"``."""
-    _check_nan_policy(nan_policy)
-    if isinstance(scores, Selection) or not isinstance(scores, Mapping):
-        raise TypeError(f"{name} must be a mapping {{model name: value}}, got {type(scores).__name__}")
-    out: Dict[str, float] = {}
-    bad: List[str] = []
-    for model, value in scores.items():
-        if not isinstance(model, str):
-            raise TypeError(f"{name}: model names must be strings, got {model!r}")
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name}: value of model {model!r} must be a real number, got {value!r}")
-        v = float(value)
-        if not math.isfinite(v):
-            bad.append(model)
-            continue
-        out[model] = v
-    omitted: Tuple[str, ...] = ()
-    if bad:
-        if nan_policy == "raise":
-            raise ValueError(f"{name}: NaN or infinite values for {len(bad)} model(s): {sorted(bad)}; "
-                             f"pass nan_policy='omit' to drop them")
-        omitted = tuple(sorted(bad))
-    if len(out) < min_models:
-        raise ValueError(f"{name}: need at least {min_models} models to rank, got {len(out)}"
-                         + (f" after omitting {list(omitted)}" if omitted else ""))
-    return out, omitted
-
-
-def _check_same_models(a: Iterable[str], b: Iterable[str], a_name: str, b_name: str) -> None:
-    """Raise ValueError naming the model ids present in one set and missing from the other."""
-    sa, sb = set(a), set(b)
-    if sa == sb:
-        return
-    parts = []
-    if sa - sb:
-        parts.append(f"missing from {b_name}: {sorted(sa - sb)}")
-    if sb - sa:
-        parts.append(f"missing from {a_name}: {sorted(sb - sa)}")
-    raise ValueError(f"model sets of {a_name} and {b_name} do not match ({'; '.join(parts)})")
-
-
-def _rank_desc(values: Mapping[str, float]) -> List[str]:
-    """Names by decreasing value; exact ties by name ascending."""
-    return sorted(values, key=lambda m: (-values[m], m))
 
 
 def _as_cards(pool) -> List[ModelCard]:
@@ -226,8 +161,8 @@ def task_aware(scores: Mapping[str, float], budget: Optional[int] = None, *, nam
 
     Rules: ``"task-aware:<name>"``.
     """
-    vals, omitted = _score_map(scores, "scores", nan_policy=nan_policy)
-    order = _rank_desc(vals)
+    vals, omitted = score_map(scores, "scores", nan_policy=nan_policy)
+    order = rank_desc(vals)
     sel = Selection(tuple(order), (f"task-aware:{name}",) * len(order), f"task-aware:{name}",
                     tuple(vals[m] for m in order), omitted)
     return sel if budget is None else sel.top(budget)
@@ -243,19 +178,19 @@ def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, n
     With budget ``B`` the selection is the agnostic pick plus the top ``B-1`` task-aware models not already
     chosen; ``budget=None`` gives the full order, whose prefixes are every budget.
     """
-    vals, omitted = _score_map(scores, "scores", nan_policy=nan_policy)
+    vals, omitted = score_map(scores, "scores", nan_policy=nan_policy)
     if isinstance(pool, Selection):
         agn_models = [m for m in pool.models if m not in omitted]
-        _check_same_models(agn_models, vals, "pool", "scores")
+        check_same_models(agn_models, vals, "pool", "scores")
         first, first_rule, first_val = agn_models[0], pool.rule(agn_models[0]), None
         if pool.values:
             first_val = pool.values[pool.models.index(first)]
     else:
         cards = [c for c in _as_cards(pool) if c.name not in omitted]
-        _check_same_models((c.name for c in cards), vals, "pool", "scores")
+        check_same_models((c.name for c in cards), vals, "pool", "scores")
         agn = task_agnostic(cards, tol=tol)
         first, first_rule, first_val = agn.models[0], agn.rules[0], agn.values[0]
-    rest = [m for m in _rank_desc(vals) if m != first]
+    rest = [m for m in rank_desc(vals) if m != first]
     sel = Selection((first, *rest), (first_rule,) + (f"task-aware:{name}",) * len(rest), f"hybrid:{name}",
                     (first_val,) + tuple(vals[m] for m in rest), omitted)
     return sel if budget is None else sel.top(budget)
@@ -284,20 +219,20 @@ def agnostic_oracle(finetune: Mapping[str, Mapping[str, float]], dataset: str,
         raise TypeError(f"finetune must be a mapping {{dataset: {{model: accuracy}}}}, got "
                         f"{type(finetune).__name__}")
     key = _dataset_key(finetune, dataset, "finetune")
-    target, _ = _score_map(finetune[key], f"finetune[{key!r}]")
+    target, _ = score_map(finetune[key], f"finetune[{key!r}]")
     others = [d for d in finetune if d != key]
     if not others:
         raise ValueError("agnostic_oracle needs fine-tune accuracies on at least one other dataset")
     means: Dict[str, float] = {}
     for d in others:
-        accs, _ = _score_map(finetune[d], f"finetune[{d!r}]", min_models=1)
+        accs, _ = score_map(finetune[d], f"finetune[{d!r}]", min_models=1)
         missing = sorted(set(target) - set(accs))
         if missing:
             raise ValueError(f"agnostic_oracle: models {missing} have no fine-tune accuracy on dataset {d!r}")
         for m in target:
             means[m] = means.get(m, 0.0) + accs[m]
     means = {m: s / len(others) for m, s in means.items()}
-    order = _rank_desc(means)
+    order = rank_desc(means)
     sel = Selection(tuple(order), ("oracle",) * len(order), "oracle", tuple(means[m] for m in order))
     return sel if budget is None else sel.top(budget)
 
@@ -327,7 +262,7 @@ def random_selection(pool, budget: Optional[int] = None, seed=None) -> Selection
     """
     names = sorted(_names(pool))
     if budget is not None:
-        _check_budget(budget, len(names))
+        check_budget(budget, len(names))
     perm = np.random.default_rng(seed).permutation(len(names))
     order = [names[i] for i in perm]
     sel = Selection(tuple(order), ("random",) * len(order), "random")

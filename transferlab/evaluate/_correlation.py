@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Tuple
 
 import numpy as np
 
-from transferlab.select import _check_nan_policy, _check_same_models, _rank_desc
+from transferlab.ranking import check_nan_policy, check_same_models, rank_desc
 
 __all__ = ["kendall_tau", "pearson", "spearman", "top_k_recall", "weighted_tau"]
 
@@ -22,12 +22,12 @@ __all__ = ["kendall_tau", "pearson", "spearman", "top_k_recall", "weighted_tau"]
 def _pair(scores, truth, nan_policy: str, fn: str,
           labels: Tuple[str, str] = ("scores", "truth")) -> Tuple[np.ndarray, np.ndarray, Optional[list]]:
     """Aligned float64 vectors (and the model names, for mappings); ``labels`` name the two arguments."""
-    _check_nan_policy(nan_policy)
+    check_nan_policy(nan_policy)
     names = None
     if isinstance(scores, Mapping) or isinstance(truth, Mapping):
         if not (isinstance(scores, Mapping) and isinstance(truth, Mapping)):
             raise TypeError(f"{fn}: scores and truth must both be mappings {{model: value}} or both arrays")
-        _check_same_models(scores, truth, *labels)
+        check_same_models(scores, truth, *labels)
         names = sorted(scores)
         x = [scores[m] for m in names]
         y = [truth[m] for m in names]
@@ -170,6 +170,6 @@ def top_k_recall(scores, truth, k: int = 1, *, nan_policy: str = "raise") -> flo
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= x.size:
         raise ValueError(f"k must be an integer in [1, n_models={x.size}], got {k!r}")
     keys = names if names is not None else [f"{i:012d}" for i in range(x.size)]
-    top_x = set(_rank_desc(dict(zip(keys, x)))[:k])
-    top_y = set(_rank_desc(dict(zip(keys, y)))[:k])
+    top_x = set(rank_desc(dict(zip(keys, x)))[:k])
+    top_y = set(rank_desc(dict(zip(keys, y)))[:k])
     return len(top_x & top_y) / k

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from transferlab.select import Selection, _check_budget, _check_nan_policy, _check_same_models, _rank_desc, _score_map
+from transferlab.ranking import check_budget, check_nan_policy, check_same_models, rank_desc, score_map
 
 __all__ = [
     "REGRET_KINDS",
@@ -35,7 +35,7 @@ REGRET_KINDS = ("relative", "absolute", "log_odds")
 
 
 def _finetune(finetune) -> Dict[str, float]:
-    accs, _ = _score_map(finetune, "finetune")
+    accs, _ = score_map(finetune, "finetune")
     if min(accs.values()) < 0:
         raise ValueError("finetune: accuracies must be >= 0")
     return accs
@@ -116,7 +116,7 @@ def expected_random_regret(finetune: Mapping[str, float], budget: int, *, kind: 
     _check_kind(kind)
     accs = _finetune(finetune)
     n = len(accs)
-    b = _check_budget(budget, n)
+    b = check_budget(budget, n)
     if kind == "log_odds":
         accs = _as_fraction(accs, percent)
     t = sorted(accs.values())
@@ -152,9 +152,9 @@ def relative_delta(a: Iterable[str], b: Iterable[str], finetune: Mapping[str, fl
 def _ranking(scores, accs: Mapping[str, float], nan_policy: str, what: str = "scores") -> list:
     """A full ordering of models from a score mapping (ranked, ties by name) or an explicit order."""
     if isinstance(scores, Mapping):
-        _check_same_models(scores, accs, what, "finetune")
-        vals, _ = _score_map(scores, what, nan_policy=nan_policy, min_models=1)
-        return _rank_desc(vals)
+        check_same_models(scores, accs, what, "finetune")
+        vals, _ = score_map(scores, what, nan_policy=nan_policy, min_models=1)
+        return rank_desc(vals)
     if isinstance(scores, str):
         raise TypeError(f"{what} must be a mapping {{model: score}} or an ordered list of models")
     order = list(scores)
@@ -175,10 +175,10 @@ def top_k_regret(scores, finetune: Mapping[str, float], k: int = 1, *, kind: str
     still count in the pool's best accuracy.
     """
     _check_kind(kind)
-    _check_nan_policy(nan_policy)
+    check_nan_policy(nan_policy)
     accs = _finetune(finetune)
     order = _ranking(scores, accs, nan_policy)
-    k = _check_budget(k, len(order), "k")
+    k = check_budget(k, len(order), "k")
     return regret(order[:k], accs, kind=kind, percent=percent)
 
 
@@ -188,7 +188,7 @@ def budget_to_zero_regret(scores, finetune: Mapping[str, float], *, nan_policy: 
     scores: ``{model: score}`` (ranked, ties by name) or an ordered list/:class:`Selection`. If the ranking
     never reaches a best model (a partial ranking, or best models omitted for NaN scores) ValueError is raised.
     """
-    _check_nan_policy(nan_policy)
+    check_nan_policy(nan_policy)
     accs = _finetune(finetune)
     order = _ranking(scores, accs, nan_policy)
     best = max(accs.values())
@@ -232,7 +232,7 @@ def random_success_rate(finetune: Mapping[str, float], budget: int) -> float:
     """Probability that ``budget`` uniformly drawn models contain a best one: ``1 - C(n-m, B) / C(n, B)``."""
     accs = _finetune(finetune)
     n = len(accs)
-    b = _check_budget(budget, n)
+    b = check_budget(budget, n)
     best = max(accs.values())
     m = sum(1 for v in accs.values() if v == best)
     return 1.0 - math.comb(n - m, b) / math.comb(n, b)

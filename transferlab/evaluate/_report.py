@@ -85,143 +85,24 @@ class Report:
         naming the missing ids) or ``"intersect"`` (evaluate on the common models; dropped ones noted).
         nan_policy: NaN scores raise, or with ``"omit"`` the model is unranked by that score (noted).
         """
-        if kind not in REGRET_KINDS:
-            raise ValueError(f"kind must be one of {REGRET_KINDS}, got {kind!r}")
-        if on_mismatch not in ("raise", "intersect"):
-            raise ValueError(f"on_mismatch must be 'raise' or 'intersect', got {on_mismatch!r}")
-        if nan_policy not in ("raise", "omit"):
-            raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
-        b = sorted({int(x) for x in np.atleast_1d(np.asarray(budgets))}) if budgets is not None else []
-        if not b or any(x < 1 for x in b) or np.asarray(budgets).dtype.kind not in "iu":
-            raise ValueError(f"budgets must be positive integers, got {budgets!r}")
-        budgets = tuple(b)
-
+        budgets = _check_options(budgets, kind, on_mismatch, nan_policy)
         stab = read_scores(scores)
         ftab = read_finetune(finetune)
         if not stab:
             raise ValueError("scores: the table is empty")
         notes: List[str] = []
         score_names = list(stab)
-        datasets: List[str] = []
-        for s in score_names:
-            for d in stab[s]:
-                if d not in datasets:
-                    datasets.append(d)
-        missing_ds = [d for d in datasets if d not in ftab]
-        if missing_ds:
-            if on_mismatch == "raise" or len(missing_ds) == len(datasets):
-                raise ValueError(f"datasets with scores but no fine-tune accuracies: {missing_ds} "
-                                 f"(fine-tune table has {sorted(ftab)})")
-            notes.append(f"datasets without fine-tune accuracies skipped: {missing_ds}")
-            datasets = [d for d in datasets if d in ftab]
-        extra_ds = sorted(set(ftab) - set(datasets))
-        if extra_ds:
-            notes.append(f"fine-tune datasets without scores (used by the oracle only): {extra_ds}")
-
-        # Model sets per dataset: every score must cover exactly the fine-tune models (or intersect).
-        models: Dict[str, List[str]] = {}
-        problems: List[str] = []
-        for d in datasets:
-            ft_models = set(ftab[d])
-            common = set(ft_models)
-            for s in score_names:
-                sm = set(stab[s].get(d, {}))
-                if sm != ft_models:
-                    parts = []
-                    if ft_models - sm:
-                        parts.append(f"no {s} score for {sorted(ft_models - sm)}")
-                    if sm - ft_models:
-                        parts.append(f"no fine-tune accuracy for {sorted(sm - ft_models)}")
-                    problems.append(f"{d}: " + "; ".join(parts))
-                common &= sm
-            models[d] = sorted(common)
-        if problems:
-            if on_mismatch == "raise":
-                raise ValueError("model sets do not match (pass on_mismatch='intersect' to evaluate on the "
-                                 "common models):\n  " + "\n  ".join(problems))
-            notes.append("evaluated on the common models only: " + " | ".join(problems))
-        for d in datasets:
-            if len(models[d]) < 2:
-                raise ValueError(f"dataset {d!r}: need at least 2 models with scores and fine-tune "
-                                 f"accuracies, got {models[d]}")
-
+        datasets = _evaluated_datasets(stab, ftab, on_mismatch, notes)
+        models = _common_models(stab, ftab, datasets, on_mismatch, notes)
         all_models = sorted({m for d in datasets for m in models[d]})
         pool_obj, pool_src = cls._resolve_pool(pool, all_models, notes)
+        subjects, kinds = _subjects(score_names, pool_obj is not None, len(ftab) >= 2)
 
-        subjects: List[str] = []
-        kinds: Dict[str, str] = {}
-        if pool_obj is not None:
-            subjects.append(AGNOSTIC)
-            kinds[AGNOSTIC] = "strategy"
-        if len(ftab) >= 2:
-            subjects.append(ORACLE)
-            kinds[ORACLE] = "strategy"
-        subjects.append(RANDOM)
-        kinds[RANDOM] = "strategy"
-        for s in score_names:
-            subjects.append(s)
-            kinds[s] = "score"
-        if pool_obj is not None:
-            for s in score_names:
-                subjects.append(f"hybrid:{s}")
-                kinds[f"hybrid:{s}"] = "strategy"
-
-        rows: List[Tuple[str, str, str, float]] = []
-        selections: Dict[Tuple[str, str], Selection] = {}
-        n_max = max(len(models[d]) for d in datasets)
+        figures = _Figures(budgets, kind, percent, nan_policy, max(len(models[d]) for d in datasets), notes)
         for d in datasets:
-            ms = models[d]
-            ft = {m: ftab[d][m] for m in ms}
-            n = len(ms)
-
-            def add(subject: str, sel: Optional[Selection]) -> None:
-                selections[(d, subject)] = sel
-                for bb in budgets:
-                    rows.append((d, subject, f"regret@{bb}",
-                                 regret(sel.models[:min(bb, len(sel))], ft, kind=kind, percent=percent)))
-                b0 = budget_to_zero_regret(sel, ft) if _reaches_best(sel, ft) else math.inf
-                rows.append((d, subject, "budget_to_zero", float(b0)))
-                for bb in range(1, n_max + 1):
-                    rows.append((d, subject, f"success@{bb}", float(b0 <= bb)))
-
-            if pool_obj is not None:
-                add(AGNOSTIC, task_agnostic(pool_obj.subset(ms)))
-            if ORACLE in kinds:
-                sel = cls._oracle(ftab, d, ms, notes)
-                if sel is not None:
-                    add(ORACLE, sel)
-            for bb in budgets:
-                rows.append((d, RANDOM, f"regret@{bb}",
-                             expected_random_regret(ft, min(bb, n), kind=kind, percent=percent)))
-            rows.append((d, RANDOM, "budget_to_zero", expected_random_budget_to_zero(ft)))
-            for bb in range(1, n_max + 1):
-                rows.append((d, RANDOM, f"success@{bb}", random_success_rate(ft, min(bb, n))))
-
-            for s in score_names:
-                sc = {m: stab[s][d][m] for m in ms}
-                sel = task_aware(sc, name=s, nan_policy=nan_policy)
-                if sel.omitted:
-                    notes.append(f"{d}: {s} is NaN/inf for {list(sel.omitted)} (omitted from its ranking)")
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    for key, _, fn in CORRELATIONS:
-                        rows.append((d, s, key, fn(_omit(sc, sel.omitted), _omit(ft, sel.omitted))))
-                    for bb in budgets:
-                        kk = min(bb, n - len(sel.omitted))
-                        rows.append((d, s, f"recall@{bb}",
-                                     top_k_recall(_omit(sc, sel.omitted), _omit(ft, sel.omitted), kk)))
-                for w in caught:
-                    notes.append(f"{d}: {s}: {w.message}")
-                add(s, sel)
-                if pool_obj is not None:
-                    add(f"hybrid:{s}", hybrid(pool_obj.subset(ms), sc, name=s, nan_policy=nan_policy))
-
-        # Means over datasets (NaN propagates: an undefined figure on one dataset leaves the mean undefined).
-        per: Dict[Tuple[str, str], List[float]] = {}
-        for d, s, st, v in rows:
-            per.setdefault((s, st), []).append(v)
-        for (s, st), vals in per.items():
-            rows.append((MEAN, s, st, float(np.mean(vals)) if len(vals) == len(datasets) else math.nan))
+            figures.add_dataset(d, models[d], stab, ftab, pool_obj, cls._oracle if ORACLE in kinds else None)
+        rows = figures.rows
+        rows += _mean_rows(rows, len(datasets))
 
         meta = {
             "n_datasets": len(datasets),
@@ -236,7 +117,8 @@ class Report:
         }
         return cls(rows, datasets=datasets, subjects=subjects, kinds=kinds, budgets=budgets, meta=meta,
                    scores={s: {d: {m: stab[s][d][m] for m in models[d]} for d in datasets} for s in score_names},
-                   finetune={d: {m: ftab[d][m] for m in models[d]} for d in datasets}, selections=selections)
+                   finetune={d: {m: ftab[d][m] for m in models[d]} for d in datasets},
+                   selections=figures.selections)
 
     @staticmethod
     def _resolve_pool(pool, all_models: List[str], notes: List[str]):
@@ -414,3 +296,178 @@ def _omit(d: Mapping[str, float], omitted) -> Dict[str, float]:
 def _reaches_best(sel: Selection, ft: Mapping[str, float]) -> bool:
     best = max(ft.values())
     return any(ft[m] == best for m in sel.models)
+
+
+# --- the steps of Report.from_tables ------------------------------------------------------------------------
+
+def _check_options(budgets, kind: str, on_mismatch: str, nan_policy: str) -> Tuple[int, ...]:
+    """Check the regret kind, on_mismatch and nan_policy options; return the budgets sorted and deduplicated
+    (ValueError unless they are positive integers)."""
+    if kind not in REGRET_KINDS:
+        raise ValueError(f"kind must be one of {REGRET_KINDS}, got {kind!r}")
+    if on_mismatch not in ("raise", "intersect"):
+        raise ValueError(f"on_mismatch must be 'raise' or 'intersect', got {on_mismatch!r}")
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
+    b = sorted({int(x) for x in np.atleast_1d(np.asarray(budgets))}) if budgets is not None else []
+    if not b or any(x < 1 for x in b) or np.asarray(budgets).dtype.kind not in "iu":
+        raise ValueError(f"budgets must be positive integers, got {budgets!r}")
+    return tuple(b)
+
+
+def _evaluated_datasets(stab, ftab, on_mismatch: str, notes: List[str]) -> List[str]:
+    """The scored datasets in order of first appearance that have fine-tune accuracies. Scored datasets without
+    them raise (``on_mismatch="raise"``, or when none is left) or are skipped with a note; fine-tune datasets
+    without scores are noted (they only inform the oracle)."""
+    datasets: List[str] = []
+    for s in stab:
+        for d in stab[s]:
+            if d not in datasets:
+                datasets.append(d)
+    missing_ds = [d for d in datasets if d not in ftab]
+    if missing_ds:
+        if on_mismatch == "raise" or len(missing_ds) == len(datasets):
+            raise ValueError(f"datasets with scores but no fine-tune accuracies: {missing_ds} "
+                             f"(fine-tune table has {sorted(ftab)})")
+        notes.append(f"datasets without fine-tune accuracies skipped: {missing_ds}")
+        datasets = [d for d in datasets if d in ftab]
+    extra_ds = sorted(set(ftab) - set(datasets))
+    if extra_ds:
+        notes.append(f"fine-tune datasets without scores (used by the oracle only): {extra_ds}")
+    return datasets
+
+
+def _common_models(stab, ftab, datasets: List[str], on_mismatch: str, notes: List[str]) -> Dict[str, List[str]]:
+    """``{dataset: sorted models}`` that every score and the fine-tune table cover. Any difference raises
+    (``on_mismatch="raise"``, naming the missing ids) or is noted; fewer than 2 common models raise."""
+    models: Dict[str, List[str]] = {}
+    problems: List[str] = []
+    for d in datasets:
+        ft_models = set(ftab[d])
+        common = set(ft_models)
+        for s in stab:
+            sm = set(stab[s].get(d, {}))
+            if sm != ft_models:
+                parts = []
+                if ft_models - sm:
+                    parts.append(f"no {s} score for {sorted(ft_models - sm)}")
+                if sm - ft_models:
+                    parts.append(f"no fine-tune accuracy for {sorted(sm - ft_models)}")
+                problems.append(f"{d}: " + "; ".join(parts))
+            common &= sm
+        models[d] = sorted(common)
+    if problems:
+        if on_mismatch == "raise":
+            raise ValueError("model sets do not match (pass on_mismatch='intersect' to evaluate on the "
+                             "common models):\n  " + "\n  ".join(problems))
+        notes.append("evaluated on the common models only: " + " | ".join(problems))
+    for d in datasets:
+        if len(models[d]) < 2:
+            raise ValueError(f"dataset {d!r}: need at least 2 models with scores and fine-tune "
+                             f"accuracies, got {models[d]}")
+    return models
+
+
+def _subjects(score_names: List[str], with_pool: bool, with_oracle: bool) -> Tuple[List[str], Dict[str, str]]:
+    """The report's subjects in order and their kind (``"strategy"`` or ``"score"``): task-agnostic (with a
+    pool), oracle (with at least 2 fine-tune datasets), random, every score, then hybrid:<score> (with a pool)."""
+    subjects: List[str] = []
+    kinds: Dict[str, str] = {}
+    if with_pool:
+        subjects.append(AGNOSTIC)
+        kinds[AGNOSTIC] = "strategy"
+    if with_oracle:
+        subjects.append(ORACLE)
+        kinds[ORACLE] = "strategy"
+    subjects.append(RANDOM)
+    kinds[RANDOM] = "strategy"
+    for s in score_names:
+        subjects.append(s)
+        kinds[s] = "score"
+    if with_pool:
+        for s in score_names:
+            subjects.append(f"hybrid:{s}")
+            kinds[f"hybrid:{s}"] = "strategy"
+    return subjects, kinds
+
+
+class _Figures:
+    """The figures of a Report under construction: ``rows`` ``(dataset, subject, statistic, value)`` and
+    ``selections[(dataset, subject)]``, with the options every figure needs (budgets, regret kind, percent,
+    nan_policy, ``n_max`` = the largest pool, for success@1..n_max); notes go to the shared ``notes`` list."""
+
+    def __init__(self, budgets: Tuple[int, ...], kind: str, percent: Optional[bool], nan_policy: str,
+                 n_max: int, notes: List[str]):
+        self.budgets, self.kind, self.percent, self.nan_policy, self.n_max = budgets, kind, percent, nan_policy, n_max
+        self.notes = notes
+        self.rows: List[Tuple[str, str, str, float]] = []
+        self.selections: Dict[Tuple[str, str], Selection] = {}
+
+    def add_dataset(self, d: str, ms: List[str], stab, ftab, pool_obj: Optional[ModelPool], oracle) -> None:
+        """Every figure of dataset ``d`` on its models ``ms``: task-agnostic (with a pool), the oracle (when
+        ``oracle(ftab, d, ms, notes)`` is given and returns a ranking), random, then per score its correlations
+        and task-aware ranking, and its hybrid (with a pool)."""
+        ft = {m: ftab[d][m] for m in ms}
+        if pool_obj is not None:
+            self.add_strategy(d, ft, AGNOSTIC, task_agnostic(pool_obj.subset(ms)))
+        if oracle is not None:
+            sel = oracle(ftab, d, ms, self.notes)
+            if sel is not None:
+                self.add_strategy(d, ft, ORACLE, sel)
+        self.add_random(d, ft)
+        for s in stab:
+            sc = {m: stab[s][d][m] for m in ms}
+            self.add_score(d, ft, s, sc)
+            if pool_obj is not None:
+                self.add_strategy(d, ft, f"hybrid:{s}",
+                                  hybrid(pool_obj.subset(ms), sc, name=s, nan_policy=self.nan_policy))
+
+    def add_strategy(self, d: str, ft: Mapping[str, float], subject: str, sel: Selection) -> None:
+        """A ranking's regret@B, budget to zero regret (inf when it never reaches a best model) and success@B
+        for B = 1..n_max; the ranking is kept in ``selections``."""
+        self.selections[(d, subject)] = sel
+        for bb in self.budgets:
+            self.rows.append((d, subject, f"regret@{bb}",
+                              regret(sel.models[:min(bb, len(sel))], ft, kind=self.kind, percent=self.percent)))
+        b0 = budget_to_zero_regret(sel, ft) if _reaches_best(sel, ft) else math.inf
+        self.rows.append((d, subject, "budget_to_zero", float(b0)))
+        for bb in range(1, self.n_max + 1):
+            self.rows.append((d, subject, f"success@{bb}", float(b0 <= bb)))
+
+    def add_random(self, d: str, ft: Mapping[str, float]) -> None:
+        """The random strategy's closed-form expected regret@B, budget to zero regret and success@B."""
+        n = len(ft)
+        for bb in self.budgets:
+            self.rows.append((d, RANDOM, f"regret@{bb}",
+                              expected_random_regret(ft, min(bb, n), kind=self.kind, percent=self.percent)))
+        self.rows.append((d, RANDOM, "budget_to_zero", expected_random_budget_to_zero(ft)))
+        for bb in range(1, self.n_max + 1):
+            self.rows.append((d, RANDOM, f"success@{bb}", random_success_rate(ft, min(bb, n))))
+
+    def add_score(self, d: str, ft: Mapping[str, float], s: str, sc: Mapping[str, float]) -> None:
+        """Score ``s``'s correlations with ``ft`` and recall@B (NaN/inf models omitted, warnings turned into
+        notes), then the figures of its task-aware ranking."""
+        sel = task_aware(sc, name=s, nan_policy=self.nan_policy)
+        if sel.omitted:
+            self.notes.append(f"{d}: {s} is NaN/inf for {list(sel.omitted)} (omitted from its ranking)")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for key, _, fn in CORRELATIONS:
+                self.rows.append((d, s, key, fn(_omit(sc, sel.omitted), _omit(ft, sel.omitted))))
+            for bb in self.budgets:
+                kk = min(bb, len(ft) - len(sel.omitted))
+                self.rows.append((d, s, f"recall@{bb}",
+                                  top_k_recall(_omit(sc, sel.omitted), _omit(ft, sel.omitted), kk)))
+        for w in caught:
+            self.notes.append(f"{d}: {s}: {w.message}")
+        self.add_strategy(d, ft, s, sel)
+
+
+def _mean_rows(rows: List[Tuple[str, str, str, float]], n_datasets: int) -> List[Tuple[str, str, str, float]]:
+    """The ``"mean"`` rows: each (subject, statistic) averaged over the datasets (NaN when a dataset lacks it;
+    NaN propagates: an undefined figure on one dataset leaves the mean undefined)."""
+    per: Dict[Tuple[str, str], List[float]] = {}
+    for d, s, st, v in rows:
+        per.setdefault((s, st), []).append(v)
+    return [(MEAN, s, st, float(np.mean(vals)) if len(vals) == n_datasets else math.nan)
+            for (s, st), vals in per.items()]

@@ -19,6 +19,8 @@ import json
 import os
 from typing import Dict, List
 
+from transferlab.zoo._preprocess import Preprocess
+
 __all__ = ["EXPERT_NAMES", "ExpertCNN", "build_expert_cnn", "manifest", "experts_dir", "load_expert"]
 
 
@@ -69,8 +71,6 @@ MEAN, STD = (0.5,), (0.5,)
 def load_expert(name: str, make):
     """Build the expert ``name`` from its shipped float16 weights (verifying the recorded SHA-256)."""
     import torch
-
-    from transferlab.zoo._models import Preprocess
 
     e = manifest()[name]
     path = os.path.join(experts_dir(), e["file"])
