@@ -39,7 +39,7 @@ def _device_of(m: Matrix) -> str:
 
 
 def _host(a) -> np.ndarray:
-    """A float64 result of ``_lda_stats`` (numpy, or a torch tensor on the "cuda" path) as numpy."""
+    """A float64 result of ``kernels.lda`` (numpy, or a torch tensor on the "cuda" path) as numpy."""
     if isinstance(a, np.ndarray):
         return a
     return a.detach().cpu().numpy()

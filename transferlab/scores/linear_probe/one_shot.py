@@ -14,7 +14,7 @@ Memory: the standardised float64 training rows are cached when they fit ``_CACHE
 banks (memory maps bigger than RAM) are re-read and standardised block by block at every step, with
 bitwise the same arithmetic, so the result does not depend on the path taken.
 
-Streaming: ``transferlab.scores.streaming.stream("linear_probe")`` (``_stream_linear_probe.py``) runs
+Streaming: ``transferlab.scores.streaming.stream("linear_probe")`` (``scores/linear_probe/stream.py``) runs
 the "lbfgs" protocol over a bank read in chunks, one pass per loss evaluation, driving the same
 solver (:class:`LBFGS`, reverse communication) and the same block and objective functions.
 """

@@ -61,7 +61,7 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     triangles.
 
     Row order: the probe draw and the randomized PCA see the row order (the published score
-    depends on it). Here the rows are first put in a canonical order (``_row_order``: sorted by two
+    depends on it). Here the rows are first put in a canonical order (``core.row_order``: sorted by two
     fixed projections of their contents, then by label), so the score is a function of the rows'
     contents and the seed: permuting the rows gives bitwise the same value (BAD_INPUTS.md row 9). It
     equals the published pipeline fed the (probe) rows in that canonical order.

@@ -1,6 +1,6 @@
 """Streaming PARC (:func:`transferlab.parc`): bitwise the one-shot number from a bank read chunk by chunk.
 
-Two passes. Pass 1: each row's canonical sort keys (``_row_order.row_keys``: two projections, a
+Two passes. Pass 1: each row's canonical sort keys (``core.row_order.row_keys``: two projections, a
 function of the row alone) and label: O(N) memory (24 bytes a row), never the rows. At its end the
 one-shot's ``probe_indices`` draws the probe positions in the canonical order (``order_of_keys``);
 each probe position is named by the tied run it falls in (the rows sharing its keys and label:

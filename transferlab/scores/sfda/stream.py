@@ -1,7 +1,7 @@
 """Streaming SFDA: :func:`transferlab.sfda` over a bank read chunk by chunk, in three passes.
 
 The one-shot score fits twice and predicts once; each fit needs statistics of every row, so each
-step is a pass here (the formulas are the one-shot's own functions in ``sfda.py`` / ``_lda_stats``):
+step is a pass here (the formulas are the one-shot's own functions in ``sfda/one_shot.py`` / ``kernels.lda``):
 
 1. counts, class sums and the Gram about a shift (the Gram family's accumulation, ``GramStream``:
    the shift is the first chunk's mean and merges re-express a state about another's shift
