@@ -27,3 +27,24 @@ def test_readme_example_runs(capsys):
 def test_readme_has_both_commands():
     assert "python -m pytest" in _block("tests-command")
     assert "transferlab demo" in _block("demo-command")
+
+
+def test_readme_evaluate_command_prints_the_rows_it_shows(tmp_path):
+    """The README's evaluate example, run from the repository root on the tables a clone has (the
+    plots go to a scratch folder), prints every table row the README shows."""
+    import shlex
+    import subprocess
+    import sys
+
+    command = _block("evaluate-command").replace("\\\n", " ").replace("--plot out/", f"--plot {tmp_path}")
+    argv = shlex.split(command)
+    assert argv[0] == "transferlab"
+    out = subprocess.run([sys.executable, "-m", "transferlab", *argv[1:]], capture_output=True, text=True,
+                         cwd=README.parent, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shown = re.search(r"<!-- /evaluate-command -->.*?```\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    rows = [line for line in shown.splitlines() if line.startswith("| ") and not line.startswith("| subject")]
+    assert len(rows) >= 5
+    for row in rows:
+        assert row in out.stdout.splitlines(), row
+    assert any(p.suffix == ".png" for p in tmp_path.iterdir())
