@@ -40,7 +40,9 @@ from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab import kernels
 from transferlab.core.arrays import Matrix, as_labels, as_matrix
-from transferlab.scores.knn.one_shot import check_loo_problem
+from transferlab.scores.knn.credit import credit as _knn_credit
+from transferlab.scores.knn.partial import Partial, merge_partials, partial_from_kernel
+from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options
 from transferlab.scores import registry
 
 __all__ = ["score_pool", "knn_loo_sharded", "connect", "merge_partials"]
@@ -223,37 +225,12 @@ def score_pool(
 # ------------------------------------------------------------------------------ sharded knn_loo
 
 
-@dataclass(frozen=True)
-class Partial:
-    """Partial neighbour lists of a block of query rows over a subset of candidate rows.
-
-    ``idx``/``dist`` (nq, k): sorted by (dist, global index), padded with -1 / +inf past ``found``;
-    ``same`` (nq, k): listed neighbour has the query's label; ``tie_count``/``tie_same`` (nq,):
-    candidates (listed or not) at exactly the last listed distance, and how many share the label.
-    """
-
-    idx: np.ndarray
-    dist: np.ndarray
-    same: np.ndarray
-    found: np.ndarray
-    tie_count: np.ndarray
-    tie_same: np.ndarray
-
-
 def _block_data(src: Any, is_bf16: bool) -> np.ndarray:
     """A block as the kernel takes it: bfloat16 blocks are already uint16 bit patterns (from the
     client's Matrix); anything else goes through as_matrix like the local path (int -> float32,
     Fortran order copied), block by block."""
     data = _materialise(src)
     return data if is_bf16 else as_matrix(data, "features").data
-
-
-def _partial(out: Tuple[np.ndarray, ...], row_lab: np.ndarray, cand_lab: np.ndarray, cand_off: int) -> Partial:
-    idx, dist, found, tc, ts = out
-    valid = idx >= 0
-    same = np.zeros(idx.shape, dtype=bool)
-    same[valid] = cand_lab[idx[valid] - cand_off] == np.broadcast_to(row_lab[:, None], idx.shape)[valid]
-    return Partial(idx, dist, same, found, tc, ts)
 
 
 def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: int, c_lab: np.ndarray, k: int,
@@ -264,8 +241,8 @@ def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: in
     out = kernels.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab, both)
     if both:
         fwd, back = out
-        return _partial(fwd, q_lab, c_lab, c_off), _partial(back, c_lab, q_lab, q_off)
-    return _partial(out, q_lab, c_lab, c_off)
+        return partial_from_kernel(fwd, q_lab, c_lab, c_off), partial_from_kernel(back, c_lab, q_lab, q_off)
+    return partial_from_kernel(out, q_lab, c_lab, c_off)
 
 
 def _pick(pair: Tuple[Partial, Partial], i: int) -> Partial:
@@ -278,33 +255,6 @@ def _nonfinite_task(src: Any, offset: int, is_bf16: bool) -> np.ndarray:
     data = _block_data(src, is_bf16)
     m = Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features")
     return np.flatnonzero(nonfinite_rows(m)).astype(np.int64) + offset
-
-
-def merge_partials(a: Partial, b: Partial) -> Partial:
-    """Min-merge of two partials over disjoint candidate sets (associative and commutative)."""
-    k = a.idx.shape[1]
-    dist = np.concatenate([a.dist, b.dist], axis=1)
-    idx = np.concatenate([a.idx, b.idx], axis=1)
-    same = np.concatenate([a.same, b.same], axis=1)
-    # Padding (+inf, -1) sorts after every real candidate: real distances are finite.
-    order = np.lexsort((np.where(idx < 0, np.iinfo(np.int64).max, idx), dist), axis=1)[:, :k]
-    dist = np.take_along_axis(dist, order, axis=1)
-    idx = np.take_along_axis(idx, order, axis=1)
-    same = np.take_along_axis(same, order, axis=1)
-    found = np.minimum(a.found + b.found, k)
-    rows = np.arange(idx.shape[0])
-    bd = np.where(found > 0, dist[rows, np.maximum(found - 1, 0)], np.inf)
-    tc = np.zeros_like(a.tie_count)
-    ts = np.zeros_like(a.tie_same)
-    for p in (a, b):
-        last = np.where(p.found > 0, p.dist[rows, np.maximum(p.found - 1, 0)], -np.inf)
-        at = (p.dist == bd[:, None]) & (p.idx >= 0)
-        full = last == bd  # this side saw every candidate at bd, listed or not, in its counts
-        tc += np.where(full, p.tie_count, at.sum(axis=1))
-        ts += np.where(full, p.tie_same, (at & p.same).sum(axis=1))
-    tc[found == 0] = 0
-    ts[found == 0] = 0
-    return Partial(idx, dist, same, found, tc, ts)
 
 
 def _merge_task(*parts: Partial) -> Partial:
@@ -352,13 +302,7 @@ def knn_loo_sharded(
     blocks, ``block_rows^2 * d`` multiply-adds each. ``kernel_threads``: OpenMP threads per task
     (0 = the worker machine's default).
     """
-    from transferlab.scores.knn import one_shot as _knn
-
-    if ties not in _knn.TIES:
-        raise ValueError(f"ties must be one of {_knn.TIES}, got {ties!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    k = int(k)
+    k = check_options(k, "euclidean", ties)
     if not isinstance(merge_fan_in, int) or merge_fan_in < 2:
         raise ValueError(f"merge_fan_in must be an int >= 2, got {merge_fan_in!r}")
     src = _source(features)
@@ -406,11 +350,11 @@ def knn_loo_sharded(
     dist = np.concatenate([p.dist for p in parts])
     tie_count = np.concatenate([p.tie_count for p in parts])
     tie_same = np.concatenate([p.tie_same for p in parts])
-    correct = _knn._credit(m, y, k, ties, idx, dist, tie_count, tie_same)
+    correct = _knn_credit(m, y, k, ties, idx, dist, tie_count, tie_same)
     score = float(correct.mean())
     if not return_details:
         return score
-    return _knn.KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)
+    return KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)
 
 
 # ------------------------------------------------------------------------------ FeatureBank directories

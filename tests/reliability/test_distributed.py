@@ -9,7 +9,7 @@ distributed = pytest.importorskip("distributed")
 
 import transferlab  # noqa: E402
 from transferlab import _C, distributed as tld  # noqa: E402
-from transferlab.distributed import Partial, merge_partials  # noqa: E402
+from transferlab.scores.knn.partial import Partial, merge_partials  # noqa: E402
 
 # Dask's own housekeeping warnings (ports, scratch dirs, event loop) are not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning",
@@ -85,6 +85,11 @@ def test_sharded_knn_validates_like_knn_loo(client):
         tld.knn_loo_sharded(X, y, block_rows=0, client=client)
     with pytest.raises(ValueError, match=r"\.npy"):
         tld.knn_loo_sharded("bank.csv", y, client=client)
+
+
+def test_distributed_reexports_the_knn_merge():
+    """``transferlab.distributed.Partial`` / ``merge_partials`` (documented) are the kNN package's own."""
+    assert tld.Partial is Partial and tld.merge_partials is merge_partials
 
 
 def test_merge_is_order_free_and_matches_kernel():
