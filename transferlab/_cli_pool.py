@@ -209,14 +209,8 @@ def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
 def _cmd_score(args) -> int:
     from transferlab.scoring import score_pool
 
-    kw = dict(device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
-              errors="note" if args.keep_going else "raise")
-    if args.scheduler:
-        from transferlab.distributed import score_banks
-
-        res = score_banks(args.banks, args.scores, scheduler=args.scheduler, **kw)
-    else:
-        res = score_pool(args.banks, args.scores, **kw)
+    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
+                     errors="note" if args.keep_going else "raise", scheduler=args.scheduler or None)
     res.to_csv(args.out)
     sys.stdout.write(res.to_markdown() + "\n")
     for note in res.notes:

@@ -1,28 +1,33 @@
-"""Past one machine, on Dask: score a pool of banks on a cluster, and shard ``knn_loo`` by row blocks.
+"""Past one machine, on Dask: shard ``knn_loo`` by row blocks, and the cluster helpers of ``score_pool``.
 
     from distributed import Client
+    import transferlab as tl
     from transferlab import distributed as tld
 
     with Client("tcp://scheduler:8786") as client:          # or scheduler="tcp://..." below
-        table = tld.score_pool({"resnet50": "banks/resnet50.npy", "vit_b16": "banks/vit_b16.npy"},
-                               labels, scores=["knn_loo", "leep"], client=client)
-        table["knn_loo"]["resnet50"]                        # -> float; table[score] feeds select.task_aware
+        res = tl.score_pool({"resnet50": "banks/resnet50.npy", "vit_b16": "banks/vit_b16.npy"},
+                            ["knn_loo", "logme"], labels=labels, client=client)
+        res.table()["knn_loo"]["data"]                       # {model: value}, what select.task_aware takes
         acc = tld.knn_loo_sharded("banks/huge.npy", labels, k=1, block_rows=200_000, client=client)
 
-Banks are given as paths to ``.npy`` files (opened with ``mmap_mode="r"`` *on the worker*: only
-paths travel, so the files must be visible to the workers, e.g. on a shared file system), as
-zero-argument callables run on the worker (a bank loader), or as arrays (shipped to the cluster).
+Pool scoring on a cluster is ``transferlab.score_pool(..., client=)`` (one Dask task per bank, every value
+equal to the local one, a :class:`transferlab.PoolScores` back); this module's ``score_pool`` (the
+``{score: {model: value}}`` form) and ``score_banks`` are deprecated aliases of it. ``connect`` resolves the
+client both use.
 
-Sharded k-NN (``knn_loo_sharded``). The bank is cut into row blocks B_0..B_{m-1}. Task (I, J),
-I <= J, computes for every row of B_I its k nearest rows of B_J other than itself (self excluded by
-global index) and, from the same distance tiles, for every row of B_J its k nearest rows of B_I,
-with ``_C.knn_cross``, whose distances are bitwise those of ``knn_loo`` (same packed micro-kernels,
-csrc/knn/knn_cross.h): N^2 d / 2 multiply-adds in all, like the local kernel. The partial lists of B_I are then min-merged pairwise in a tree
-by (distance, global index), tie counts carried as in csrc/knn/knn_cross.h. The merged neighbours,
-distances and tie counts equal the local kernel's bit for bit, hence so do the per-sample credit
-and the score. A worker holds two blocks at a time; the client holds O(N k) results and the labels.
-With ``k > 1`` and ``ties="expected"``, rows whose boundary tie group is larger than the slots left
-need the exact label histogram of that group (``knn_loo``'s rescan); it is computed on the client
+Sharded k-NN (``knn_loo_sharded``). ``features`` is a path to a ``.npy`` file (opened with
+``mmap_mode="r"`` *on the worker*: only paths travel, so the files must be visible to the workers, e.g.
+on a shared file system) or an array (shipped to the cluster). The bank is cut into row blocks
+B_0..B_{m-1}. Task (I, J), I <= J, computes for every row of B_I its k nearest rows of B_J other than
+itself (self excluded by global index) and, from the same distance tiles, for every row of B_J its k
+nearest rows of B_I, with ``_C.knn_cross``, whose distances are bitwise those of ``knn_loo`` (same packed
+micro-kernels, csrc/knn/knn_cross.h): N^2 d / 2 multiply-adds in all, like the local kernel. The partial
+lists of B_I are then min-merged pairwise in a tree by (distance, global index), tie counts carried as in
+csrc/knn/knn_cross.h (``Partial`` / ``merge_partials``, from ``transferlab.scores.knn.partial``). The
+merged neighbours, distances and tie counts equal the local kernel's bit for bit, hence so do the
+per-sample credit and the score. A worker holds two blocks at a time; the client holds O(N k) results and
+the labels. With ``k > 1`` and ``ties="expected"``, rows whose boundary tie group is larger than the slots
+left need the exact label histogram of that group (``knn_loo``'s rescan); it is computed on the client
 against the (memory-mapped) bank, which touches the bank once per such row.
 """
 from __future__ import annotations
@@ -30,20 +35,22 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from transferlab.core import cpu_threads
+from transferlab import scoring as _scoring
 from transferlab.core import devices
 from transferlab import kernels
 from transferlab.core.arrays import Matrix, as_labels, as_matrix
-from transferlab.scores.knn.one_shot import check_loo_problem
+from transferlab.scores.knn.credit import credit as _knn_credit
+from transferlab.scores.knn.partial import Partial, merge_partials, partial_from_kernel
+from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options
 from transferlab.scores import registry
 
-__all__ = ["score_pool", "knn_loo_sharded", "connect", "merge_partials"]
+__all__ = ["knn_loo_sharded", "connect", "Partial", "merge_partials", "score_pool", "score_banks"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 BankLike = Union[PathLike, Callable[[], Any], Any]
@@ -124,15 +131,7 @@ def _source(bank: BankLike) -> Any:
     return bank
 
 
-# ------------------------------------------------------------------------------ pool scoring
-
-
-def _score_task(bank: Any, labels: Any, name: str, kwargs: Dict[str, Any], threads: Optional[int]) -> float:
-    first = _materialise(bank)
-    if threads is not None:
-        with cpu_threads.threads(threads):
-            return float(registry.score(name, first, labels, **kwargs))
-    return float(registry.score(name, first, labels, **kwargs))
+# ------------------------------------------------------------------------------ pool scoring (deprecated aliases)
 
 
 def score_pool(
@@ -147,7 +146,10 @@ def score_pool(
     kernel_threads: Optional[int] = None,
     on_error: str = "raise",
 ) -> Dict[str, Dict[str, float]]:
-    """Every score of every model of a pool, one Dask task per (model, score).
+    """Deprecated: use ``transferlab.score_pool(banks, scores, labels=labels, client=client)``, which returns a
+    :class:`transferlab.PoolScores` (``.table()[score]["data"]`` is this function's ``{model: value}``).
+
+    Forwards to it (one Dask task per model, all its scores) and returns the earlier form.
 
     Parameters
     ----------
@@ -156,15 +158,19 @@ def score_pool(
     scores : registered score names. A score with ``inputs="probs"`` reads the model's source
         probabilities from ``inputs[model]["probs"]`` (a bank-like as above) instead of its features.
     score_kwargs : score name -> keyword arguments (e.g. ``{"knn_loo": {"k": 3}}``).
-    kernel_threads : OpenMP threads per task (None: the worker's default); with several Dask
-        worker threads per machine, 1 avoids oversubscription.
+    kernel_threads : OpenMP threads per task (None: the worker's default).
     on_error : "raise" (default: the first failure, naming model and score) or "nan" (record NaN
         and go on; the failures are in the returned dict under ``"_errors"``).
+    client / scheduler : as :func:`connect` (neither: the current default client).
 
     Returns
     -------
-    ``{score: {model: value}}`` (``table["knn_loo"]`` is what ``select.task_aware`` takes).
+    ``{score: {model: value}}``, plus ``"_errors": {"score/model": "ExceptionType: message"}`` when
+    ``on_error="nan"`` recorded failures.
     """
+    warnings.warn("transferlab.distributed.score_pool is deprecated: use transferlab.score_pool(banks, scores, "
+                  "labels=labels, client=client), which returns a PoolScores (.table()[score]['data'] is "
+                  "{model: value})", DeprecationWarning, stacklevel=2)
     if isinstance(scores, str):
         scores = [scores]
     scores = list(scores)
@@ -172,72 +178,50 @@ def score_pool(
         raise ValueError(f"on_error must be 'raise' or 'nan', got {on_error!r}")
     if not banks:
         raise ValueError("empty pool: banks has no models")
+    names = {str(model): model for model in banks}
+    if len(names) != len(banks):
+        raise ValueError("banks: two models have the same name once written as strings")
     infos = {s: registry.get(s) for s in scores}
-    score_kwargs = dict(score_kwargs or {})
-    unknown = sorted(set(score_kwargs) - set(scores))
+    unknown = sorted(set(score_kwargs or {}) - set(scores))
     if unknown:
         raise ValueError(f"score_kwargs for scores not requested: {unknown}")
-    jobs: List[Tuple[str, str, Any]] = []
-    for model, bank in banks.items():
-        for s, info in infos.items():
-            if info.inputs == "probs":
-                try:
-                    src = (inputs or {})[model]["probs"]
-                except KeyError:
-                    raise ValueError(f"score {s!r} takes source probabilities: give inputs[{model!r}]['probs']") from None
-            else:
-                src = bank
-            jobs.append((model, s, _source(src)))
-    out: Dict[str, Dict[str, float]] = {s: {} for s in scores}
-    errors: Dict[str, str] = {}
-    with connect(client, scheduler) as c:
-        # hash=False: content-hashed keys would be shared with an earlier call whose futures may still be
-        # being released after a failure (its data then vanishes under this call: 'lost dependencies').
-        [lab_f] = c.scatter([np.asarray(labels)], broadcast=True, hash=False)
-        # Arrays are shipped once each even when several scores read them.
-        shipped: Dict[int, Any] = {}
-        futures = []
-        for model, s, src in jobs:
-            if isinstance(src, np.ndarray) or hasattr(src, "__array__") and not isinstance(src, _NpyRows):
-                key = id(src)
-                if key not in shipped:
-                    [shipped[key]] = c.scatter([src], hash=False)
-                src = shipped[key]
-            futures.append(c.submit(_score_task, src, lab_f, s, dict(score_kwargs.get(s, {})), kernel_threads,
-                                    key=f"tl-score-{s}-{model}-{uuid.uuid4().hex}", pure=False))
-        for (model, s, _), fut in zip(jobs, futures):
+    probs: Dict[str, Any] = {}
+    for s, info in infos.items():
+        if info.inputs != "probs":
+            continue
+        for model in banks:
             try:
-                out[s][model] = fut.result()
-            except Exception as e:
-                if on_error == "raise":
-                    for f in futures:
-                        f.cancel()
-                    raise type(e)(f"model {model!r}, score {s!r}: {e}") from e
-                out[s][model] = float("nan")
-                errors[f"{s}/{model}"] = f"{type(e).__name__}: {e}"
-    if errors:
-        out["_errors"] = errors  # type: ignore[assignment]
+                probs[str(model)] = (inputs or {})[model]["probs"]
+            except KeyError:
+                raise ValueError(f"score {s!r} takes source probabilities: give inputs[{model!r}]['probs']") from None
+    with connect(client, scheduler) as c:
+        res = _scoring.score_pool({str(m): bank for m, bank in banks.items()}, scores, labels=labels,
+                                  probs=probs or None, score_kwargs=score_kwargs, kernel_threads=kernel_threads,
+                                  errors="raise" if on_error == "raise" else "nan", client=c)
+    values = {(r["score"], r["model"]): r["value"] for r in res.rows}
+    out: Dict[str, Dict[str, float]] = {s: {names[m]: values[(s, m)] for m in names if (s, m) in values}
+                                        for s in scores}
+    if res.failures:
+        out["_errors"] = {f"{f['score']}/{names[f['model']]}": f["error"] for f in res.failures}  # type: ignore
     return out
 
 
-# ------------------------------------------------------------------------------ sharded knn_loo
+def score_banks(banks, scores: Optional[Sequence[str]] = None, *, client=None, scheduler: Optional[str] = None,
+                device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                errors: str = "raise", **local_kw: Any):
+    """Deprecated: use ``transferlab.score_pool(banks, scores, client=client)`` (or ``scheduler=``).
 
-
-@dataclass(frozen=True)
-class Partial:
-    """Partial neighbour lists of a block of query rows over a subset of candidate rows.
-
-    ``idx``/``dist`` (nq, k): sorted by (dist, global index), padded with -1 / +inf past ``found``;
-    ``same`` (nq, k): listed neighbour has the query's label; ``tie_count``/``tie_same`` (nq,):
-    candidates (listed or not) at exactly the last listed distance, and how many share the label.
+    ``transferlab.score_pool`` over FeatureBank directories on a Dask cluster, one task per bank; ``client`` /
+    ``scheduler`` / ``local_kw`` as :func:`connect` (neither: the current default client). Returns a
+    :class:`transferlab.PoolScores`.
     """
+    warnings.warn("transferlab.distributed.score_banks is deprecated: use transferlab.score_pool(banks, scores, "
+                  "client=client) (or scheduler=ADDRESS)", DeprecationWarning, stacklevel=2)
+    with connect(client, scheduler, **local_kw) as c:
+        return _scoring.score_pool(banks, scores, device=device, score_kwargs=score_kwargs, errors=errors, client=c)
 
-    idx: np.ndarray
-    dist: np.ndarray
-    same: np.ndarray
-    found: np.ndarray
-    tie_count: np.ndarray
-    tie_same: np.ndarray
+
+# ------------------------------------------------------------------------------ sharded knn_loo
 
 
 def _block_data(src: Any, is_bf16: bool) -> np.ndarray:
@@ -248,14 +232,6 @@ def _block_data(src: Any, is_bf16: bool) -> np.ndarray:
     return data if is_bf16 else as_matrix(data, "features").data
 
 
-def _partial(out: Tuple[np.ndarray, ...], row_lab: np.ndarray, cand_lab: np.ndarray, cand_off: int) -> Partial:
-    idx, dist, found, tc, ts = out
-    valid = idx >= 0
-    same = np.zeros(idx.shape, dtype=bool)
-    same[valid] = cand_lab[idx[valid] - cand_off] == np.broadcast_to(row_lab[:, None], idx.shape)[valid]
-    return Partial(idx, dist, same, found, tc, ts)
-
-
 def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: int, c_lab: np.ndarray, k: int,
                 is_bf16: bool, threads: int, both: bool):
     """Partial lists of block q over block c, and (``both``) of block c over block q from the same
@@ -264,8 +240,8 @@ def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: in
     out = kernels.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab, both)
     if both:
         fwd, back = out
-        return _partial(fwd, q_lab, c_lab, c_off), _partial(back, c_lab, q_lab, q_off)
-    return _partial(out, q_lab, c_lab, c_off)
+        return partial_from_kernel(fwd, q_lab, c_lab, c_off), partial_from_kernel(back, c_lab, q_lab, q_off)
+    return partial_from_kernel(out, q_lab, c_lab, c_off)
 
 
 def _pick(pair: Tuple[Partial, Partial], i: int) -> Partial:
@@ -278,33 +254,6 @@ def _nonfinite_task(src: Any, offset: int, is_bf16: bool) -> np.ndarray:
     data = _block_data(src, is_bf16)
     m = Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features")
     return np.flatnonzero(nonfinite_rows(m)).astype(np.int64) + offset
-
-
-def merge_partials(a: Partial, b: Partial) -> Partial:
-    """Min-merge of two partials over disjoint candidate sets (associative and commutative)."""
-    k = a.idx.shape[1]
-    dist = np.concatenate([a.dist, b.dist], axis=1)
-    idx = np.concatenate([a.idx, b.idx], axis=1)
-    same = np.concatenate([a.same, b.same], axis=1)
-    # Padding (+inf, -1) sorts after every real candidate: real distances are finite.
-    order = np.lexsort((np.where(idx < 0, np.iinfo(np.int64).max, idx), dist), axis=1)[:, :k]
-    dist = np.take_along_axis(dist, order, axis=1)
-    idx = np.take_along_axis(idx, order, axis=1)
-    same = np.take_along_axis(same, order, axis=1)
-    found = np.minimum(a.found + b.found, k)
-    rows = np.arange(idx.shape[0])
-    bd = np.where(found > 0, dist[rows, np.maximum(found - 1, 0)], np.inf)
-    tc = np.zeros_like(a.tie_count)
-    ts = np.zeros_like(a.tie_same)
-    for p in (a, b):
-        last = np.where(p.found > 0, p.dist[rows, np.maximum(p.found - 1, 0)], -np.inf)
-        at = (p.dist == bd[:, None]) & (p.idx >= 0)
-        full = last == bd  # this side saw every candidate at bd, listed or not, in its counts
-        tc += np.where(full, p.tie_count, at.sum(axis=1))
-        ts += np.where(full, p.tie_same, (at & p.same).sum(axis=1))
-    tc[found == 0] = 0
-    ts[found == 0] = 0
-    return Partial(idx, dist, same, found, tc, ts)
 
 
 def _merge_task(*parts: Partial) -> Partial:
@@ -352,13 +301,7 @@ def knn_loo_sharded(
     blocks, ``block_rows^2 * d`` multiply-adds each. ``kernel_threads``: OpenMP threads per task
     (0 = the worker machine's default).
     """
-    from transferlab.scores.knn import one_shot as _knn
-
-    if ties not in _knn.TIES:
-        raise ValueError(f"ties must be one of {_knn.TIES}, got {ties!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    k = int(k)
+    k = check_options(k, "euclidean", ties)
     if not isinstance(merge_fan_in, int) or merge_fan_in < 2:
         raise ValueError(f"merge_fan_in must be an int >= 2, got {merge_fan_in!r}")
     src = _source(features)
@@ -406,52 +349,8 @@ def knn_loo_sharded(
     dist = np.concatenate([p.dist for p in parts])
     tie_count = np.concatenate([p.tie_count for p in parts])
     tie_same = np.concatenate([p.tie_same for p in parts])
-    correct = _knn._credit(m, y, k, ties, idx, dist, tie_count, tie_same)
+    correct = _knn_credit(m, y, k, ties, idx, dist, tie_count, tie_same)
     score = float(correct.mean())
     if not return_details:
         return score
-    return _knn.KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)
-
-
-# ------------------------------------------------------------------------------ FeatureBank directories
-
-
-def _score_one_bank(path: str, scores, device: str, score_kwargs, errors: str):
-    """On a worker: the local ``score_pool`` on one bank directory (rows and notes)."""
-    from transferlab.scoring import score_pool as local_score_pool
-
-    res = local_score_pool(path, scores, device=device, score_kwargs=score_kwargs, errors=errors)
-    return res.rows, res.notes
-
-
-def score_banks(banks, scores: Optional[Sequence[str]] = None, *, client=None, scheduler: Optional[str] = None,
-                device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
-                errors: str = "raise", **local_kw: Any):
-    """``transferlab.score_pool`` over FeatureBank directories, one Dask task per bank.
-
-    Each task runs the local ``score_pool`` on its bank (opened by path on the worker: only paths travel, so
-    the directories must be visible to the workers), so every value equals the local one; the seconds are the
-    worker's. ``banks``: bank directories or directories holding banks (found on the client). This is what
-    ``transferlab score BANKS --scheduler ADDRESS`` runs. Returns a :class:`transferlab.PoolScores`.
-    """
-    from transferlab.scoring import PoolScores, find_banks
-
-    paths: List[str] = []
-    for b in [banks] if isinstance(banks, (str, os.PathLike)) else list(banks):
-        found = find_banks(b)
-        if not found:
-            raise ValueError(f"no feature bank under {os.fspath(b)!r}")
-        paths.extend(found)
-    names = None if scores is None else ([scores] if isinstance(scores, str) else list(scores))
-    with connect(client, scheduler, **local_kw) as c:
-        futures = [c.submit(_score_one_bank, os.path.abspath(p), names, device, score_kwargs, errors,
-                            pure=False, key=f"tl-bank-{uuid.uuid4().hex}") for p in paths]
-        results = c.gather(futures)
-    rows: List[Dict[str, Any]] = []
-    notes: List[str] = []
-    for r, n in results:
-        rows.extend(r)
-        notes.extend(x for x in n if x not in notes)
-    order = {s: i for i, s in enumerate(names or [])}
-    rows.sort(key=lambda r: (r["dataset"], r["model"], order.get(r["score"], len(order)), r["score"]))
-    return PoolScores(rows, notes)
+    return KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)

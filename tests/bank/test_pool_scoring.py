@@ -251,3 +251,112 @@ def test_score_pool_on_gpu_equals_host(banks):
         (r["dataset"], r["model"], r["score"]) for r in cpu.rows]
     for g, c in zip(gpu.rows, cpu.rows):
         assert g["value"] == pytest.approx(c["value"], rel=1e-8, abs=1e-12), (g, c)
+
+
+# ------------------------------------------------------------------ arrays with labels= (the in-memory form)
+
+
+def _arrays():
+    X = {m: _bank("alpha", m, j).features for j, m in enumerate(MODELS)}
+    y = _bank("alpha", "good", 0).labels
+    return X, y
+
+
+def test_arrays_with_labels_equal_direct_calls(tmp_path):
+    X, y = _arrays()
+    before = {m: x.copy() for m, x in X.items()}
+    res = tl.score_pool(X, ["knn_loo", "logme"], labels=y, score_kwargs={"knn_loo": {"k": 3}})
+    assert isinstance(res, tl.PoolScores) and res.datasets == ["data"]
+    assert [(r["model"], r["score"]) for r in res.rows] == [(m, s) for m in sorted(MODELS) for s in ("knn_loo", "logme")]
+    for r in res.rows:
+        x = X[r["model"]]
+        want = tl.knn_loo(x, y, k=3) if r["score"] == "knn_loo" else tl.logme(x, y)
+        assert r["value"] == want and r["seconds"] > 0
+    for m in MODELS:  # inputs are not mutated
+        np.testing.assert_array_equal(X[m], before[m])
+    # a sequence names its models "0", "1", ...; .npy paths and loaders are arrays too; dataset= names the rows
+    np.save(tmp_path / "mid.npy", X["mid"])
+    seq = tl.score_pool([X["good"], str(tmp_path / "mid.npy"), lambda: X["bad"]], "knn_loo", labels=y,
+                        dataset="alpha")
+    assert seq.table() == {"knn_loo": {"alpha": {"0": tl.knn_loo(X["good"], y), "1": tl.knn_loo(X["mid"], y),
+                                                 "2": tl.knn_loo(X["bad"], y)}}}
+    # the same values as the bank form of the same arrays
+    banks = [FeatureBank(X[m], y, meta={"model_id": m, "dataset_id": "data"}) for m in MODELS]
+    assert tl.score_pool(banks, ["knn_loo", "logme"], score_kwargs={"knn_loo": {"k": 3}}).table() == res.table()
+
+
+def test_arrays_probs_feed_probs_scores_as_given(dummy_scores):
+    X, y = _arrays()
+    P = {m: np.random.default_rng(j).dirichlet(np.ones(5), size=len(y)) for j, m in enumerate(MODELS)}
+    res = tl.score_pool(X, ["knn_loo", "_test_probs"], labels=y, probs={"good": P["good"], "mid": P["mid"]},
+                        device="cpu")
+    got = res.table()["_test_probs"]["data"]
+    assert set(got) == {"good", "mid"}  # "bad" has no probs: skipped with a note
+    assert got["good"] == float(np.max(P["good"], axis=1).mean())
+    np.testing.assert_array_equal(dummy_scores["probs"][0], P["good"])  # used as given, not softmaxed again
+    assert res.notes == ["_test_probs: skipped for data/bad (no source probabilities: give probs={'bad': ...})"]
+    # a sequence of probs is aligned with a sequence of banks
+    seq = tl.score_pool([X["good"]], ["_test_probs"], labels=y, probs=[P["good"]])
+    assert seq.table()["_test_probs"]["data"]["0"] == got["good"]
+
+
+def test_errors_nan_keeps_the_other_values(banks):
+    X, y = _arrays()
+    bad = X["bad"].copy()
+    bad[7, 2] = np.nan
+    res = tl.score_pool({"good": X["good"], "bad": bad}, ["knn_loo", "logme"], labels=y, errors="nan")
+    t = res.table()
+    assert math.isnan(t["knn_loo"]["data"]["bad"]) and math.isnan(t["logme"]["data"]["bad"])
+    assert t["knn_loo"]["data"]["good"] == tl.knn_loo(X["good"], y)
+    assert [(f["model"], f["score"]) for f in res.failures] == [("bad", "knn_loo"), ("bad", "logme")]
+    assert all("NaN or inf" in f["error"] for f in res.failures)
+    assert any(n.startswith("knn_loo: NaN for data/bad after an error (score 'knn_loo' on dataset 'data', "
+                            "model 'bad': ") for n in res.notes)
+    assert "nan" in res.to_csv()  # a NaN value is written, and read back as NaN
+    # errors="note" drops the score everywhere instead
+    noted = tl.score_pool({"good": X["good"], "bad": bad}, ["knn_loo"], labels=y, errors="note")
+    assert noted.rows == [] and noted.failures == []
+
+
+def test_array_form_bad_arguments(banks, tmp_path):
+    X, y = _arrays()
+    with pytest.raises(ValueError, match="give their labels="):
+        tl.score_pool(X, ["knn_loo"])
+    with pytest.raises(ValueError, match="banks holds arrays: give their labels="):
+        tl.score_pool([X["good"]], ["knn_loo"])
+    with pytest.raises(ValueError, match="labels= is for banks given as arrays"):
+        tl.score_pool(banks, ["knn_loo"], labels=y)
+    with pytest.raises(ValueError, match="labels= is for banks given as arrays"):
+        tl.score_pool([str(tmp_path)], ["knn_loo"], labels=y)
+    with pytest.raises(ValueError, match="labels= is for banks given as arrays"):
+        tl.score_pool(tmp_path, ["knn_loo"], labels=y)
+    with pytest.raises(TypeError, match="one per model"):
+        tl.score_pool(X["good"], ["knn_loo"], labels=y)
+    with pytest.raises(ValueError, match="dataset= names the dataset of banks given as arrays"):
+        tl.score_pool(banks, ["knn_loo"], dataset="alpha")
+    with pytest.raises(ValueError, match="probs= goes with banks given as arrays"):
+        tl.score_pool(banks, ["knn_loo"], probs={"good": X["good"]})
+    with pytest.raises(ValueError, match=r"probs names models that are not in banks: \['nope'\]"):
+        tl.score_pool(X, ["knn_loo"], labels=y, probs={"nope": X["good"]})
+    with pytest.raises(ValueError, match="probs has 2 entries but banks has 1 models"):
+        tl.score_pool([X["good"]], ["knn_loo"], labels=y, probs=[X["good"], X["good"]])
+    with pytest.raises(ValueError, match=r"banks\['good'\]: 'x.csv' is not a .npy file"):
+        tl.score_pool({"good": "x.csv"}, ["knn_loo"], labels=y)
+    with pytest.raises(TypeError, match=r"banks\['good'\] must be an array"):
+        tl.score_pool({"good": 3}, ["knn_loo"], labels=y)
+    with pytest.raises(TypeError, match="model names must be non-empty strings"):
+        tl.score_pool({1: X["good"]}, ["knn_loo"], labels=y)
+    with pytest.raises(ValueError, match="empty pool"):
+        tl.score_pool({}, ["knn_loo"], labels=y)
+    with pytest.raises(ValueError, match=r"score 'knn_loo' on dataset 'data', model 'bad': labels has length 10"):
+        tl.score_pool(X, ["knn_loo"], labels=y[:10])
+    with pytest.raises(ValueError, match="errors must be 'raise', 'note' or 'nan'"):
+        tl.score_pool(X, ["knn_loo"], labels=y, errors="ignore")
+    with pytest.raises(ValueError, match="kernel_threads must be None or an int >= 0"):
+        tl.score_pool(X, ["knn_loo"], labels=y, kernel_threads=-1)
+
+
+def test_kernel_threads_gives_the_same_values():
+    X, y = _arrays()
+    assert tl.score_pool(X, ["knn_loo"], labels=y, kernel_threads=1).table() == \
+        tl.score_pool(X, ["knn_loo"], labels=y).table()

@@ -9,7 +9,7 @@ distributed = pytest.importorskip("distributed")
 
 import transferlab  # noqa: E402
 from transferlab import _C, distributed as tld  # noqa: E402
-from transferlab.distributed import Partial, merge_partials  # noqa: E402
+from transferlab.scores.knn.partial import Partial, merge_partials  # noqa: E402
 
 # Dask's own housekeeping warnings (ports, scratch dirs, event loop) are not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning",
@@ -87,6 +87,11 @@ def test_sharded_knn_validates_like_knn_loo(client):
         tld.knn_loo_sharded("bank.csv", y, client=client)
 
 
+def test_distributed_reexports_the_knn_merge():
+    """``transferlab.distributed.Partial`` / ``merge_partials`` (documented) are the kNN package's own."""
+    assert tld.Partial is Partial and tld.merge_partials is merge_partials
+
+
 def test_merge_is_order_free_and_matches_kernel():
     """The min-merge of partials over any split of the candidates equals one partial over all."""
     X, y = _bank(n=300, d=6, seed=4)
@@ -143,7 +148,8 @@ def test_knn_cross_argument_errors():
         _C.knn_cross(X, 0, X, lab[:3], 1, False, 1)
 
 
-def test_score_pool_equals_local_scores(client, tmp_path):
+def _pool_banks(tmp_path):
+    """Four models on the same labels: arrays and .npy paths mixed; and their local knn_loo (k=3)."""
     banks, local = {}, {}
     for i in range(4):
         X, y = _bank(n=300, d=8 + i, seed=10)  # same labels (seed), different banks
@@ -155,26 +161,109 @@ def test_score_pool_equals_local_scores(client, tmp_path):
         else:
             banks[f"m{i}"] = X
         local[f"m{i}"] = transferlab.knn_loo(X, y, k=3)
-    table = tld.score_pool(banks, y, "knn_loo", score_kwargs={"knn_loo": {"k": 3}}, client=client, kernel_threads=1)
+    return banks, y, local
+
+
+def test_score_pool_equals_local_scores(client, tmp_path):
+    banks, y, local = _pool_banks(tmp_path)
+    res = transferlab.score_pool(banks, "knn_loo", labels=y, score_kwargs={"knn_loo": {"k": 3}}, client=client,
+                                 kernel_threads=1)
+    assert isinstance(res, transferlab.PoolScores)
+    table = res.table()
+    assert set(table) == {"knn_loo"} and set(table["knn_loo"]) == {"data"}
+    assert table["knn_loo"]["data"] == local
+    assert [r["model"] for r in res.rows] == ["m0", "m1", "m2", "m3"] and all(r["seconds"] > 0 for r in res.rows)
+    # the same call here (no client) gives the same values
+    here = transferlab.score_pool(banks, "knn_loo", labels=y, score_kwargs={"knn_loo": {"k": 3}}, kernel_threads=1)
+    assert here.table() == table
+
+
+def test_deprecated_distributed_score_pool_forwards(client, tmp_path):
+    banks, y, local = _pool_banks(tmp_path)
+    with pytest.warns(DeprecationWarning, match="transferlab.score_pool"):
+        table = tld.score_pool(banks, y, "knn_loo", score_kwargs={"knn_loo": {"k": 3}}, client=client,
+                               kernel_threads=1)
     assert set(table) == {"knn_loo"}
     assert table["knn_loo"] == local
+    assert list(table["knn_loo"]) == list(banks)  # the models in the order given
 
 
 def test_score_pool_errors(client):
     X, y = _bank(n=50)
     bad = X.copy()
     bad[3, 0] = np.inf
-    with pytest.raises(ValueError, match="model 'broken', score 'knn_loo'.*NaN or inf"):
-        tld.score_pool({"ok": X, "broken": bad}, y, client=client)
-    table = tld.score_pool({"ok": X, "broken": bad}, y, client=client, on_error="nan")
-    assert np.isnan(table["knn_loo"]["broken"]) and np.isfinite(table["knn_loo"]["ok"])
-    assert "knn_loo/broken" in table["_errors"]
+    with pytest.raises(ValueError, match="score 'knn_loo' on dataset 'data', model 'broken': .*NaN or inf"):
+        transferlab.score_pool({"ok": X, "broken": bad}, ["knn_loo"], labels=y, client=client)
+    res = transferlab.score_pool({"ok": X, "broken": bad}, ["knn_loo"], labels=y, client=client, errors="nan")
+    table = res.table()["knn_loo"]["data"]
+    assert np.isnan(table["broken"]) and np.isfinite(table["ok"])
+    assert [(f["model"], f["score"]) for f in res.failures] == [("broken", "knn_loo")]
+    assert res.failures[0]["error"].startswith("ValueError: features contains NaN or inf")
+    local = transferlab.score_pool({"ok": X, "broken": bad}, ["knn_loo"], labels=y, errors="nan")
+    assert local.notes == res.notes and local.failures == res.failures
+    noted = transferlab.score_pool({"ok": X, "broken": bad}, ["knn_loo"], labels=y, client=client, errors="note")
+    assert noted.rows == [] and any("dropped for every bank" in n for n in noted.notes)
     with pytest.raises(ValueError, match="unknown score"):
-        tld.score_pool({"ok": X}, y, "nope", client=client)
+        transferlab.score_pool({"ok": X}, ["nope"], labels=y, client=client)
     with pytest.raises(ValueError, match="empty pool"):
-        tld.score_pool({}, y, client=client)
-    with pytest.raises(ValueError, match=r"inputs\['ok'\]\['probs'\]"):
-        tld.score_pool({"ok": X}, y, "leep", client=client)
+        transferlab.score_pool({}, labels=y, client=client)
+    skipped = transferlab.score_pool({"ok": X}, ["leep"], labels=y, client=client)
+    assert skipped.rows == [] and skipped.notes == [
+        "leep: skipped for data/ok (no source probabilities: give probs={'ok': ...})"]
+
+
+def test_deprecated_score_pool_errors(client):
+    X, y = _bank(n=50)
+    bad = X.copy()
+    bad[3, 0] = np.inf
+    with pytest.warns(DeprecationWarning):
+        # the failure names model and score (now in transferlab.score_pool's words)
+        with pytest.raises(ValueError, match="score 'knn_loo' on dataset 'data', model 'broken': .*NaN or inf"):
+            tld.score_pool({"ok": X, "broken": bad}, y, client=client)
+        table = tld.score_pool({"ok": X, "broken": bad}, y, client=client, on_error="nan")
+        assert np.isnan(table["knn_loo"]["broken"]) and np.isfinite(table["knn_loo"]["ok"])
+        assert "knn_loo/broken" in table["_errors"]
+        with pytest.raises(ValueError, match="unknown score"):
+            tld.score_pool({"ok": X}, y, "nope", client=client)
+        with pytest.raises(ValueError, match="empty pool"):
+            tld.score_pool({}, y, client=client)
+        with pytest.raises(ValueError, match=r"inputs\['ok'\]\['probs'\]"):
+            tld.score_pool({"ok": X}, y, "leep", client=client)
+
+
+def test_score_pool_on_cluster_takes_loaders_probs_and_in_memory_banks(client, tmp_path):
+    from transferlab.bank import FeatureBank
+
+    X, y = _bank(n=200, seed=3)
+    P = np.random.default_rng(0).dirichlet(np.ones(7), size=200)
+    np.save(tmp_path / "probs.npy", P)
+    banks = {"loaded": _LoadBank(X), "mapped": X[::-1].copy()}
+    probs = {"loaded": str(tmp_path / "probs.npy"), "mapped": P}
+    names = ["knn_loo", "leep", "logme"]
+    remote = transferlab.score_pool(banks, names, labels=y, probs=probs, dataset="toy", client=client)
+    here = transferlab.score_pool(banks, names, labels=y, probs=probs, dataset="toy")
+    assert [(r["dataset"], r["model"], r["score"], r["value"]) for r in remote.rows] == [
+        (r["dataset"], r["model"], r["score"], r["value"]) for r in here.rows]
+    assert len(remote.rows) == 6 and remote.notes == here.notes
+    assert remote.table()["leep"]["toy"]["mapped"] == transferlab.leep(P, y)
+    # FeatureBank objects without a directory are shipped; their dataset / model ids name the rows
+    fb = [FeatureBank(X, y, logits=np.log(P), meta={"model_id": "a", "dataset_id": "t"}),
+          FeatureBank(X[:, :5], y, meta={"model_id": "b", "dataset_id": "t"})]
+    remote = transferlab.score_pool(fb, names, client=client)
+    here = transferlab.score_pool(fb, names)
+    assert remote.rows and [(r["model"], r["score"], r["value"]) for r in remote.rows] == [
+        (r["model"], r["score"], r["value"]) for r in here.rows]
+    assert remote.notes == here.notes == ["leep: skipped for t/b (the bank has no logits)"]
+
+
+class _LoadBank:
+    """A zero-argument loader (runs on the worker)."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def __call__(self):
+        return self.X
 
 
 def test_connect_without_client_says_what_to_pass(monkeypatch):
@@ -243,16 +332,32 @@ def _write_banks(root, n=150):
             w.finalize()
 
 
-def test_score_banks_equals_local_score_pool(client, tmp_path):
+def test_score_pool_of_bank_directories_on_cluster_equals_local(client, tmp_path):
     _write_banks(tmp_path)
     names = ["knn_loo", "leep", "sfda"]
     local = transferlab.score_pool(tmp_path, names)
-    remote = tld.score_banks(tmp_path, names, client=client)
+    remote = transferlab.score_pool(tmp_path, names, client=client)
     key = lambda r: (r["dataset"], r["model"], r["score"])  # noqa: E731
     assert [key(r) for r in remote.rows] == [key(r) for r in local.rows]
     assert [r["value"] for r in remote.rows] == [r["value"] for r in local.rows]
+    assert remote.notes == local.notes
     with pytest.raises(ValueError, match="not a directory|no feature bank"):
-        tld.score_banks(tmp_path / "missing", names, client=client)
+        transferlab.score_pool(tmp_path / "missing", names, client=client)
+
+
+def test_deprecated_score_banks_forwards(client, tmp_path):
+    _write_banks(tmp_path)
+    names = ["knn_loo", "leep", "sfda"]
+    local = transferlab.score_pool(tmp_path, names)
+    with pytest.warns(DeprecationWarning, match="transferlab.score_pool"):
+        remote = tld.score_banks(tmp_path, names, client=client)
+    key = lambda r: (r["dataset"], r["model"], r["score"])  # noqa: E731
+    assert isinstance(remote, transferlab.PoolScores)
+    assert [key(r) for r in remote.rows] == [key(r) for r in local.rows]
+    assert [r["value"] for r in remote.rows] == [r["value"] for r in local.rows]
+    with pytest.warns(DeprecationWarning):
+        with pytest.raises(ValueError, match="not a directory|no feature bank"):
+            tld.score_banks(tmp_path / "missing", names, client=client)
 
 
 def test_cli_score_with_scheduler(client, tmp_path, capsys):

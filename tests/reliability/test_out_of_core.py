@@ -22,7 +22,7 @@ import pytest
 import transferlab as tl
 from transferlab.core import blocks
 from transferlab.core.arrays import as_matrix
-from transferlab.scores.knn import stream as knn_stream
+from transferlab.scores.knn import out_of_core as knn_out_of_core
 
 FEATURE_SCORES = ["logme", "hscore", "reg_hscore", "sfda", "knn_loo", "gbc", "parc"]
 PROB_SCORES = ["leep", "nce"]
@@ -213,7 +213,7 @@ def test_queries_equal_the_full_score_on_those_rows(k, metric, tmp_path):
     full = _full(X, y, k=k, metric=metric)
     for queries, budget in [(40, None), (np.array([699, 3, 250, 0, 251]), "200KB"), (700, "300KB")]:
         r = _full(X, y, k=k, metric=metric, queries=queries, max_memory=budget)
-        rows = knn_stream.resolve_queries(queries, 700, 0)
+        rows = knn_out_of_core.resolve_queries(queries, 700, 0)
         _same_rows(r, full, rows)
 
 
@@ -226,7 +226,7 @@ def test_queries_with_heavy_ties_and_duplicates(k):
     for ties in ("expected", "lowest_index"):
         full = _full(X, y, k=k, ties=ties)
         r = _full(X, y, k=k, ties=ties, queries=60, seed=1)
-        _same_rows(r, full, knn_stream.resolve_queries(60, 260, 1))
+        _same_rows(r, full, knn_out_of_core.resolve_queries(60, 260, 1))
 
 
 @pytest.mark.parametrize("ref_rows,query_rows", [(1, 1000), (7, 3), (7, 1000), (100, 3)])
@@ -239,7 +239,7 @@ def test_neighbour_lists_any_block_sizes(ref_rows, query_rows):
     for k in (1, 3):
         full = _full(X, y, k=k)
         for q in (np.sort(rng.choice(90, 25, replace=False)), np.arange(90), np.arange(40, 70)):
-            idx, dist, tc, ts = knn_stream.neighbour_lists(as_matrix(X), y, q, k, query_rows=query_rows,
+            idx, dist, tc, ts = knn_out_of_core.neighbour_lists(as_matrix(X), y, q, k, query_rows=query_rows,
                                                             ref_rows=ref_rows)
             assert np.array_equal(idx, full.neighbors[q]) and np.array_equal(dist, full.distances[q])
             assert np.array_equal(tc, full.tie_count[q])

@@ -1,4 +1,4 @@
-"""KnnLooStream (transferlab/scores/_stream_knn.py): blocks of query rows against the whole bank,
+"""KnnLooStream (transferlab/scores/knn/stream.py): blocks of query rows against the whole bank,
 min-merged; bitwise equal to the one-shot knn_loo for any block size and merge order."""
 from __future__ import annotations
 

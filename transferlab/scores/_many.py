@@ -5,6 +5,9 @@
         -> {"sfda": [..3 values..], "logme": [...], "knn_loo": [...]}
     tl.select_ensemble([X_resnet, X_vit, X_effnet], y, size=2) -> EnsembleSelection(models=(1, 0), ...)
 
+``score_many`` is the in-memory call of one dataset returning plain lists; ``transferlab.score_pool`` scores a
+pool (FeatureBanks, or the same arrays with ``labels=``) into a timed table, here or on a Dask cluster.
+
 The label work (validation and remapping with ``np.unique``) is done once and its integer codes are
 what every per-model call receives, so a bad label vector fails once, before any kernel runs.
 
