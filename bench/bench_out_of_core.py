@@ -122,7 +122,7 @@ def check_small(tmp: str, budget: str = "4MB") -> None:
         want = fn(ram, y, **kw_small) if score == "knn_loo" else fn(ram, y)
         if score == "knn_loo":  # the full in-memory kernel's per-sample credit on the queries
             full = tl.knn_loo(ram, y, return_details=True)
-            from transferlab.scores.knn.stream import resolve_queries
+            from transferlab.scores.knn.out_of_core import resolve_queries
 
             rows = resolve_queries(200, ram.shape[0], 0)
             assert want == float(full.correct[rows].mean()), (want, full.correct[rows].mean())

@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from transferlab.core import linalg
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.bank import FeatureBank
@@ -156,9 +157,7 @@ def _softmax(logits) -> np.ndarray:
     out = np.empty((n, z), dtype=np.float32)
     step = max(1, _SOFTMAX_BYTES // max(1, z * 8))
     for s in range(0, n, step):
-        block = np.asarray(logits[s:s + step], dtype=np.float64)
-        block = np.exp(block - block.max(axis=1, keepdims=True))
-        out[s:s + step] = block / block.sum(axis=1, keepdims=True)
+        out[s:s + step] = linalg.softmax_rows(np.asarray(logits[s:s + step], dtype=np.float64))
     return out
 
 
@@ -546,7 +545,7 @@ def _pool_task(unit: _Unit, data: Any, labels: Any, probs_src: Any, infos, kwarg
 
 def _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel_threads, client,
                       scheduler) -> PoolScores:
-    from transferlab.distributed import connect  # the cluster layer sits above this module: imported on use
+    from transferlab._dask import connect  # dask is imported on use only
 
     def ship(c, x):
         if x is None or isinstance(x, _Npy) or (callable(x) and not _is_array(x)):

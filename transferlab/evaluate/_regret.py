@@ -13,7 +13,7 @@ Success rate at B: the fraction of datasets whose budget to zero regret is at mo
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
