@@ -16,7 +16,7 @@ from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, check_labels_omit
-from transferlab.core.inputs import check_finite
+from transferlab.core.inputs import check_finite, prepare
 from transferlab.reference.knn import knn_loo as _oracle
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
@@ -98,17 +98,14 @@ def knn_loo(
     """
     k = check_options(k, metric, ties)
     blocks.parse_max_memory(max_memory)
-    m = as_matrix(features, "features")
-    # Classes are checked after the sample count, so that N = 1 says what the minimum is.
-    lab = as_labels(labels, m.n, "labels", min_classes=1)
     if queries is not None or max_memory is not None:
+        m = as_matrix(features, "features")
+        lab = as_labels(labels, m.n, "labels", min_classes=1)
         return _knn_streamed(m, lab, k, metric, ties, device, return_details, nan_policy, queries, seed, max_memory)
-    keep = check_finite(m, nan_policy)
-    if keep is not None:
-        m = m.take(keep)
-        lab = check_labels_omit(lab, keep, min_classes=1)
-    check_loo_problem(m.n, k, lab, stacklevel=3)
-    dev = devices.resolve_device(device, m)
+    m, lab, dev, keep = prepare(features, labels, nan_policy=nan_policy, device=device, min_samples=k + 1, place=False,
+                                too_few=f"k must be in [1, n_samples-1]: got k={k} with n_samples={{n}} "
+                                        f"(leave-one-out {k}-NN needs at least {k + 1} samples)")
+    check_loo_problem(m.n, k, lab, stacklevel=3)  # the single-sample-class warning
     y = lab.codes
 
     if dev == "reference":
