@@ -154,14 +154,19 @@ def report(root: str) -> str:
     hits = {m: len(_DEVICE_COMPARISON.findall(_read(p))) for m, p in mods.items()}
     hits = {m: n for m, n in hits.items() if n}
     lines.append(f"device-string comparisons: {sum(hits.values())} in {len(hits)} files")
-    funcs = []
+    funcs, code = [], []
     for m, p in mods.items():
         for node in ast.walk(ast.parse(_read(p))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 funcs.append((node.end_lineno - node.lineno + 1, f"{m}.{node.name}"))
+                body = node.body[1:] if ast.get_docstring(node) and len(node.body) > 1 else node.body
+                code.append((node.end_lineno - body[0].lineno + 1, f"{m}.{node.name}"))
     funcs.sort(reverse=True)
-    lines.append("longest functions (lines): " + ", ".join(f"{f} {n}" for n, f in funcs[:8]))
-    lines.append(f"functions over 80 lines: {sum(1 for n, _ in funcs if n > 80)}")
+    code.sort(reverse=True)
+    lines.append("longest functions (lines with docstring): " + ", ".join(f"{f} {n}" for n, f in funcs[:8]))
+    lines.append("longest function bodies (lines without docstring): " + ", ".join(f"{f} {n}" for n, f in code[:8]))
+    lines.append(f"functions over 80 lines: {sum(1 for n, _ in funcs if n > 80)}; "
+                 f"bodies over 60 lines: {sum(1 for n, _ in code if n > 60)}")
     return "\n".join(lines)
 
 
