@@ -93,7 +93,15 @@ class ScoreStream:
         self.n_first: Optional[int] = None  # rows of the first pass (later passes must match)
         self.d: Optional[int] = None  # columns (fixed by the first row seen)
         self._context = uuid.uuid4().hex  # forks share it; merges check it
+        self._new_part()
         self._reset_pass()
+
+    def _new_part(self) -> None:
+        """Give this state its own identity as a part of merges: ``_part`` names it, ``_absorbed`` the
+        parts merged into it in this pass. A part's rows may enter a state once; merging a state into
+        itself, the same part twice, or a part holding an already merged one raises (double counting)."""
+        self._part = uuid.uuid4().hex
+        self._absorbed: set = set()
 
     # ------------------------------------------------------------------ the protocol
     @property
@@ -134,6 +142,12 @@ class ScoreStream:
         if self.pass_index > 0 and other._context != self._context:
             raise ValueError("cannot merge states of different runs: in later passes merge only forks "
                              "(st.fork()) of this state")
+        if other is self:
+            raise ValueError(f"cannot merge a {type(self).__name__} into itself: its rows would count twice")
+        theirs = {other._part} | other._absorbed
+        if theirs & ({self._part} | self._absorbed):
+            raise ValueError("this part (or a part merged into it) was already merged into this state: its rows "
+                             "would count twice; merge each worker's part once")
         if other.n == 0:
             return self
         if self.d is not None and other.d is not None and other.d != self.d:
@@ -144,11 +158,13 @@ class ScoreStream:
         slots = self.labels.slots_of(np.asarray(other.labels.values, dtype=object))
         self._merge(other, slots)
         self.n += other.n
+        self._absorbed |= theirs
         return self
 
     def fork(self) -> "ScoreStream":
         """An empty state of the current pass carrying this state's context (for a worker)."""
         twin = copy.deepcopy(self)
+        twin._new_part()
         twin.n = 0
         if twin.pass_index == 0:  # nothing learnt yet: a fresh state (labels and width come with rows)
             twin.labels = LabelSlots()
@@ -167,6 +183,7 @@ class ScoreStream:
         self._end_pass()
         self.pass_index += 1
         self._context = uuid.uuid4().hex
+        self._absorbed = set()  # the next pass's parts are new forks
         if not self.complete:
             self.n = 0
             self._reset_pass()

@@ -133,6 +133,7 @@ class KnnLooStream(ScoreStream):
     def fork(self) -> "KnnLooStream":
         """An empty state over the same bank (shared, not copied) for a worker."""
         twin = copy.copy(self)
+        twin._new_part()
         twin.n = 0
         twin._next = 0
         twin._reset_pass()
