@@ -198,10 +198,13 @@ def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
         score, dot, name = key.partition(".")
         if not eq or not dot or not score or not name:
             raise ValueError(f"--arg {item!r}: expected SCORE.NAME=VALUE, e.g. knn_loo.k=3")
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw  # a bare word, e.g. metric=cosine
+        if raw.strip().lower() in ("true", "false"):
+            value = raw.strip().lower() == "true"  # --arg leep.from_logits=false is the bool False
+        else:
+            try:
+                value = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                value = raw  # a bare word, e.g. metric=cosine
         out.setdefault(score, {})[name] = value
     return out
 

@@ -153,7 +153,8 @@ def test_copy_on_write_memmaps_keep_their_private_edits(tmp_path):
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("bad,err,match", [
     (0, ValueError, "positive"), (-5, ValueError, "positive"), ("lots", ValueError, "not a size"),
-    ("2 parsecs", ValueError, "not a size"), ("", ValueError, "not a size"), (1.5e9, TypeError, "bytes"),
+    ("2 parsecs", ValueError, "not a size"), ("", ValueError, "not a size"), (2.5, ValueError, "whole number"),
+    (float("nan"), ValueError, "whole number"), (float("inf"), ValueError, "whole number"), (-1e9, ValueError, "positive"),
     (True, TypeError, "bytes"), ([1], TypeError, "bytes"),
 ])
 def test_bad_max_memory(name, bad, err, match, tmp_path):
@@ -179,6 +180,8 @@ def test_parse_max_memory_units():
     assert p(4096) == 4096 and p(np.int64(7)) == 7
     assert p("2GB") == 2 * 10**9 and p("2gb") == 2 * 10**9 and p("1.5 GB") == 1_500_000_000
     assert p("512MiB") == 512 << 20 and p("64KiB") == 64 << 10 and p("3 kB") == 3000 and p("100") == 100
+    # An integral float is a size (hostile-input issue, defect 13: max_memory=1.5e9 was a TypeError).
+    assert p(1.5e9) == 1_500_000_000 and p(np.float32(4096.0)) == 4096
 
 
 def test_gram_state_counts_against_the_budget(tmp_path):

@@ -35,13 +35,17 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
 _PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*$")
 
 def parse_max_memory(value: Any, name: str = "max_memory") -> Optional[int]:
-    """Bytes of a ``max_memory=`` argument: None, a positive int, or a string like "2GB" / "512MiB"
+    """Bytes of a ``max_memory=`` argument: None, a positive int (or integral float, e.g. 1.5e9), or a string like "2GB" / "512MiB"
     (decimal kB/MB/GB/TB, binary KiB/MiB/GiB/TiB, case-insensitive)."""
     if value is None:
         return None
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int number of bytes or a string like '2GB', got {value!r}")
     if isinstance(value, (int, np.integer)):
+        out = int(value)
+    elif isinstance(value, (float, np.floating)):  # 1.5e9 is a size; 2.5 bytes, nan or inf are not
+        if not (np.isfinite(value) and float(value).is_integer()):
+            raise ValueError(f"{name} must be a whole number of bytes, got {value!r}")
         out = int(value)
     elif isinstance(value, str):
         match = _PATTERN.match(value)

@@ -59,6 +59,14 @@ def check_finite(m: Matrix, nan_policy: str = "raise") -> Optional[np.ndarray]:
     return np.flatnonzero(~bad)
 
 
+def check_bool(value, name: str) -> bool:
+    """A boolean option as a ``bool``: ``True``/``False`` (numpy bools too), else TypeError. Why: a truthy
+    string such as ``"false"`` would silently mean True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 class Prepared(NamedTuple):
     """What :func:`prepare` hands a score: its validated matrix (on ``device`` unless ``place=False``),
     labels, resolved device, and the rows kept by ``nan_policy="omit"`` (None: every row)."""

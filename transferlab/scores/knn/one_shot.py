@@ -16,7 +16,7 @@ from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, check_labels_omit
-from transferlab.core.inputs import check_finite, prepare
+from transferlab.core.inputs import check_bool, check_finite, prepare
 from transferlab.reference.knn import knn_loo as _oracle
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
@@ -97,6 +97,7 @@ def knn_loo(
     tie_count (N,), classes, rows: the query rows or None).
     """
     k = check_options(k, metric, ties)
+    return_details = check_bool(return_details, "return_details")
     blocks.parse_max_memory(max_memory)
     if queries is not None or max_memory is not None:
         m = as_matrix(features, "features")

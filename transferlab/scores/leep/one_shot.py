@@ -7,6 +7,7 @@ from transferlab.core import blocks
 from transferlab.core import devices
 from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.scores.leep import _stats as leep_stats
+from transferlab.core.inputs import check_bool
 
 
 @blocks.checks_max_memory
@@ -47,6 +48,7 @@ def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="
     -------
     float
     """
+    from_logits = check_bool(from_logits, "from_logits")
     _reject_swapped(source_probs, labels)
     m = as_matrix(source_probs, "source_probs")
     # Classes are checked after the sample count, so that N = 1 says what the minimum is.
@@ -59,7 +61,7 @@ def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="
         raise ValueError(f"LEEP needs at least 2 samples (of at least 2 classes), got n_samples={m.n}")
     dev = devices.resolve_device(device, m)
     placed = m if dev == "reference" else devices.place(m, dev)
-    p = leep_stats.validate_probs(placed, lab, from_logits=bool(from_logits), nan_policy=nan_policy, device=dev)
+    p = leep_stats.validate_probs(placed, lab, from_logits=from_logits, nan_policy=nan_policy, device=dev)
     if p.labels.n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {p.labels.n_classes}")
 

@@ -26,14 +26,13 @@ from transferlab.core.arrays import Labels, Matrix
 from transferlab.scores.leep import _stats as leep_stats
 from transferlab.scores._stream import ScoreStream
 from transferlab.scores.leep.one_shot import _reject_swapped
+from transferlab.core.inputs import check_bool
 
 __all__ = ["LeepStream", "check_from_logits", "in_chunk"]
 
 
 def check_from_logits(from_logits: Any) -> bool:
-    if not isinstance(from_logits, (bool, np.bool_)):
-        raise TypeError(f"from_logits must be a bool, got {type(from_logits).__name__}")
-    return bool(from_logits)
+    return check_bool(from_logits, "from_logits")
 
 
 def in_chunk(err: ValueError, start: int) -> ValueError:

@@ -33,7 +33,7 @@ import numpy as np
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.core.arrays import Matrix
-from transferlab.core.inputs import prepare
+from transferlab.core.inputs import check_bool, prepare
 from transferlab.core.lbfgs import LBFGS, dot
 
 PROTOCOLS = ("lbfgs", "renggli")
@@ -157,6 +157,7 @@ def linear_probe(
     float in [0, 1], or a :class:`LinearProbeResult`.
     """
     protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
+    standardize, return_details = check_bool(standardize, "standardize"), check_bool(return_details, "return_details")
     # Placed after the split: the split's content keys are computed on the rows as given.
     m, lab, dev, keep = prepare(
         features, labels, nan_policy=nan_policy, device=device, min_samples=3 if split is None else 1, place=False,

@@ -52,6 +52,7 @@ from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.core.inputs import check_finite
 from transferlab.scores._stream import ScoreStream
 from transferlab.scores.linear_probe.one_shot import (_BLOCK_BYTES, _Workers, _block_rows, _check_args, block_correct, block_loss_grad, centred_squares, key_multipliers, lbfgs_solver, probe_objective, row_keys, scale_of, split_theta, standardise, stratified_split, warn_max_iter)
+from transferlab.core.inputs import check_bool
 
 __all__ = ["LinearProbeStream"]
 
@@ -112,7 +113,7 @@ class LinearProbeStream(ScoreStream):
         self._mult = None  # content_keys' multipliers (set by the first rows: they depend on D)
         self._opt = None  # the solver: only in the state that ends the fit passes (not in forks)
         super().__init__(protocol=protocol, val_fraction=val_fraction, seed=seed, device=device, C=C,
-                         standardize=bool(standardize), max_iter=max_iter, tol=tol, split=None,
+                         standardize=check_bool(standardize, "standardize"), max_iter=max_iter, tol=tol, split=None,
                          return_details=False, nan_policy=nan_policy)
         self.coef = self.intercept = self.mean = self.scale = None
         self.loss: Optional[float] = None

@@ -6,7 +6,7 @@ import numpy as np
 from transferlab.core import blocks
 from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
-from transferlab.core.inputs import prepare
+from transferlab.core.inputs import check_bool, prepare
 
 SUM_TOL = 1e-3  # rows of probabilities must sum to 1 within this (SCORES.md, LEEP)
 
@@ -40,6 +40,7 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
     entries mean logits were passed (pass ``from_logits=True``); this also makes swapping the two
     arguments an error.
     """
+    from_logits = check_bool(from_logits, "from_logits")
     m, lab, dev, _ = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs",
                           max_memory=max_memory, cost=_memory_cost, what="nce")
     z = hard_labels(m, from_logits)

@@ -10,7 +10,7 @@ import numpy as np
 from transferlab.core import blocks
 from transferlab.core import linalg
 from transferlab.core.arrays import Matrix
-from transferlab.core.inputs import prepare
+from transferlab.core.inputs import check_bool, prepare
 from transferlab.kernels import lda as stats
 
 SOLVERS = ("eigh", "cholesky")
@@ -99,8 +99,7 @@ def check_options(a, log, solver) -> None:
         raise ValueError(f"a must be >= 0, got {a}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if not isinstance(log, (bool, np.bool_)):
-        raise TypeError(f"log must be a bool, got {type(log).__name__}")
+    check_bool(log, "log")
 
 
 def warn_saturation(n: int, d: int, stacklevel: int = 2) -> None:
