@@ -111,6 +111,35 @@ def _npy_header(shape, dtype: np.dtype) -> bytes:
     return buf.getvalue()
 
 
+def _pid_alive(pid: int) -> bool:
+    """True when process ``pid`` runs on this machine (or may: another user's process counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_meta_tmp(path: str) -> None:
+    """Delete the ``meta.json.tmp.<pid>`` files that writers killed mid-replace left in ``path`` (their
+    process is gone); a live writer's file is left alone. Best effort: a read-only directory keeps them,
+    and reading the bank never depends on them."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        head, _, pid = name.rpartition(".")
+        if head != f"{META}.tmp" or not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        try:
+            os.remove(os.path.join(path, name))
+        except OSError:
+            pass
+
+
 def _read_meta(path: str) -> Dict[str, Any]:
     """meta.json of ``path``, checked to be ours and of a version we read; ValueError otherwise."""
     mp = os.path.join(path, META)
@@ -210,6 +239,7 @@ class FeatureBank:
         files), for banks too large to hash on every open.
         """
         p = os.fspath(path)
+        _remove_stale_meta_tmp(p)
         meta = _read_meta(p)
         if not meta["complete"]:
             raise ValueError(f"incomplete feature bank: {p} has {meta['rows_written']} of {meta['n']} rows "
@@ -305,6 +335,8 @@ class BankWriter:
         }
         for k, v in (identity or {}).items():
             meta.setdefault(k, v)
+        if os.path.isdir(p):
+            _remove_stale_meta_tmp(p)
         if os.path.isdir(p) and os.path.exists(os.path.join(p, META)):
             old = _read_meta(p)
             diff = [k for k in cls.IDENTITY if old.get(k) != meta.get(k)]
