@@ -148,7 +148,29 @@ def evidences(sigma: np.ndarray, x2: np.ndarray, counts: np.ndarray, n: int, d_e
 
     Each class keeps its own iterate and stops at its own convergence test, exactly as if it were
     solved alone; ``counts`` = |y_c|^2 of the one-hot columns.
+
+    Finite or ValueError, never NaN/inf: features with no direction of nonzero variance (all zero)
+    raise. The maximised evidence does not depend on a global scale of the features (alpha absorbs
+    it), but the published fixed point does through its EPS and its start at alpha = beta = 1: far
+    from unit magnitude (e.g. features times 1e8 with N < D) it under- or overflows. Where it does, the
+    evidence is maximised again with sigma rescaled by a power of two (exact) to max(sigma)/N ~ 1;
+    inputs of moderate magnitude never take that path, so their values are the published ones.
     """
+    if sigma.size == 0 or not np.max(sigma) > 0:
+        raise ValueError("LogME is undefined for these features: no direction has nonzero variance "
+                         "(all-zero features?)")
+    with np.errstate(all="ignore"):  # a non-finite result is caught below, not reported as a warning
+        out = _evidences(sigma, x2, counts, n, d_eff)
+        if not np.all(np.isfinite(out)):
+            scale = 2.0 ** -np.round(np.log2(np.max(sigma) / n))
+            out = _evidences(sigma * scale, x2, counts, n, d_eff)
+    if not np.all(np.isfinite(out)):
+        raise ValueError("LogME's evidence maximisation did not give a finite value on these features "
+                         "(degenerate scatter); check the features for constant or duplicated columns")
+    return out
+
+
+def _evidences(sigma: np.ndarray, x2: np.ndarray, counts: np.ndarray, n: int, d_eff: int) -> np.ndarray:
     out = np.empty(x2.shape[0])
     for s in range(0, x2.shape[0], _CLASS_BLOCK):
         out[s : s + _CLASS_BLOCK] = _evidence_block(sigma, x2[s : s + _CLASS_BLOCK], counts[s : s + _CLASS_BLOCK],

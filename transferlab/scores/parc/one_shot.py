@@ -147,7 +147,10 @@ def reduce(m: Matrix, pca, n_dims: int) -> np.ndarray:
     from sklearn.decomposition import PCA
 
     X32 = m.to_float64_host().astype(np.float32)
-    out = PCA(n_components=k, svd_solver="randomized", random_state=1919, iterated_power=1).fit_transform(X32)
+    # Constant features make scikit-learn divide 0 by 0 in the explained-variance ratio, which PARC does
+    # not use; the constant rows are then refused with PARC's own ValueError.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = PCA(n_components=k, svd_solver="randomized", random_state=1919, iterated_power=1).fit_transform(X32)
     return out.astype(np.float64)
 
 
