@@ -20,7 +20,8 @@ from transferlab.core.inputs import check_bool, check_finite, prepare
 from transferlab.reference.knn import knn_loo as _oracle
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
-from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options, normalise, normalise_host
+from transferlab.scores.knn.rules import (KnnLooResult, check_loo_problem, check_options, normalise, normalise_host,
+                                         rescaled_to_unit)
 
 __all__ = ["knn_loo"]
 
@@ -117,8 +118,11 @@ def knn_loo(
         dist = dist.astype(np.float32)
     else:
         placed = devices.place(m, dev)
+        exponent = 0
         if metric == "cosine":
             placed = normalise(placed)
+        else:
+            placed, exponent = rescaled_to_unit(placed)
         if dev == "cuda":
             idx, dist, tie_count, tie_same = _run_cuda(placed, y, k)
         else:
@@ -127,6 +131,9 @@ def knn_loo(
             )
         correct = credit(placed, y, k, ties, idx, dist, tie_count, tie_same)
         score = float(correct.mean())
+        if exponent:  # distances back in the bank's own scale (inf where float32 cannot hold them)
+            with np.errstate(over="ignore"):
+                dist = np.ldexp(np.asarray(dist, dtype=np.float64), 2 * exponent).astype(np.float32)
 
     if not return_details:
         return score
