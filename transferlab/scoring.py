@@ -342,8 +342,11 @@ def _score_unit(unit: _Unit, data: Any, labels: Any, probs_src: Any, infos: Sequ
         bank = data if isinstance(data, FeatureBank) else FeatureBank.open(unit.path)
         features, labels, logits, given_probs = bank.features, bank.labels, bank.logits, None
     else:
-        features, logits = _load(data), None
-        given_probs = None if probs_src is None else _load(probs_src)
+        try:
+            features, logits = _load(data), None
+            given_probs = None if probs_src is None else _load(probs_src)
+        except Exception as e:  # noqa: BLE001 - a user's loader: say whose it was, keep the error chained
+            raise _same_kind(e, f"loading the arrays of {unit.where}: {type(e).__name__}: {e}") from e
     events: List[tuple] = []
     probs = given_probs
     probs_seconds = 0.0
@@ -399,6 +402,17 @@ def _score_unit(unit: _Unit, data: Any, labels: Any, probs_src: Any, infos: Sequ
     return events
 
 
+def _same_kind(exc: BaseException, msg: str) -> BaseException:
+    """An error of ``exc``'s kind carrying ``msg`` (which names the dataset, model and score): its own type
+    when that type takes a message alone, else its nearest built-in base (``json.JSONDecodeError`` needs
+    three arguments: it becomes a ValueError). The caller chains it ``from exc``, so nothing is lost."""
+    try:
+        return type(exc)(msg)
+    except Exception:  # noqa: BLE001 - a constructor with other arguments
+        base = next(b for b in type(exc).__mro__ if b.__module__ == "builtins")
+        return base(msg)
+
+
 class _Pool:
     """Rows and notes of a pool from its units' events, fed in bank order (see :func:`_score_unit`)."""
 
@@ -427,7 +441,7 @@ class _Pool:
             else:  # "error"
                 msg, exc, seconds = ev[2], ev[3], ev[4]
                 if self.errors == "raise":
-                    raise type(exc)(msg) from exc
+                    raise _same_kind(exc, msg) from exc
                 if self.errors == "note":
                     self.unavailable[name] = unit.where
                     self.notes.append(f"{name}: dropped for every bank after an error ({msg})")
