@@ -344,11 +344,8 @@ class _Workers:
         self._pool: Optional[ThreadPoolExecutor] = None
 
     def __enter__(self) -> "_Workers":
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            return self
-        self._limits = threadpool_limits(limits=1, user_api="blas")
+        self._limits = cpu_threads.blas_single_threaded()
+        self._limits.__enter__()
         if self.n > 1:
             self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="transferlab-probe")
         return self
@@ -357,7 +354,7 @@ class _Workers:
         if self._pool is not None:
             self._pool.shutdown()
         if self._limits is not None:
-            self._limits.restore_original_limits()
+            self._limits.__exit__(None, None, None)
 
     def ordered(self, fn: Callable, items: Iterable) -> Iterator:
         """``fn`` over ``items``, results yielded in item order, at most 2n tasks in flight."""

@@ -42,7 +42,6 @@ indices), ``return_details=True`` (read ``st.coef``, ``st.intercept``, ``st.mean
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any, List, Optional
 
 import numpy as np
@@ -52,6 +51,7 @@ from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.core.inputs import check_finite
 from transferlab.scores._stream import ScoreStream
 from transferlab.scores.linear_probe.one_shot import (_BLOCK_BYTES, _Workers, _block_rows, _check_args, block_correct, block_loss_grad, centred_squares, key_multipliers, lbfgs_solver, probe_objective, row_keys, scale_of, split_theta, standardise, stratified_split, warn_max_iter)
+from transferlab.core import cpu_threads
 from transferlab.core.inputs import check_bool
 
 __all__ = ["LinearProbeStream"]
@@ -63,21 +63,6 @@ def _plus(a, b):
     if isinstance(a, tuple):
         return tuple(x + y for x, y in zip(a, b))
     return a + b
-
-
-_CONTROLLER: Any = None
-
-
-def _blas_pinned():
-    """BLAS limited to one thread (a cached threadpoolctl controller: microseconds, not milliseconds)."""
-    global _CONTROLLER
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return contextlib.nullcontext()
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _records(keys: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -195,7 +180,7 @@ class LinearProbeStream(ScoreStream):
 
         starts = range(0, m.n, step)
         if len(starts) == 1:  # one block: no pool, BLAS pinned to one thread (it oversubscribes on small GEMMs)
-            with _blas_pinned():
+            with cpu_threads.blas_single_threaded():
                 self._add(part(0))
         else:  # fixed blocks on transferlab's threads, added in block order as they come: the one-shot's scheme
             with _Workers() as workers:

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from transferlab.core import cpu_threads
 from transferlab.scores import _gram
 from transferlab.core.inputs import prepare
 from transferlab.core.row_order import canonical_order
@@ -115,15 +116,17 @@ def fit_posteriors(Z: np.ndarray, k: int, random_state) -> np.ndarray:
     err = None
     for i, reg in enumerate(_REG_COVAR_RETRIES):
         try:
-            gmm = GaussianMixture(n_components=k, covariance_type="full", reg_covar=reg,
-                                  random_state=random_state).fit(Z)
+            with cpu_threads.blas_single_threaded():  # the same bits alone or beside other threads
+                gmm = GaussianMixture(n_components=k, covariance_type="full", reg_covar=reg,
+                                      random_state=random_state).fit(Z)
         except ValueError as e:  # "Fitting the mixture model failed because some components have ill-defined ..."
             err = e
             continue
         if i:
             warnings.warn(f"NLEEP: the Gaussian mixture fit failed with reg_covar <= {_REG_COVAR_RETRIES[i - 1]:g}"
                           f" and succeeded with reg_covar={reg:g}", UserWarning, stacklevel=4)
-        return gmm.predict_proba(Z)
+        with cpu_threads.blas_single_threaded():
+            return gmm.predict_proba(Z)
     raise ValueError(f"NLEEP: the Gaussian mixture fit failed even with reg_covar={_REG_COVAR_RETRIES[-1]:g}: {err}")
 
 

@@ -5,7 +5,7 @@ from typing import Tuple
 
 import numpy as np
 
-from transferlab.core import blocks
+from transferlab.core import blocks, cpu_threads
 from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
 from transferlab.core.inputs import prepare
@@ -101,9 +101,7 @@ def score_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, 
         raise ValueError("the PARC probe set holds a single class; raise probe_size or change seed")
     # One BLAS thread: a threaded BLAS sums in an order that depends on its thread count, and PARC's
     # products are small (probe rows x reduced dims), so bitwise results across thread counts cost little.
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with cpu_threads.blas_single_threaded():
         return _parc_of_probe(m, codes, n_classes, pca, n_dims, label_rdm, dev)
 
 
