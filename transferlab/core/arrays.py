@@ -196,6 +196,11 @@ def _from_torch(t, name: str) -> Matrix:
     if t.is_complex():
         raise TypeError(f"{name} has dtype {t.dtype}; transferlab takes real-valued features")
     _check_shape(tuple(t.shape), name)
+    if t.is_floating_point() and _torch_dtype_name(t) not in DTYPE_CODES:
+        raise TypeError(f"{name} has unsupported dtype {t.dtype}; use float16, bfloat16, float32 or float64 "
+                        f"(e.g. {name}.float())")
+    if t.is_conj() or t.is_neg():  # lazy views (x.conj().imag): materialised once, the caller's tensor untouched
+        t = t.resolve_conj().resolve_neg()
     if t.device.type == "cpu":
         if t.dtype.__str__() == "torch.bfloat16":
             import torch

@@ -66,7 +66,7 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     contents and the seed: permuting the rows gives bitwise the same value (BAD_INPUTS.md row 9). It
     equals the published pipeline fed the (probe) rows in that canonical order.
     """
-    check_options(pca, label_rdm)
+    check_options(pca, label_rdm, n_dims)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=lambda mm, lb: _memory_cost(mm, probe_size), what="parc")
     rows = probe_indices(m.n, probe_size, seed)
@@ -88,7 +88,11 @@ def _memory_cost(m: Matrix, probe_size) -> Tuple[int, int]:
     return m.data.dtype.itemsize * m.d + 24 * m.d, 40 * m.n + 32 * p * m.d + 64 * p * p
 
 
-def check_options(pca, label_rdm) -> None:
+def check_options(pca, label_rdm, n_dims=32) -> None:
+    if isinstance(n_dims, (bool, np.bool_)) or not isinstance(n_dims, (int, np.integer)):
+        raise TypeError(f"n_dims must be a positive int, got {type(n_dims).__name__} {n_dims!r}")
+    if n_dims < 1:
+        raise ValueError(f"n_dims must be a positive int, got {n_dims}")
     if pca not in PCAS:
         raise ValueError(f"pca must be one of {PCAS}, got {pca!r}")
     if label_rdm not in LABEL_RDMS:

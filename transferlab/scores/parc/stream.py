@@ -33,7 +33,7 @@ class PARCStream(ScoreStream):
     n_passes = 2
 
     def __init__(self, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published") -> None:
-        check_options(pca, label_rdm)
+        check_options(pca, label_rdm, n_dims)
         super().__init__(pca=pca, n_dims=n_dims, probe_size=probe_size, seed=seed, label_rdm=label_rdm)
 
     def _reset_pass(self) -> None:
