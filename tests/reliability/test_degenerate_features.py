@@ -61,3 +61,16 @@ def test_every_score_is_finite_or_raises_value_error(name, kind):
         except ValueError:
             return
     assert np.isfinite(value), f"{name} on {kind} features returned {value}"
+
+
+def test_parc_on_two_dimensions_warns_that_it_is_rounding_noise():
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    X = rng.normal(size=(3, 2))[y] + rng.normal(size=(120, 2))
+    with pytest.warns(UserWarning, match="decided by rounding noise"):
+        tl.parc(X, y)
+    with pytest.raises(ValueError, match="constant"):  # one dimension: every row is constant
+        tl.parc(X[:, :1], y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tl.parc(np.hstack([X, rng.normal(size=(120, 3))]), y)  # three dimensions: no warning
