@@ -132,11 +132,11 @@ def _parc_of_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: in
 
 
 def _warn_degenerate_rdm(F: np.ndarray) -> None:
-    """PARC ranks the row correlations of F. With at most two columns every centred row is (a, -a), so
+    """PARC ranks the row correlations of F. With two columns every centred row is (a, -a), so
     every correlation is exactly +1 or -1 and rounding noise breaks the ties that decide the ranks (the
     CPU and the float64 reference gave 3.11 and 2.47 on D = 2): the value is not meaningful. Say so."""
-    if F.shape[1] <= 2:
-        warnings.warn(f"PARC with {F.shape[1]} feature dimension(s): every row correlation is +1 or -1, so the "
+    if F.shape[1] == 2:  # (one column: every centred row is 0, refused below as constant rows)
+        warnings.warn("PARC with 2 feature dimensions: every row correlation is +1 or -1, so the "
                       "score is decided by rounding noise; it is not meaningful here", UserWarning, stacklevel=4)
 
 
