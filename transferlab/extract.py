@@ -24,7 +24,7 @@ import hashlib
 import logging
 import sys
 import time
-from typing import Any, Callable, Iterator, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -273,7 +273,7 @@ def _describe(preprocessing) -> Any:
 
 def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int = 128, device="cpu",
             autocast=False, model_id: Optional[str] = None, dataset_id: Optional[str] = None,
-            preprocessing=None, progress: bool = True, dtype: str = "float32") -> FeatureBank:
+            preprocessing=None, progress: bool = True, dtype: str = "float32", overwrite: bool = False) -> FeatureBank:
     """Extract embeddings and source logits of ``model`` on ``data`` into a :class:`FeatureBank`.
 
     model: a ``torch.nn.Module`` (put in eval mode for the run; its mode and device are restored after).
@@ -287,6 +287,8 @@ def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int
         model (e.g. a zoo model's ``preprocess``), or a description to record; recorded in meta.json.
     model_id, dataset_id: the names score tables use (default: the model's class name and ``"dataset"``).
     dtype: storage dtype of features and logits (``"float32"``, ``"float16"``, ``"float64"``).
+    overwrite: when ``out`` holds a bank of this model made from other data (another N, other sampled rows or
+        labels: ``data_fingerprint``) or in another dtype, delete it and extract again (default: ValueError).
     """
     torch = _torch()
     dev = _check_arguments(torch, model, batch_size, device)
@@ -296,8 +298,9 @@ def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int
     adapter_desc, run, cleanup = _resolve_adapter(model, adapter)
     identity = {"model_id": model_id, "dataset_id": dataset_id, "weights_hash": wh, "adapter": adapter_desc,
                 "preprocessing": _describe(preprocessing), "model_class": type(model).__qualname__,
-                "batch_size": batch_size, "autocast": str(autocast), "device": str(dev)}
-    complete, writer, start = _existing_bank(out, identity, dtype, cleanup)
+                "batch_size": batch_size, "autocast": str(autocast), "device": str(dev),
+                "data_fingerprint": data_fingerprint(data)}
+    complete, writer, start = _existing_bank(out, identity, dtype, cleanup, overwrite)
     if complete is not None:
         return complete
     n, batches, data_desc = _batches(data, start, batch_size)
@@ -324,14 +327,45 @@ def _check_arguments(torch, model, batch_size, device):
     return torch.device(device)
 
 
-def _existing_bank(out, identity: dict, dtype: str, cleanup) -> Tuple[Optional[FeatureBank], Optional[BankWriter], int]:
+_SAMPLED_ROWS = 8  # rows read to fingerprint the data: cheap whatever N, and any edited row is likely seen
+
+
+def data_fingerprint(data) -> Optional[Dict[str, Any]]:
+    """``{"n": rows, "sample_sha256": ...}``: the row count and a SHA-256 of 8 seeded rows (images and labels)
+    of ``data``, or None when rows cannot be addressed by index. Recorded in meta.json, so that a bank
+    written from other data (another N, other rows, other labels) is never returned as if it were this one."""
+    torch = _torch()
+    from torch.utils.data import DataLoader
+
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3) and hasattr(data[0], "shape"):
+        n, row = int(data[0].shape[0]), (lambda i: (data[0][i], data[1][i]))
+    else:
+        ds = data.dataset if isinstance(data, DataLoader) else data
+        if not (hasattr(ds, "__getitem__") and hasattr(ds, "__len__")):
+            return None
+        n, row = len(ds), (lambda i: tuple(ds[i])[:2])
+    h = hashlib.sha256(f"n={n};".encode())
+    for i in np.sort(np.random.default_rng(0).choice(n, size=min(_SAMPLED_ROWS, n), replace=False)):
+        image, label = row(int(i))
+        if isinstance(image, torch.Tensor):
+            image = image.detach().cpu().numpy()
+        image = np.ascontiguousarray(np.asarray(image))
+        h.update(f"{int(i)}:{image.dtype}:{image.shape}:".encode() + image.tobytes())
+        h.update(repr(np.asarray(label).tolist()).encode())
+    return {"n": int(n), "sample_sha256": h.hexdigest()}
+
+
+def _existing_bank(out, identity: dict, dtype: str, cleanup,
+                   overwrite: bool = False) -> Tuple[Optional[FeatureBank], Optional[BankWriter], int]:
     """What ``out`` already holds: ``(complete bank, None, 0)`` when it is a complete bank of the same model,
-    dataset, weights and adapter (nothing to extract); ``(None, writer, rows written)`` to resume an incomplete
-    bank; ``(None, None, 0)`` otherwise. A non-empty directory without a bank raises. ``cleanup`` (the
-    adapter's) runs before returning a complete bank or raising."""
+    dataset, weights, adapter, storage dtype and data fingerprint (nothing to extract); ``(None, writer, rows
+    written)`` to resume an incomplete bank; ``(None, None, 0)`` otherwise. A bank of this model written from
+    other data or in another dtype raises (``overwrite=True`` deletes it and extracts again), as does a non-empty
+    directory without a bank. ``cleanup`` (the adapter's) runs before returning a complete bank or raising."""
     if out is None:
         return None, None, 0
     import os
+    import shutil
 
     p = os.fspath(out)
     if os.path.isdir(p) and os.listdir(p) and not os.path.exists(os.path.join(p, "meta.json")):
@@ -339,8 +373,16 @@ def _existing_bank(out, identity: dict, dtype: str, cleanup) -> Tuple[Optional[F
         raise ValueError(f"out={p!r} is not empty and holds no feature bank; choose an empty or new directory")
     if FeatureBank.is_bank(p):
         st = FeatureBank.status(p)
-        if st["complete"] and all(st.get(k) == identity[k] for k in ("model_id", "dataset_id", "weights_hash",
-                                                                     "adapter")):
+        same_model = all(st.get(k) == identity[k] for k in ("model_id", "dataset_id", "weights_hash", "adapter"))
+        stale = _stale_reason(st, identity, dtype, complete=bool(st["complete"]))
+        if same_model and stale and overwrite:
+            shutil.rmtree(p)
+            return None, None, 0
+        if same_model and stale:
+            cleanup()
+            raise ValueError(f"out={p!r} holds a bank of this model extracted from other data ({stale}); pass "
+                             "overwrite=True to extract again, or choose another directory")
+        if st["complete"] and same_model:
             cleanup()
             logger.info("%s: complete bank found, not extracting again", p)
             return FeatureBank.open(p), None, 0
@@ -349,6 +391,20 @@ def _existing_bank(out, identity: dict, dtype: str, cleanup) -> Tuple[Optional[F
                                                  identity=identity)
             return None, writer, writer.rows_written
     return None, None, 0
+
+
+def _stale_reason(meta: dict, identity: dict, dtype: str, complete: bool = True) -> Optional[str]:
+    """Why a bank's meta.json does not describe this extraction's data, or None. Banks written before
+    fingerprints were recorded are checked on what they record (n, dtype). An incomplete bank's row count
+    and dtype are checked where it is resumed (its own messages); its fingerprint here."""
+    fp, old = identity.get("data_fingerprint"), meta.get("data_fingerprint")
+    if complete and fp is not None and meta.get("n") != fp["n"]:
+        return f"it has n={meta.get('n')} rows, the data has {fp['n']}"
+    if complete and meta.get("dtype") != dtype:
+        return f"it is stored as {meta.get('dtype')}, dtype={dtype!r} was asked for"
+    if fp is not None and old is not None and old != fp:
+        return "the sampled rows or labels differ"
+    return None
 
 
 def _autocast_dtype(torch, autocast, dev):

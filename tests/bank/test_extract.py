@@ -223,3 +223,29 @@ def test_out_must_be_empty_or_a_bank_of_the_same_data(tmp_path):
         "preprocessing": "uint8/255", "autocast": "False"}).close()
     with pytest.raises(ValueError, match="incomplete bank of 50 rows but data has 90"):
         extract(model, (x, y), tmp_path / "b", preprocessing=Prep(), progress=False, model_id="tiny")
+
+
+def test_a_complete_bank_of_other_data_is_refused_not_returned(tmp_path):
+    """extract() used to return a stale complete bank when the data, n or dtype changed (hostile-input
+    issue, defect 3): its early return compared only model, dataset id, weights and adapter."""
+    model, (x, y) = tiny_model(), tiny_data()
+    out = tmp_path / "bank"
+    first = extract(model, (x, y), out, preprocessing=Prep(), progress=False)
+    assert first.meta["data_fingerprint"]["n"] == len(y)
+    again = extract(model, (x, y), out, preprocessing=Prep(), progress=False)  # same data: returned as is
+    np.testing.assert_array_equal(np.asarray(again.features), np.asarray(first.features))
+    # The fingerprint reads 8 seeded rows (cheap at any N): an edit among them is seen.
+    sampled = np.sort(np.random.default_rng(0).choice(len(y), size=8, replace=False))
+    x2 = x.clone()
+    x2[sampled[0]] = 1 - x2[sampled[0]]  # one edited image
+    y2 = y.clone()
+    y2[sampled[1]] = (y2[sampled[1]] + 1) % 5  # one changed label
+    for data, why in [((x[:60], y[:60]), "it has n=90 rows, the data has 60"),
+                      ((x2, y), "the sampled rows or labels differ"), ((x, y2), "the sampled rows or labels differ")]:
+        with pytest.raises(ValueError, match=f"other data \\({why}"):
+            extract(model, data, out, preprocessing=Prep(), progress=False)
+    with pytest.raises(ValueError, match="stored as float32, dtype='float16'"):
+        extract(model, (x, y), out, preprocessing=Prep(), progress=False, dtype="float16")
+    fresh = extract(model, (x[:60], y[:60]), out, preprocessing=Prep(), progress=False, overwrite=True)
+    assert fresh.n == 60 and FeatureBank.open(out).n == 60
+    assert not model.fc._forward_hooks  # the adapter's hook is removed on every path
