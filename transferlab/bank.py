@@ -151,8 +151,8 @@ def _read_meta(path: str) -> Dict[str, Any]:
     try:
         with open(mp, encoding="utf-8") as f:
             meta = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"corrupted feature bank: {mp} is not valid JSON ({e})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"corrupted feature bank: {mp} is not valid JSON ({type(e).__name__}: {e})") from None
     if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
         found = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
         raise ValueError(f"foreign directory: {mp} is not a transferlab feature bank "
@@ -164,7 +164,43 @@ def _read_meta(path: str) -> Dict[str, Any]:
     for key in ("n", "d", "dtype", "rows_written", "complete", "has_logits"):
         if key not in meta:
             raise ValueError(f"corrupted feature bank: {mp} lacks the field {key!r}")
+    problem = _meta_problem(meta)
+    if problem:
+        raise ValueError(f"corrupted feature bank: {mp}: {problem}")
     return meta
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _meta_problem(meta: Mapping[str, Any]) -> Optional[str]:
+    """What is wrong with the fields of a meta.json (types, ranges, consistency), or None. Every field the
+    reader uses is checked before it is used: a tampered file fails here with its name, never later with
+    an AttributeError or a silently wrong read."""
+    for key in ("n", "d"):
+        if not _is_int(meta[key]) or meta[key] < 1:
+            return f"{key} must be an integer >= 1, got {meta[key]!r}"
+    for key in ("complete", "has_logits"):
+        if not isinstance(meta[key], bool):
+            return f"{key} must be true or false, got {meta[key]!r}"
+    if meta["dtype"] not in STORAGE_DTYPES:
+        return f"dtype must be one of {STORAGE_DTYPES}, got {meta['dtype']!r}"
+    if not _is_int(meta["rows_written"]) or not 0 <= meta["rows_written"] <= meta["n"]:
+        return f"rows_written must be an integer in [0, n={meta['n']}], got {meta['rows_written']!r}"
+    z = meta.get("z")
+    if meta["has_logits"] and (not _is_int(z) or z < 1):
+        return f"has_logits is true but z (the number of logits) is {z!r}"
+    if not meta["has_logits"] and z is not None:
+        return f"has_logits is false but z is {z!r}"
+    files = meta.get("files")
+    if files is not None:
+        if not isinstance(files, dict):
+            return f"files must be a mapping of file name to its bytes and sha256, got {type(files).__name__}"
+        for name, rec in files.items():
+            if not isinstance(rec, dict) or not _is_int(rec.get("bytes")) or not isinstance(rec.get("sha256"), str):
+                return f"files[{name!r}] must hold an integer 'bytes' and a string 'sha256', got {rec!r}"
+    return None
 
 
 def _specs(meta: Mapping[str, Any]) -> Dict[str, tuple]:
@@ -268,18 +304,26 @@ class FeatureBank:
             if arr.shape != shape or arr.dtype != dtype:
                 raise ValueError(f"corrupted feature bank: {fp} holds {arr.dtype}{arr.shape}, meta.json says "
                                  f"{dtype}{shape}")
+            if not arr.flags.c_contiguous:  # a header flipped to fortran_order would read transposed
+                raise ValueError(f"corrupted feature bank: {fp} has a Fortran-order header; banks are written "
+                                 "row-major (C order)")
             arrays[name] = arr
         return cls(arrays["features"], arrays["labels"], logits=arrays.get("logits"),
                    sample_ids=arrays["sample_ids"], meta=meta, path=p)
 
     @staticmethod
     def is_bank(path: PathLike) -> bool:
-        """True when ``path`` holds a transferlab bank's meta.json (complete or not; nothing is verified)."""
+        """True when ``path`` holds a meta.json of the transferlab bank schema (complete or not, valid or not:
+        a corrupted bank is still a bank, and opening it says what is wrong)."""
+        mp = os.path.join(os.fspath(path), META)
         try:
-            _read_meta(os.fspath(path))
-            return True
-        except ValueError:
+            with open(mp, encoding="utf-8") as f:
+                meta = json.load(f)
+        except OSError:
             return False
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return True  # an unreadable meta.json: a corrupted bank, which opening reports
+        return isinstance(meta, dict) and meta.get("schema") == SCHEMA
 
     @staticmethod
     def status(path: PathLike) -> Dict[str, Any]:

@@ -237,9 +237,12 @@ def _array_source(x: Any, what: str) -> Any:
     raise TypeError(f"{what} must be an array, a .npy path or a zero-argument loader, got {type(x).__name__}")
 
 
-def _bank_entries(banks, open_banks: bool) -> List[Tuple[_Unit, Optional[FeatureBank]]]:
+def _bank_entries(banks, open_banks: bool,
+                  broken: Optional[List[str]] = None) -> List[Tuple[_Unit, Optional[FeatureBank]]]:
     """FeatureBanks, bank directories and directories holding banks as units (opened when ``open_banks``, else
-    named from their meta.json: a cluster opens them on the workers)."""
+    named from their meta.json: a cluster opens them on the workers). A bank directory that cannot be read
+    (corrupted, incomplete, tampered) raises its ValueError, or, when ``broken`` is a list, is skipped and
+    described there."""
     if isinstance(banks, (FeatureBank, str, os.PathLike)):
         banks = [banks]
     if isinstance(banks, Mapping) or not hasattr(banks, "__iter__"):
@@ -257,18 +260,25 @@ def _bank_entries(banks, open_banks: bool) -> List[Tuple[_Unit, Optional[Feature
                 if not paths:
                     raise ValueError(f"banks: no feature bank (a directory with meta.json) under {os.fspath(b)}")
             for p in paths:
-                if open_banks:
-                    fb = FeatureBank.open(p)
-                    out.append((_Unit(fb.dataset_id, fb.model_id, "bank", p, p), fb))
-                else:
-                    meta = FeatureBank.status(p)
-                    out.append((_Unit(str(meta.get("dataset_id")), str(meta.get("model_id")), "bank", p, p), None))
+                try:
+                    if open_banks:
+                        fb = FeatureBank.open(p)
+                        out.append((_Unit(fb.dataset_id, fb.model_id, "bank", p, p), fb))
+                    else:
+                        meta = FeatureBank.status(p)
+                        out.append((_Unit(str(meta.get("dataset_id")), str(meta.get("model_id")), "bank", p, p),
+                                    None))
+                except ValueError as e:
+                    if broken is None:
+                        raise
+                    broken.append(f"skipped the unreadable bank {p}: {e}")
         elif _is_array(b):
             raise ValueError("banks holds arrays: give their labels= (one label vector shared by every model)")
         else:
             raise TypeError(f"banks must be FeatureBank objects or paths, got {type(b).__name__}")
     if not out:
-        raise ValueError("banks: nothing to score (empty list)")
+        raise ValueError("banks: nothing to score (empty list)" if not broken else
+                         "banks: no readable bank; " + "; ".join(broken))
     seen: Dict[tuple, str] = {}
     for u, _ in out:
         key = (u.dataset, u.model)
@@ -490,7 +500,9 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
     errors: ``"raise"`` (default: a ValueError/TypeError/ArithmeticError of a score on a bank is raised, naming
         both), ``"note"`` (that score is dropped for every bank, with a note, and the others go on: a pool report
         stays complete per score) or ``"nan"`` (that one value is NaN, with a note and an entry in
-        ``PoolScores.failures``; everything else is kept).
+        ``PoolScores.failures``; everything else is kept). With ``"note"`` and ``"nan"`` a bank directory that
+        cannot be read (corrupted, incomplete, tampered meta.json) is skipped with a note; ``"raise"`` raises
+        its ValueError.
     client / scheduler: run one Dask task per bank (all its scores) on a cluster: ``client`` a
         ``distributed.Client``, or ``scheduler`` an address (``"tcp://10.0.0.5:8786"``; ``"local"`` starts a
         LocalCluster for the call). Bank directories and ``.npy`` paths are opened on the workers (they must
@@ -507,6 +519,7 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
                                        or kernel_threads < 0):
         raise ValueError(f"kernel_threads must be None or an int >= 0, got {kernel_threads!r}")
     remote = client is not None or scheduler is not None
+    broken: Optional[List[str]] = None if errors == "raise" else []  # unreadable banks, noted and skipped
     if labels is None:
         if probs is not None:
             raise ValueError("probs= goes with banks given as arrays and their labels=; FeatureBanks carry logits")
@@ -516,7 +529,7 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
         if isinstance(banks, Mapping):
             raise ValueError("banks is a mapping of arrays: give their labels= (one label vector shared by every "
                              "model)")
-        entries = [(u, b, None) for u, b in _bank_entries(banks, open_banks=not remote)]
+        entries = [(u, b, None) for u, b in _bank_entries(banks, open_banks=not remote, broken=broken)]
     else:
         if dataset is not None and (not isinstance(dataset, str) or not dataset):
             raise TypeError(f"dataset must be a non-empty string, got {dataset!r}")
@@ -537,14 +550,17 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
         raise ValueError(f"score_kwargs names scores that are not scored: {unknown} (scoring {names})")
 
     if remote:
-        return _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel_threads, client,
-                                 scheduler)
-    pool = _Pool(errors)
-    for unit, data, probs_src in entries:
-        pool.add(unit, _score_unit(unit, data, labels, probs_src, infos, kwargs_all, device,
-                                   skip=set(pool.unavailable), stop_on_error=errors == "raise",
-                                   kernel_threads=kernel_threads))
-    return pool.result()
+        res = _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel_threads, client,
+                                scheduler)
+    else:
+        pool = _Pool(errors)
+        for unit, data, probs_src in entries:
+            pool.add(unit, _score_unit(unit, data, labels, probs_src, infos, kwargs_all, device,
+                                       skip=set(pool.unavailable), stop_on_error=errors == "raise",
+                                       kernel_threads=kernel_threads))
+        res = pool.result()
+    res.notes[:0] = broken or []
+    return res
 
 
 def _is_npy(x: Any) -> bool:
