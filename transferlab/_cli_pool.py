@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Dict, List
 
-from transferlab._cli_shared import rank_tables, resolve_finetune, resolve_pool
+from transferlab._cli_shared import check_output, rank_tables, resolve_finetune, resolve_pool
 
 __all__ = ["add_parsers", "cmd_info_banks", "resolve_finetune", "resolve_pool"]
 
@@ -212,6 +212,7 @@ def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
 def _cmd_score(args) -> int:
     from transferlab.scoring import score_pool
 
+    check_output("-o/--out", args.out)
     res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
                      errors="note" if args.keep_going else "raise", scheduler=args.scheduler or None)
     res.to_csv(args.out)

@@ -71,7 +71,30 @@ def rank_tables(scores_table, pool) -> List[Tuple[str, List[str], List[List[str]
             cols.append((f"task-aware:{s}", list(task_aware(sc, name=s, nan_policy="omit"))))
             if p is not None:
                 cols.append((f"hybrid:{s}", list(hybrid(p.subset(sc), sc, name=s, nan_policy="omit"))))
+        if not cols:
+            raise ValueError(f"dataset {d!r}: nothing to rank (each score has fewer than 2 models and there are "
+                             "no model cards); rank needs at least 2 models per dataset")
         n = max(len(c) for _, c in cols)
         rows = [[str(i + 1)] + [c[i] if i < len(c) else "" for _, c in cols] for i in range(n)]
         out.append((d, ["#"] + [name for name, _ in cols], rows))
     return out
+
+
+def check_output(flag: str, path, *, directory: bool = False) -> None:
+    """Refuse, in CLI terms and before any work, an output path that cannot be written: a file where a
+    directory is wanted (or the reverse), or a file whose directory does not exist."""
+    if path is None:
+        return
+    import os
+
+    p = os.fspath(path)
+    if directory:
+        if os.path.exists(p) and not os.path.isdir(p):
+            raise ValueError(f"{flag} {p}: a file exists there; give a directory (it is created if missing)")
+        return
+    if os.path.isdir(p):
+        raise ValueError(f"{flag} {p} is a directory; give a file name")
+    parent = os.path.dirname(p) or "."
+    if not os.path.isdir(parent):
+        raise ValueError(f"{flag} {p}: the directory {parent} does not exist")
+

@@ -17,7 +17,7 @@ import sys
 from typing import List, Optional
 
 from transferlab._cli_pool import add_parsers, cmd_info_banks
-from transferlab._cli_shared import resolve_finetune, resolve_pool
+from transferlab._cli_shared import check_output, resolve_finetune, resolve_pool
 
 __all__ = ["main"]
 
@@ -74,6 +74,9 @@ def _build_parser() -> argparse.ArgumentParser:
 def _cmd_evaluate(args) -> int:
     from transferlab.evaluate import Report, cost_markdown, cost_quality, plot_cost_quality
 
+    for flag, path in (("--csv", args.csv), ("--json", args.json)):
+        check_output(flag, path)
+    check_output("--plot", args.plot, directory=True)
     pool = resolve_pool(args.pool)
     report = Report.from_tables(args.scores, resolve_finetune(args.finetune), budgets=args.budget, pool=pool,
                                 kind=args.kind,
@@ -124,6 +127,35 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, ImportError) as e:
-        sys.stderr.write(f"transferlab {args.command}: error: {e}\n")
+    except (ValueError, TypeError, ImportError, OSError, RuntimeError) as e:
+        sys.stderr.write(f"transferlab {args.command}: error: {_in_cli_terms(_one_line(e))}\n")
         return 2
+
+
+def _one_line(e: BaseException) -> str:
+    """An error as one line: a file-system error as "what: which file" (not errno and a traceback)."""
+    if isinstance(e, OSError) and e.filename is not None:
+        text = f"{e.strerror or type(e).__name__}: {e.filename}"
+        if isinstance(e, FileExistsError):
+            text += " (give a directory that does not exist yet or is a directory)"
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
+# The library's messages name keyword arguments; at the command line the same advice is a flag.
+_CLI_TERMS = (
+    ("pass nan_policy='omit' to drop them", "pass --omit-nan to drop them"),
+    ("nan_policy='omit'", "--omit-nan"),
+    ("pass on_mismatch='intersect'", "pass --intersect"),
+    ("on_mismatch='intersect'", "--intersect"),
+    ("pass device='cpu' (or 'auto')", "pass --device cpu (or auto)"),
+    ("pass device='cpu'", "pass --device cpu"),
+    ("device='cpu'", "--device cpu"),
+)
+
+
+def _in_cli_terms(text: str) -> str:
+    for api, flag in _CLI_TERMS:
+        text = text.replace(api, flag)
+    return text

@@ -57,6 +57,10 @@ def _read_csv(path) -> Tuple[List[str], List[Tuple[int, List[str]]], str]:
             text = f.read()
     except FileNotFoundError:
         raise ValueError(f"file not found: {p}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{p} is a directory; give a CSV file") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p} is not a UTF-8 text CSV (byte {e.start}: {e.reason})") from None
     rows = [(i + 1, [c.strip() for c in r]) for i, r in enumerate(csv.reader(io.StringIO(text)))]
     rows = [(i, r) for i, r in rows if any(r)]
     if not rows:

@@ -1,0 +1,82 @@
+"""Every subcommand against a table of bad invocations (hostile-input issue, defect 8): each error is one
+line on stderr, in CLI terms (flags, not keyword arguments), with exit status 2 and no traceback. Before,
+directories or missing parents where a file is expected, an existing file as --plot directory, a binary
+CSV, rank with one model per dataset and --device cuda without a GPU gave raw tracebacks (exit 1) or
+library wording."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transferlab.bank import BankWriter
+from transferlab.cli import main
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "published"
+SCORES, FINETUNE = str(PUBLISHED / "modelspider_baseline_scores.csv"), str(PUBLISHED / "tllib_finetune.csv")
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "one.csv").write_text("dataset,model,score,value\nd1,m1,s,0.5\nd2,m2,s,0.4\n")
+    (tmp_path / "bin.csv").write_bytes(b"\x00\x01\x02\xff\xfe")
+    (tmp_path / "cols.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "nan.csv").write_text("dataset,model,score,value\n" + "".join(
+        f"caltech101,{m},s,{v}\n" for m, v in [("resnet50", "nan"), ("densenet121", "0.4"), ("googlenet", "0.3")]))
+    (tmp_path / "afile").write_text("x")
+    w = BankWriter.create_or_resume(tmp_path / "banks" / "b", n=20, d=3, z=None,
+                                    identity={"model_id": "m", "dataset_id": "d"})
+    w.write(0, np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32), np.arange(20) % 2)
+    w.finalize()
+    return tmp_path
+
+
+def _bad(t):
+    """(argv, words the one-line error must contain)."""
+    return [
+        (["evaluate", "--scores", str(t), "--finetune", FINETUNE], [str(t), "is a directory"]),
+        (["evaluate", "--scores", str(t / "nope.csv"), "--finetune", FINETUNE], ["file not found"]),
+        (["evaluate", "--scores", SCORES, "--finetune", FINETUNE, "--plot", str(t / "afile")], ["--plot", "give a directory"]),
+        (["evaluate", "--scores", SCORES, "--finetune", FINETUNE, "--csv", str(t / "no" / "x.csv")], ["--csv", "does not exist"]),
+        (["evaluate", "--scores", SCORES, "--finetune", FINETUNE, "--json", str(t)], ["--json", "is a directory"]),
+        (["evaluate", "--scores", str(t / "bin.csv"), "--finetune", FINETUNE], ["bin.csv", "not a UTF-8 text CSV"]),
+        (["evaluate", "--scores", str(t / "cols.csv"), "--finetune", FINETUNE], ["cols.csv", "'dataset'"]),
+        (["evaluate", "--scores", SCORES, "--finetune", str(t / "cols.csv")], ["cols.csv", "'model'"]),
+        (["evaluate", "--scores", str(t / "nan.csv"), "--finetune", FINETUNE, "--pool", "none", "--intersect"], ["--omit-nan"]),
+        (["rank", "--scores", str(t / "one.csv"), "--pool", "none"], ["nothing to rank", "at least 2 models"]),
+        (["score", str(t / "banks"), "-o", str(t / "no" / "x.csv")], ["-o/--out", "does not exist"]),
+        (["score", str(t / "banks"), "-o", str(t)], ["-o/--out", "is a directory"]),
+        (["score", str(t / "nowhere"), "-o", str(t / "x.csv")], ["is not a directory"]),
+        (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--scores", "nope"], ["unknown score 'nope'"]),
+        (["info", "--banks", str(t / "nowhere")], ["is not a directory"]),
+    ]
+
+
+def test_every_bad_invocation_is_one_line_in_cli_terms_with_exit_2(files, capsys):
+    for argv, words in _bad(files):
+        status = main(argv)
+        err = capsys.readouterr().err
+        assert status == 2, (argv, err)
+        assert err.count("\n") == 1 and err.startswith(f"transferlab {argv[0]}: error: "), (argv, err)
+        for w in words:
+            assert w in err, (argv, w, err)
+        assert "nan_policy" not in err and "on_mismatch" not in err and "device='" not in err, err
+
+
+def test_device_cuda_without_a_gpu_names_the_flag(files, capsys):
+    from transferlab import kernels
+
+    if kernels.cuda_device_count() > 0:
+        pytest.skip("a CUDA device is present")
+    status = main(["score", str(files / "banks"), "-o", str(files / "x.csv"), "--device", "cuda", "--scores", "logme"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--device cpu" in err, err
+
+
+def test_no_traceback_from_a_real_process(files):
+    for argv, _ in _bad(files)[:4]:
+        out = subprocess.run([sys.executable, "-m", "transferlab", *argv], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (argv, out.stderr)
