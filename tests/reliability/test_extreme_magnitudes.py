@@ -10,7 +10,7 @@ import torch
 
 import transferlab as tl
 from transferlab.core.arrays import Matrix, as_matrix
-from transferlab.scores.knn.rules import max_abs, rescaled_to_unit
+from transferlab.core.inputs import max_abs, rescaled_to_unit
 
 
 def _blobs(n=240, d=16, seed=0):
@@ -69,3 +69,39 @@ def test_the_device_path_rescales_with_torch():
     host, e_host = rescaled_to_unit(as_matrix(X.astype(np.float64) * 1e50))
     assert e == e_host
     np.testing.assert_array_equal(out.data.numpy(), host.data)
+
+
+# The Gram-family scores and the rest read a bank of extreme magnitude in a frame rescaled by a power of two
+# (core.inputs.prepare): gbc(X * 1e200) was NaN, reg_hscore(X * 1e150) 0.0, hscore/logme/nleep at 1e200 a
+# LinAlgError, sfda at 1e150 scipy's bare "array must not contain infs or NaNs".
+INVARIANT = ["gbc", "hscore", "reg_hscore", "parc", "transrate"]  # invariant to a global scale
+NEARLY = ["logme", "nleep"]  # invariant up to a fixed EPS / reg_covar: equal to ~1e-7 across frames
+
+
+@pytest.mark.parametrize("name", INVARIANT + NEARLY + ["sfda", "linear_probe"])
+@pytest.mark.parametrize("e", [-990, -500, 500, 1000])
+def test_every_feature_score_is_finite_at_extreme_power_of_two_scales(name, e):
+    from transferlab import testing
+
+    X, y = testing.valid_inputs(name, n=60, d=6, c=3, seed=1)
+    X = X.astype(np.float64)
+    want = tl.score(name, X, y)
+    got = tl.score(name, np.ldexp(X, e), y)  # exact: the same bank at 2^e
+    assert np.isfinite(got)
+    if name in INVARIANT:
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    elif name in NEARLY:
+        assert got == pytest.approx(want, rel=1e-6)
+    # sfda (its regulariser) and the linear probe (its split hashes the rows' contents) are not invariant
+    # to a global scale: finite is what they promise here.
+
+
+@pytest.mark.parametrize("name", INVARIANT + NEARLY)
+def test_scale_invariant_scores_agree_across_decades(name):
+    from transferlab import testing
+
+    X, y = testing.valid_inputs(name, n=60, d=6, c=3, seed=1)
+    X = X.astype(np.float64)
+    want = tl.score(name, np.ldexp(X, -60), y)
+    for s in (1e150, 1e200, 1e-150, 1e-300):
+        assert tl.score(name, X * s, y) == pytest.approx(want, rel=1e-6), s

@@ -59,6 +59,48 @@ def check_finite(m: Matrix, nan_policy: str = "raise") -> Optional[np.ndarray]:
     return np.flatnonzero(~bad)
 
 
+# Extreme but finite magnitudes: the kNN kernels square coordinate differences in float32 tiles (beyond
+# about 2^60 a squared distance overflows, below 2^-60 differences underflow: knn_loo(X * 1e19) gave 0.55
+# where X gives 1.0), the Gram scores square them in float64 (gbc(X * 1e200) was NaN, reg_hscore(X * 1e150)
+# 0.0). Multiplying by a power of two is exact, so a bank whose largest |x| lies outside [2^-40, 2^40] is
+# rescaled into [0.5, 1) first; scale-invariant scores (kNN's neighbours, H-scores, GBC, PARC, TransRate,
+# SFDA, the standardised probe) then give exactly what a moderate copy of the bank gives.
+_UNIT_RANGE = (2.0 ** -40, 2.0 ** 40)
+
+
+def max_abs(m: Matrix) -> float:
+    """The largest |x| of a finite bank (host blocks, or one reduction on the GPU)."""
+    if m.device == "cuda":
+        return float(m.data.abs().max().item()) if m.n and m.d else 0.0
+    top = 0.0
+    # The shared block reader: a memory-mapped bank's pages are released block by block (bounded RSS).
+    for _, _, blk in blocks.blocks(m, default_bytes=_SCAN_BYTES, bytes_per_value=m.data.dtype.itemsize):
+        block = blk.to_float64_host() if m.is_bf16 else blk.data
+        if block.size:
+            top = max(top, float(np.max(np.abs(block))))
+    return top
+
+
+def rescaled_to_unit(m: Matrix) -> Tuple[Matrix, int]:
+    """(``m`` * 2^-e, e): a power of two that brings its largest |x| into [0.5, 1) when it lies outside
+    [2^-40, 2^40] (a copy: bfloat16 becomes float32, which holds it exactly); else (``m`` itself, 0).
+    Squared distances in the rescaled frame are the bank's times 4^-e."""
+    top = max_abs(m)
+    if top == 0.0 or _UNIT_RANGE[0] <= top <= _UNIT_RANGE[1]:
+        return m, 0
+    exponent = int(np.frexp(top)[1])  # top = f * 2^exponent, f in [0.5, 1)
+    if m.device == "cuda":
+        import torch
+
+        t = m.data.to(torch.float32) if m.is_bf16 else m.data
+        data = torch.ldexp(t, torch.tensor(-exponent, device=t.device, dtype=torch.int32)).contiguous()
+    else:
+        x = m.to_float64_host().astype(np.float32) if m.is_bf16 else np.asarray(m.data)
+        data = np.ldexp(x, -exponent).astype(x.dtype, copy=False)
+    dtype = "float32" if m.is_bf16 else m.dtype
+    return Matrix(data, m.device, dtype, m.name, m.budget), exponent
+
+
 def check_bool(value, name: str) -> bool:
     """A boolean option as a ``bool``: ``True``/``False`` (numpy bools too), else TypeError. Why: a truthy
     string such as ``"false"`` would silently mean True."""
@@ -81,7 +123,7 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
             name: str = "features", max_memory=None,
             cost: Optional[Callable[[Matrix, Labels], Tuple[int, int]]] = None,
             what: str = "this score", too_few: Optional[str] = None, place: bool = True,
-            cost_counts_labels: bool = False) -> Prepared:
+            cost_counts_labels: bool = False, rescale: bool = True) -> Prepared:
     """The one input path of a ``(features, labels)`` score call, in the order BAD_INPUTS.md fixes:
     features (``as_matrix``), labels (``as_labels``, length checked), the ``max_memory`` budget,
     NaN/inf rows (raised, or omitted with their labels), the minimum sample count, two classes,
@@ -89,7 +131,9 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
 
     With ``max_memory``, ``cost(m, labels)`` gives the score's (bytes per row of a block, fixed state
     bytes) and the matrix carries the planned ``Budget`` before the first pass (the NaN scan) reads
-    the bank; the label remapping's memory is added to the state unless ``cost_counts_labels``. ``too_few``: the score's own message for fewer than ``min_samples`` rows (a format
+    the bank; the label remapping's memory is added to the state unless ``cost_counts_labels``. With
+    ``rescale`` a bank of extreme magnitude is multiplied by a power of two first (:func:`rescaled_to_unit`,
+    a copy; moderate banks are untouched); probabilities pass ``rescale=False``. ``too_few``: the score's own message for fewer than ``min_samples`` rows (a format
     string with ``{n}``); the default names the minimum.
     """
     m = as_matrix(features, name)
@@ -108,6 +152,8 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
         raise ValueError(msg.format(n=m.n, min_samples=min_samples))
     if lab.n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
+    if rescale:
+        m = rescaled_to_unit(m)[0]
     dev = devices.resolve_device(device, m)
     # The bank goes where the score runs: the Gram seam reads a CUDA bank on its GPU (``_gram``).
     return Prepared(devices.place(m, dev) if place else m, lab, dev, keep)

@@ -16,12 +16,11 @@ from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, check_labels_omit
-from transferlab.core.inputs import check_bool, check_finite, prepare
+from transferlab.core.inputs import check_bool, check_finite, prepare, rescaled_to_unit
 from transferlab.reference.knn import knn_loo as _oracle
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
-from transferlab.scores.knn.rules import (KnnLooResult, check_loo_problem, check_options, normalise, normalise_host,
-                                         rescaled_to_unit)
+from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options, normalise, normalise_host
 
 __all__ = ["knn_loo"]
 
@@ -105,6 +104,7 @@ def knn_loo(
         lab = as_labels(labels, m.n, "labels", min_classes=1)
         return _knn_streamed(m, lab, k, metric, ties, device, return_details, nan_policy, queries, seed, max_memory)
     m, lab, dev, keep = prepare(features, labels, nan_policy=nan_policy, device=device, min_samples=k + 1, place=False,
+                                rescale=False,  # kNN rescales after placing (and reports distances in the bank scale)
                                 too_few=f"k must be in [1, n_samples-1]: got k={k} with n_samples={{n}} "
                                         f"(leave-one-out {k}-NN needs at least {k + 1} samples)")
     check_loo_problem(m.n, k, lab, stacklevel=3)  # the single-sample-class warning

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from math import comb
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -118,49 +118,6 @@ def normalise(m: Matrix) -> Matrix:
     if zero.size:
         raise _zero_rows_error(zero, m.name)
     return Matrix(out, "cpu", "float32", m.name, m.budget)
-
-
-# ---------------------------------------------------------------------------- global scale
-
-# The kernels square coordinate differences in float32 tiles: coordinates beyond about 2^60 overflow a
-# squared distance to inf, below about 2^-60 their differences underflow to 0, and neighbours then tie
-# at inf or 0 (knn_loo(X * 1e19) gave 0.55 where X gives 1.0). Neighbours do not change under a global
-# scale, and multiplying by a power of two is exact, so a bank whose largest |x| lies outside
-# [2^-40, 2^40] is rescaled into [0.5, 1) first: the same neighbours, ties and score as a moderate copy.
-_UNIT_RANGE = (2.0 ** -40, 2.0 ** 40)
-
-
-def max_abs(m: Matrix) -> float:
-    """The largest |x| of a finite bank (host blocks, or one reduction on the GPU)."""
-    if m.device == "cuda":
-        return float(m.data.abs().max().item()) if m.n and m.d else 0.0
-    top = 0.0
-    step = max(1, (16 << 20) // max(1, 8 * m.d))
-    for s in range(0, m.n, step):
-        block = m.to_float64_host(s, s + step) if m.is_bf16 else m.data[s : s + step]
-        if block.size:
-            top = max(top, float(np.max(np.abs(block))))
-    return top
-
-
-def rescaled_to_unit(m: Matrix) -> Tuple[Matrix, int]:
-    """(``m`` * 2^-e, e): a power of two that brings its largest |x| into [0.5, 1) when it lies outside
-    [2^-40, 2^40] (a copy: bfloat16 becomes float32, which holds it exactly); else (``m`` itself, 0).
-    Squared distances in the rescaled frame are the bank's times 4^-e."""
-    top = max_abs(m)
-    if top == 0.0 or _UNIT_RANGE[0] <= top <= _UNIT_RANGE[1]:
-        return m, 0
-    exponent = int(np.frexp(top)[1])  # top = f * 2^exponent, f in [0.5, 1)
-    if m.device == "cuda":
-        import torch
-
-        t = m.data.to(torch.float32) if m.is_bf16 else m.data
-        data = torch.ldexp(t, torch.tensor(-exponent, device=t.device, dtype=torch.int32)).contiguous()
-    else:
-        x = m.to_float64_host().astype(np.float32) if m.is_bf16 else np.asarray(m.data)
-        data = np.ldexp(x, -exponent).astype(x.dtype, copy=False)
-    dtype = "float32" if m.is_bf16 else m.dtype
-    return Matrix(data, m.device, dtype, m.name, m.budget), exponent
 
 
 # ---------------------------------------------------------------------------- vote and tie rules

@@ -42,7 +42,7 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
     """
     from_logits = check_bool(from_logits, "from_logits")
     m, lab, dev, _ = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs",
-                          max_memory=max_memory, cost=_memory_cost, what="nce")
+                             rescale=False, max_memory=max_memory, cost=_memory_cost, what="nce")
     z = hard_labels(m, from_logits)
     if dev == "reference":
         from transferlab.reference.nce import nce as oracle
