@@ -1,0 +1,127 @@
+"""The hostile-input fuzz harness: random shapes, dtypes, magnitudes, NaN/inf, duplicate rows and label
+kinds thrown at every registered score, every streaming state and the CLI. The contract under test
+(BAD_INPUTS.md): a score returns a finite number or raises ValueError/TypeError, never anything else,
+and never writes to its inputs; a CLI error is one line with exit status 2.
+
+CI runs a bounded, derandomised number of examples per test; set TRANSFERLAB_FUZZ_EXAMPLES (e.g. 2000)
+for a longer hunt, and TRANSFERLAB_FUZZ_SEED to explore other examples.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+import transferlab as tl
+from transferlab.scores import registry
+from transferlab.testing import input_digest
+
+EXAMPLES = int(os.environ.get("TRANSFERLAB_FUZZ_EXAMPLES", "25"))
+SEED = int(os.environ.get("TRANSFERLAB_FUZZ_SEED", "0"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="TRANSFERLAB_FUZZ_SEED" not in os.environ,
+                suppress_health_check=list(HealthCheck), database=None)
+NAMES = registry.available()
+ALLOWED = (ValueError, TypeError)
+SCALES = [1.0, 0.0, 1e-30, 1e30, 2.0 ** 80, 1e-300, 1e300]
+
+
+@st.composite
+def banks(draw, probs: bool = False):
+    """(features or probabilities, labels) of a random, often hostile, shape and content."""
+    n = draw(st.integers(1, 40))
+    d = draw(st.integers(1, 9))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    if probs:
+        logits = rng.normal(size=(n, max(d, 2))) * draw(st.sampled_from([1.0, 10.0, 100.0]))
+        x = np.exp(logits - logits.max(axis=1, keepdims=True))
+        if draw(st.booleans()):
+            x /= x.sum(axis=1, keepdims=True)
+        if draw(st.booleans()):
+            x = logits  # logits passed as probabilities: must be refused, not scored
+    else:
+        x = rng.normal(size=(n, d)) * draw(st.sampled_from(SCALES))
+    if draw(st.booleans()) and n > 1:  # duplicate rows
+        x[rng.integers(0, n, size=n // 2)] = x[0]
+    if draw(st.integers(0, 4)) == 0:  # a non-finite entry
+        x[rng.integers(0, n), rng.integers(0, x.shape[1])] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    dtype = draw(st.sampled_from(["float64", "float32", "float16", "int32", "bool"] if not probs else
+                                 ["float64", "float32"]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(dtype)
+    c = draw(st.integers(1, 5))
+    y = rng.integers(0, c, size=n)
+    kind = draw(st.sampled_from(["int", "str", "float", "gaps", "negative"]))
+    y = {"int": y, "str": np.array([f"c{v}" for v in y]), "float": y.astype(np.float64), "gaps": y * 7 + 3,
+         "negative": -y}[kind]
+    return x, y
+
+
+def _check_outcome(call, *arrays):
+    before = input_digest(*arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out = call()
+        except ALLOWED:
+            out = None
+    assert input_digest(*arrays) == before, "the inputs were written to"
+    if out is not None:
+        value = getattr(out, "score", out)
+        assert isinstance(value, (float, np.floating)) and np.isfinite(value), f"returned {value!r}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+@FUZZ
+@seed(SEED)
+@given(data=st.data())
+def test_every_score_is_finite_or_raises_a_clear_error(name, data):
+    x, y = data.draw(banks(probs=registry.get(name).inputs == "probs"))
+    _check_outcome(lambda: tl.score(name, x, y), x, y)
+
+
+@pytest.mark.parametrize("name", registry.available_streams())
+@FUZZ
+@seed(SEED)
+@given(data=st.data())
+def test_every_stream_is_finite_or_raises_a_clear_error(name, data):
+    from transferlab.scores import streaming
+
+    x, y = data.draw(banks(probs=registry.get(name).inputs == "probs"))
+
+    def run():
+        with np.errstate(all="ignore"):
+            return streaming.run(name, x, y, chunk_rows=max(1, len(y) // 2))
+
+    _check_outcome(run, x, y)
+
+
+CSV_PIECES = ["dataset,model,score,value\n", "model,aircraft,cars\n", "d1,m1,s,0.5\n", "d1,m2,s,nan\n",
+              "d1,m3,s,inf\n", "aircraft,m1,0.7\n", "m1,0.5,0.6\n", "m2,,0.3\n", "\x00\xff", ",,,\n", "d1,m1,s,0.5\n",
+              "\"unterminated,\n", "dataset;model;score;value\n", "d2,m1,s,-1e308\n"]
+
+
+@FUZZ
+@seed(SEED)
+@given(scores=st.lists(st.sampled_from(CSV_PIECES), max_size=6), finetune=st.lists(st.sampled_from(CSV_PIECES),
+       max_size=6), flags=st.lists(st.sampled_from(["--intersect", "--omit-nan", "--summary", "--pool=none",
+                                                       "--kind=log_odds", "--budget=0", "--budget=1"]), max_size=3))
+def test_cli_evaluate_on_hostile_tables_exits_0_or_2_with_one_line(scores, finetune, flags, tmp_path_factory):
+    import contextlib
+    import io
+
+    from transferlab.cli import main
+
+    tmp = tmp_path_factory.mktemp("cli")
+    (tmp / "s.csv").write_bytes("".join(scores).encode("utf-8", "surrogatepass"))
+    (tmp / "f.csv").write_bytes("".join(finetune).encode("utf-8", "surrogatepass"))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(["evaluate", "--scores", str(tmp / "s.csv"), "--finetune", str(tmp / "f.csv"), *flags])
+    assert status in (0, 2)
+    if status == 2:
+        assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue(), err.getvalue()
