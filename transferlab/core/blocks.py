@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import mmap
+import os
 import re
 from typing import Any, Iterator, Optional, Tuple
 
@@ -58,6 +59,21 @@ def parse_max_memory(value: Any, name: str = "max_memory") -> Optional[int]:
     if out <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return out
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory this machine can still give (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def format_bytes(n: int) -> str:

@@ -101,6 +101,15 @@ def rescaled_to_unit(m: Matrix) -> Tuple[Matrix, int]:
     return Matrix(data, m.device, dtype, m.name, m.budget), exponent
 
 
+def _check_fixed_state_fits(state_bytes: int, m: Matrix, what: str) -> None:
+    avail = blocks.available_memory()
+    if avail is not None and state_bytes > avail:
+        raise ValueError(
+            f"{what} needs about {blocks.format_bytes(state_bytes)} for its D x D float64 state with n_features="
+            f"{m.d} (whatever n_samples={m.n} is), more than the {blocks.format_bytes(avail)} this machine has "
+            "available; reduce the features first (e.g. pool or PCA them) or score on a larger machine")
+
+
 def check_bool(value, name: str) -> bool:
     """A boolean option as a ``bool``: ``True``/``False`` (numpy bools too), else TypeError. Why: a truthy
     string such as ``"false"`` would silently mean True."""
@@ -123,7 +132,7 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
             name: str = "features", max_memory=None,
             cost: Optional[Callable[[Matrix, Labels], Tuple[int, int]]] = None,
             what: str = "this score", too_few: Optional[str] = None, place: bool = True,
-            cost_counts_labels: bool = False, rescale: bool = True) -> Prepared:
+            cost_counts_labels: bool = False, rescale: bool = True, fixed_state_must_fit: bool = False) -> Prepared:
     """The one input path of a ``(features, labels)`` score call, in the order BAD_INPUTS.md fixes:
     features (``as_matrix``), labels (``as_labels``, length checked), the ``max_memory`` budget,
     NaN/inf rows (raised, or omitted with their labels), the minimum sample count, two classes,
@@ -133,11 +142,16 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
     bytes) and the matrix carries the planned ``Budget`` before the first pass (the NaN scan) reads
     the bank; the label remapping's memory is added to the state unless ``cost_counts_labels``. With
     ``rescale`` a bank of extreme magnitude is multiplied by a power of two first (:func:`rescaled_to_unit`,
-    a copy; moderate banks are untouched); probabilities pass ``rescale=False``. ``too_few``: the score's own message for fewer than ``min_samples`` rows (a format
+    a copy; moderate banks are untouched); probabilities pass ``rescale=False``. With
+    ``fixed_state_must_fit`` (scores whose state is D x D float64 matrices whatever N is) and no budget, a
+    state larger than the memory this machine has available raises up front with what it would need,
+    instead of failing (or swapping) after the allocation. ``too_few``: the score's own message for fewer than ``min_samples`` rows (a format
     string with ``{n}``); the default names the minimum.
     """
     m = as_matrix(features, name)
     lab = as_labels(labels, m.n, "labels", min_classes=1)
+    if max_memory is None and fixed_state_must_fit and cost is not None:
+        _check_fixed_state_fits(cost(m, lab)[1], m, what)
     if max_memory is not None:
         row_bytes, state_bytes = cost(m, lab)
         if not cost_counts_labels:

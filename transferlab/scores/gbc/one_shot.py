@@ -44,7 +44,8 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     """
     check_options(gaussian, pca_dims)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
-                          cost=functools.partial(_memory_cost, pca_dims=pca_dims), what="gbc")
+                          cost=functools.partial(_memory_cost, pca_dims=pca_dims), what="gbc",
+                          fixed_state_must_fit=pca_dims is not None)  # the PCA's D x D Gram
     if dev == "reference":
         from transferlab.reference.gbc import gbc as oracle
 

@@ -39,7 +39,8 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
         naming the minimum. The result is bitwise the same for every budget (docs/out_of_core.md).
     """
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
-                          cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="hscore")
+                          cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="hscore",
+                          fixed_state_must_fit=True)
     _warn_saturation(m.n, m.d, "hscore")
     if dev == "reference":
         from transferlab.reference.hscore import hscore as oracle
@@ -67,7 +68,8 @@ def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memor
     Parameters as ``hscore`` (``max_memory`` included).
     """
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
-                          cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="reg_hscore")
+                          cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="reg_hscore",
+                          fixed_state_must_fit=True)
     if dev == "reference":
         from transferlab.reference.hscore import reg_hscore as oracle
 

@@ -55,7 +55,8 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     regulariser is raised from scikit-learn's 1e-6 to 1e-5, 1e-4, 1e-3 with a UserWarning naming the value used.
     """
     check_options(components, var_ratio)
-    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device)
+    m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, what="nleep",
+                             cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), fixed_state_must_fit=True)
     k = resolve_components(components, lab.n_classes, m.n, stacklevel=2)
     codes = lab.codes
     order = canonical_order(m, codes)

@@ -82,6 +82,7 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
     check_options(a, log, solver)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                              cost=lambda m, lab: _memory_cost(m, lab.n_classes), cost_counts_labels=True, what="sfda",
+                             fixed_state_must_fit=True,
                              too_few="sfda needs at least 2 samples (two classes), got n_samples={n}")
     warn_saturation(m.n, m.d, stacklevel=3)
     if dev == "reference":
