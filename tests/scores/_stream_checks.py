@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from transferlab.scores import streaming
+from transferlab.testing.stream_checks import merge_order
 
 from conftest import digest
 from _score_checks import rel
@@ -52,16 +53,7 @@ def check_chunk_sizes(name, X, y, want, same, sizes=(1, 7, 1000, None), **kw):
     assert digest(X, y) == h
 
 
-def _combine(parts, order):
-    """Merge the states ``parts`` in ``order`` ("forward", "reverse", "random", "tree")."""
-    if order == "tree":
-        while len(parts) > 1:
-            parts = [parts[i].merge(parts[i + 1]) if i + 1 < len(parts) else parts[i]
-                     for i in range(0, len(parts), 2)]
-        return parts
-    idx = {"forward": range(len(parts)), "reverse": range(len(parts) - 1, -1, -1),
-           "random": np.random.default_rng(7).permutation(len(parts))}[order]
-    return [parts[i] for i in idx]
+_combine = merge_order  # the library's own merge orders (transferlab.testing.stream_checks)
 
 
 def check_merge_orders(name, X, y, want, same, n_parts=5, **kw):

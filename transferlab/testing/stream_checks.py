@@ -34,7 +34,7 @@ import numpy as np
 from transferlab.scores import registry
 from transferlab.testing.score_checks import CheckResult, ScoreCheckError, ScoreReport, input_digest, valid_inputs
 
-__all__ = ["STREAM_CHECKS", "check_stream"]
+__all__ = ["STREAM_CHECKS", "check_stream", "merge_order"]
 
 _ORDERS = ("forward", "reverse", "random", "tree")
 
@@ -80,7 +80,9 @@ def _check_chunk_sizes(case: _StreamCase) -> None:
         case.same(_feed(case.fresh(), _chunks(case.X, case.y, size)), f"chunks of {size} rows")
 
 
-def _ordered(parts: list, order: str) -> list:
+def merge_order(parts: list, order: str) -> list:
+    """The states ``parts`` as they are merged in ``order``: "forward", "reverse", "random" (seeded) or
+    "tree" (pairs merged into each other, then pairs of those: one state is left)."""
     if order == "tree":
         while len(parts) > 1:
             parts = [parts[i].merge(parts[i + 1]) if i + 1 < len(parts) else parts[i]
@@ -104,7 +106,7 @@ def _check_merge_orders(case: _StreamCase) -> None:
                 else:
                     worker.update(case.X[a:b], case.y[a:b])
                 parts.append(pickle.loads(pickle.dumps(worker)))  # ... and back
-            for part in _ordered(parts, order):
+            for part in merge_order(parts, order):
                 state.merge(part)
             state.end_pass()
         case.same(float(state.compute()), f"merge order {order}")
