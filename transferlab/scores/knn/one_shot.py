@@ -189,9 +189,7 @@ def _run_cuda(m: Matrix, y: np.ndarray, k: int):
     dist = torch.empty((n, k), dtype=torch.float32, device=dev)
     tc = torch.empty((n,), dtype=torch.int64, device=dev)
     ts = torch.empty((n,), dtype=torch.int64, device=dev)
-    with torch.cuda.device(dev):
-        stream = torch.cuda.current_stream().cuda_stream
+    with devices.cuda_launch(m.data, synchronize=True) as stream:
         mod.knn_loo(*m.device_view(), labels_t.data_ptr(), k, idx.data_ptr(), dist.data_ptr(), tc.data_ptr(),
                     ts.data_ptr(), stream)
-        torch.cuda.current_stream().synchronize()
     return idx.cpu().numpy(), dist.cpu().numpy(), tc.cpu().numpy(), ts.cpu().numpy()
