@@ -125,3 +125,24 @@ def test_cli_evaluate_on_hostile_tables_exits_0_or_2_with_one_line(scores, finet
     assert status in (0, 2)
     if status == 2:
         assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue(), err.getvalue()
+
+
+@FUZZ
+@seed(SEED)
+@given(scores=st.lists(st.sampled_from(CSV_PIECES), max_size=6),
+       pool=st.sampled_from(["none", "zoo", "auto", "nope.json"]))
+def test_cli_rank_on_hostile_tables_exits_0_or_2_with_one_line(scores, pool, tmp_path_factory):
+    import contextlib
+    import io
+
+    from transferlab.cli import main
+
+    tmp = tmp_path_factory.mktemp("cli_rank")
+    (tmp / "s.csv").write_bytes("".join(scores).encode("utf-8", "surrogatepass"))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(["rank", "--scores", str(tmp / "s.csv"), "--pool", pool])
+    assert status in (0, 2)
+    if status == 2:
+        assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue(), err.getvalue()
