@@ -21,31 +21,44 @@ logger = logging.getLogger("transferlab")
 _SCAN_BYTES = 64 << 20
 
 
-def nonfinite_rows(m: Matrix) -> np.ndarray:
-    """Boolean mask of rows holding NaN or +-inf; scans host banks in bounded blocks (the block
-    reader of ``core.blocks``: a memory-mapped bank's pages are released block by block)."""
+def scan_rows(m: Matrix) -> Tuple[np.ndarray, np.ndarray]:
+    """(rows holding NaN or +-inf, each row's largest |x| as float64) in one read of the bank: the block
+    reader of ``core.blocks`` on the host (a memory-mapped bank's pages are released block by block), two
+    reductions on the GPU. A row's largest |x| is meaningful only for finite rows."""
     if m.device == "cuda":
         import torch
 
-        return (~torch.isfinite(m.data).all(dim=1)).cpu().numpy()
-    out = np.zeros(m.n, dtype=bool)
+        t = m.data
+        return (~torch.isfinite(t).all(dim=1)).cpu().numpy(), t.abs().amax(dim=1).to(torch.float64).cpu().numpy()
+    bad = np.zeros(m.n, dtype=bool)
+    top = np.zeros(m.n, dtype=np.float64)
     for s, e, blk in blocks.blocks(m, default_bytes=_SCAN_BYTES, bytes_per_value=m.data.dtype.itemsize):
         if m.is_bf16:
-            # bfloat16 bit patterns: exponent all ones means inf or NaN.
-            out[s:e] = ((blk.data & 0x7F80) == 0x7F80).any(axis=1)
+            # bfloat16 bit patterns: exponent all ones means inf or NaN; |x| is the bits without the sign,
+            # which order like the values for finite numbers.
+            bits = blk.data & 0x7FFF
+            bad[s:e] = ((blk.data & 0x7F80) == 0x7F80).any(axis=1)
+            top[s:e] = (bits.max(axis=1).astype(np.uint32) << 16).view(np.float32) if bits.size else 0.0
         else:
-            out[s:e] = ~np.isfinite(blk.data).all(axis=1)
-    return out
+            bad[s:e] = ~np.isfinite(blk.data).all(axis=1)
+            top[s:e] = np.abs(blk.data).max(axis=1) if blk.data.size else 0.0
+    return bad, top
 
 
-def check_finite(m: Matrix, nan_policy: str = "raise") -> Optional[np.ndarray]:
+def nonfinite_rows(m: Matrix) -> np.ndarray:
+    """Boolean mask of rows holding NaN or +-inf (:func:`scan_rows`)."""
+    return scan_rows(m)[0]
+
+
+def check_finite(m: Matrix, nan_policy: str = "raise", bad: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """Raise on NaN/inf rows (policy "raise"), or return the indices of the finite rows ("omit").
 
-    Returns None when every row is finite.
+    Returns None when every row is finite. ``bad``: the mask of :func:`scan_rows`, when already read.
     """
     if nan_policy not in ("raise", "omit"):
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
-    bad = nonfinite_rows(m)
+    if bad is None:
+        bad = nonfinite_rows(m)
     n_bad = int(bad.sum())
     if n_bad == 0:
         return None
@@ -81,11 +94,12 @@ def max_abs(m: Matrix) -> float:
     return top
 
 
-def rescaled_to_unit(m: Matrix) -> Tuple[Matrix, int]:
+def rescaled_to_unit(m: Matrix, top: Optional[float] = None) -> Tuple[Matrix, int]:
     """(``m`` * 2^-e, e): a power of two that brings its largest |x| into [0.5, 1) when it lies outside
     [2^-40, 2^40] (a copy: bfloat16 becomes float32, which holds it exactly); else (``m`` itself, 0).
-    Squared distances in the rescaled frame are the bank's times 4^-e."""
-    top = max_abs(m)
+    Squared distances in the rescaled frame are the bank's times 4^-e. ``top``: the largest |x|, when a
+    scan already read it (:func:`scan_rows`)."""
+    top = max_abs(m) if top is None else top
     if top == 0.0 or _UNIT_RANGE[0] <= top <= _UNIT_RANGE[1]:
         return m, 0
     exponent = int(np.frexp(top)[1])  # top = f * 2^exponent, f in [0.5, 1)
@@ -157,7 +171,8 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
         if not cost_counts_labels:
             state_bytes += blocks.label_bytes(m.n)
         m = m.with_budget(blocks.plan(max_memory, row_bytes=row_bytes, state_bytes=state_bytes, what=what))
-    keep = check_finite(m, nan_policy)
+    bad, row_top = scan_rows(m)  # one read: the NaN rows and the magnitude of the rest
+    keep = check_finite(m, nan_policy, bad)
     if keep is not None:
         m = m.take(keep)
         lab = check_labels_omit(lab, keep, min_classes=1)
@@ -167,7 +182,7 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
     if lab.n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
     if rescale:
-        m = rescaled_to_unit(m)[0]
+        m = rescaled_to_unit(m, top=float(row_top[keep].max() if keep is not None else row_top.max()))[0]
     dev = devices.resolve_device(device, m)
     # The bank goes where the score runs: the Gram seam reads a CUDA bank on its GPU (``_gram``).
     return Prepared(devices.place(m, dev) if place else m, lab, dev, keep)
