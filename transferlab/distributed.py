@@ -45,6 +45,7 @@ from transferlab._dask import connect
 from transferlab.core import devices
 from transferlab import kernels
 from transferlab.core.arrays import Matrix, as_labels, as_matrix
+from transferlab.core.inputs import distances_in_bank_scale, scaled_by_power_of_two, scan_rows, unit_exponent
 from transferlab.scores.knn.credit import credit as _knn_credit
 from transferlab.scores.knn.partial import Partial, merge_partials, partial_from_kernel
 from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options
@@ -197,12 +198,22 @@ def _block_data(src: Any, is_bf16: bool) -> np.ndarray:
     return data if is_bf16 else as_matrix(data, "features").data
 
 
+def _scaled_block(src: Any, is_bf16: bool, exponent: int) -> Tuple[np.ndarray, bool]:
+    """(block data, is_bf16) as the kernel reads it: scaled by 2^-exponent for an extreme-magnitude bank
+    (bfloat16 then becomes float32), as the in-memory path does."""
+    data = _block_data(src, is_bf16)
+    if not exponent:
+        return data, is_bf16
+    m = scaled_by_power_of_two(Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features"), exponent)
+    return m.data, m.is_bf16
+
+
 def _cross_task(q_src: Any, q_off: int, q_lab: np.ndarray, c_src: Any, c_off: int, c_lab: np.ndarray, k: int,
-                is_bf16: bool, threads: int, both: bool):
+                is_bf16: bool, threads: int, both: bool, exponent: int = 0):
     """Partial lists of block q over block c, and (``both``) of block c over block q from the same
     distance tiles (one pass for the pair: distances are symmetric bitwise)."""
-    q, c = _block_data(q_src, is_bf16), _block_data(c_src, is_bf16)
-    out = kernels.cpu_module().knn_cross(q, q_off, c, c_lab, k, is_bf16, threads, c_off, q_lab, both)
+    (q, bf16), (c, _) = _scaled_block(q_src, is_bf16, exponent), _scaled_block(c_src, is_bf16, exponent)
+    out = kernels.cpu_module().knn_cross(q, q_off, c, c_lab, k, bf16, threads, c_off, q_lab, both)
     if both:
         fwd, back = out
         return partial_from_kernel(fwd, q_lab, c_lab, c_off), partial_from_kernel(back, c_lab, q_lab, q_off)
@@ -213,12 +224,11 @@ def _pick(pair: Tuple[Partial, Partial], i: int) -> Partial:
     return pair[i]
 
 
-def _nonfinite_task(src: Any, offset: int, is_bf16: bool) -> np.ndarray:
-    from transferlab.core.inputs import nonfinite_rows
-
+def _scan_task(src: Any, offset: int, is_bf16: bool) -> Tuple[np.ndarray, float]:
+    """(global indices of the block's rows holding NaN or inf, the largest |x| of its finite rows)."""
     data = _block_data(src, is_bf16)
-    m = Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features")
-    return np.flatnonzero(nonfinite_rows(m)).astype(np.int64) + offset
+    bad, top = scan_rows(Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features"))
+    return np.flatnonzero(bad).astype(np.int64) + offset, float(top[~bad].max(initial=0.0))
 
 
 def _merge_task(*parts: Partial) -> Partial:
@@ -285,19 +295,21 @@ def knn_loo_sharded(
             handles = c.scatter([m.data[a:b] for a, b in blocks], hash=False)
         lab_blocks = [y[a:b] for a, b in blocks]
         # NaN / inf scan on the workers, one block each (check_finite's message, global rows).
-        bad = np.concatenate(c.gather([c.submit(_nonfinite_task, h, a, m.is_bf16, pure=False)
-                                       for h, (a, _) in zip(handles, blocks)]))
+        scans = c.gather([c.submit(_scan_task, h, a, m.is_bf16, pure=False) for h, (a, _) in zip(handles, blocks)])
+        bad = np.concatenate([b for b, _ in scans])
         if bad.size:
             raise ValueError(
                 f"features contains NaN or inf in {bad.size} row(s) (first at row {int(bad.min())}); "
                 "clean them (knn_loo_sharded has no nan_policy='omit': drop those rows from the bank)"
             )
+        # Extreme magnitudes: the workers read every block scaled by the bank's power of two.
+        exponent = unit_exponent(max(top for _, top in scans))
         # Block pairs I <= J, each computed once: the diagonal one-sided, the others both ways.
         lists: List[List[Any]] = [[] for _ in blocks]
         for I, (a, _) in enumerate(blocks):
             for J in range(I, len(blocks)):
                 fut = c.submit(_cross_task, handles[I], a, lab_blocks[I], handles[J], blocks[J][0], lab_blocks[J],
-                               k, m.is_bf16, kernel_threads, J != I, pure=False)
+                               k, m.is_bf16, kernel_threads, J != I, exponent, pure=False)
                 if J == I:
                     lists[I].append(fut)
                 else:
@@ -314,7 +326,8 @@ def knn_loo_sharded(
     dist = np.concatenate([p.dist for p in parts])
     tie_count = np.concatenate([p.tie_count for p in parts])
     tie_same = np.concatenate([p.tie_same for p in parts])
-    correct = _knn_credit(m, y, k, ties, idx, dist, tie_count, tie_same)
+    correct = _knn_credit(scaled_by_power_of_two(m, exponent), y, k, ties, idx, dist, tie_count, tie_same)
+    dist = distances_in_bank_scale(dist, exponent)
     score = float(correct.mean())
     if not return_details:
         return score

@@ -372,3 +372,15 @@ def test_cli_score_with_scheduler(client, tmp_path, capsys):
     strip = lambda p: [",".join(l.split(",")[:4]) for l in p.read_text().splitlines()]  # noqa: E731 (no seconds)
     assert strip(tmp_path / "remote.csv") == strip(tmp_path / "local.csv")
     assert len(strip(tmp_path / "local.csv")) == 1 + 2 * 2 * 2
+
+
+def test_sharded_knn_rescales_extreme_banks(client):
+    # Hostile-input defect 5: the workers read every block scaled by the bank's power of two, as knn_loo does.
+    X, y = _bank(n=300, seed=7)
+    want = transferlab.knn_loo(X, y, k=3, return_details=True)
+    got = tld.knn_loo_sharded(np.ldexp(X, 80), y, k=3, n_blocks=3, client=client, return_details=True)
+    assert got.score == want.score
+    np.testing.assert_array_equal(got.neighbors, want.neighbors)
+    np.testing.assert_array_equal(got.correct, want.correct)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(got.distances, np.ldexp(want.distances.astype(np.float64), 160).astype(np.float32))

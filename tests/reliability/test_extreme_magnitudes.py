@@ -105,3 +105,46 @@ def test_scale_invariant_scores_agree_across_decades(name):
     want = tl.score(name, np.ldexp(X, -60), y)
     for s in (1e150, 1e200, 1e-150, 1e-300):
         assert tl.score(name, X * s, y) == pytest.approx(want, rel=1e-6), s
+
+
+# The other kNN paths (defect 5, rest): the out-of-core path (queries= / max_memory=), the streaming state
+# and the Dask-sharded score read every block scaled by the bank's power of two, so an extreme bank gives
+# the moderate copy's neighbours and score there too, and distances come back in the bank's own scale.
+@pytest.mark.parametrize("scale_exp", [-90, 70])
+@pytest.mark.parametrize("k", [1, 3])
+def test_out_of_core_paths_rescale_extreme_banks(scale_exp, k):
+    X, y = _blobs(n=300, seed=3)
+    want = tl.knn_loo(X, y, k=k, return_details=True)
+    big = np.ldexp(X, scale_exp)  # float32 holds it; its squared distances do not
+    for kwargs in ({"max_memory": "2MB"}, {"queries": np.arange(300)}):
+        got = tl.knn_loo(big, y, k=k, return_details=True, **kwargs)
+        assert got.score == want.score, kwargs
+        np.testing.assert_array_equal(got.neighbors, want.neighbors)
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(got.distances, np.ldexp(want.distances.astype(np.float64),
+                                                                  2 * scale_exp).astype(np.float32))
+
+
+def test_out_of_core_path_on_a_float64_bank_beyond_float32():
+    X, y = _blobs(n=200, seed=4)
+    want = tl.knn_loo(X, y, k=3, return_details=True)
+    got = tl.knn_loo(X.astype(np.float64) * 1e200, y, k=3, queries=50, seed=1, return_details=True)
+    np.testing.assert_array_equal(got.neighbors, want.neighbors[got.rows])
+    assert got.score == pytest.approx(want.correct[got.rows].mean(), abs=0)
+
+
+def test_knn_stream_rescales_extreme_banks():
+    from transferlab.scores import streaming
+
+    X, y = _blobs(n=200, seed=5)
+    big = np.ldexp(X, -100)
+    st = streaming.KnnLooStream(big, y, k=3)
+    a, b = st.fork(), st.fork()
+    a.update(big[:120], y[:120], start=0)
+    b.update(big[120:], y[120:], start=120)
+    st.merge(b)
+    st.merge(a)
+    got, want = st.details(), tl.knn_loo(X, y, k=3, return_details=True)
+    assert got.score == want.score
+    np.testing.assert_array_equal(got.neighbors, want.neighbors)
+

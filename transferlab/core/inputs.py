@@ -94,15 +94,19 @@ def max_abs(m: Matrix) -> float:
     return top
 
 
-def rescaled_to_unit(m: Matrix, top: Optional[float] = None) -> Tuple[Matrix, int]:
-    """(``m`` * 2^-e, e): a power of two that brings its largest |x| into [0.5, 1) when it lies outside
-    [2^-40, 2^40] (a copy: bfloat16 becomes float32, which holds it exactly); else (``m`` itself, 0).
-    Squared distances in the rescaled frame are the bank's times 4^-e. ``top``: the largest |x|, when a
-    scan already read it (:func:`scan_rows`)."""
-    top = max_abs(m) if top is None else top
+def unit_exponent(top: float) -> int:
+    """The e of :func:`rescaled_to_unit` for a bank whose largest |x| is ``top``: 0 when ``top`` lies in
+    [2^-40, 2^40] (or is 0), else the power of two that brings it into [0.5, 1)."""
     if top == 0.0 or _UNIT_RANGE[0] <= top <= _UNIT_RANGE[1]:
-        return m, 0
-    exponent = int(np.frexp(top)[1])  # top = f * 2^exponent, f in [0.5, 1)
+        return 0
+    return int(np.frexp(top)[1])  # top = f * 2^exponent, f in [0.5, 1)
+
+
+def scaled_by_power_of_two(m: Matrix, exponent: int) -> Matrix:
+    """``m`` * 2^-exponent (exact: a copy, bfloat16 becomes float32, which holds it exactly); ``m`` itself
+    when ``exponent`` is 0. The out-of-core kNN paths apply it block by block with the bank's exponent."""
+    if not exponent:
+        return m
     if m.device == "cuda":
         import torch
 
@@ -112,7 +116,25 @@ def rescaled_to_unit(m: Matrix, top: Optional[float] = None) -> Tuple[Matrix, in
         x = m.to_float64_host().astype(np.float32) if m.is_bf16 else np.asarray(m.data)
         data = np.ldexp(x, -exponent).astype(x.dtype, copy=False)
     dtype = "float32" if m.is_bf16 else m.dtype
-    return Matrix(data, m.device, dtype, m.name, m.budget), exponent
+    return Matrix(data, m.device, dtype, m.name, m.budget)
+
+
+def rescaled_to_unit(m: Matrix, top: Optional[float] = None) -> Tuple[Matrix, int]:
+    """(``m`` * 2^-e, e): a power of two that brings its largest |x| into [0.5, 1) when it lies outside
+    [2^-40, 2^40] (a copy: bfloat16 becomes float32, which holds it exactly); else (``m`` itself, 0).
+    Squared distances in the rescaled frame are the bank's times 4^-e. ``top``: the largest |x|, when a
+    scan already read it (:func:`scan_rows`)."""
+    exponent = unit_exponent(max_abs(m) if top is None else top)
+    return scaled_by_power_of_two(m, exponent), exponent
+
+
+def distances_in_bank_scale(dist: np.ndarray, exponent: int) -> np.ndarray:
+    """Squared distances computed in a frame scaled by 2^-exponent, back in the bank's own scale (float32;
+    inf where float32 cannot hold them)."""
+    if not exponent:
+        return dist
+    with np.errstate(over="ignore"):
+        return np.ldexp(np.asarray(dist, dtype=np.float64), 2 * exponent).astype(np.float32)
 
 
 def _check_fixed_state_fits(state_bytes: int, m: Matrix, what: str) -> None:

@@ -23,12 +23,12 @@ __all__ = ["credit"]
 
 
 def credit(m: Matrix, y: np.ndarray, k: int, ties: str, idx, dist, tie_count, tie_same, *, rows=None,
-           metric: str = "euclidean", max_memory=None) -> np.ndarray:
+           metric: str = "euclidean", max_memory=None, exponent: int = 0) -> np.ndarray:
     """Per-sample credit from the kernel outputs (see the knn_loo docstring for the rule).
 
     ``rows``: the bank rows the outputs belong to (the streamed path's queries; default every row,
     in order); the boundary rescan is then streamed too (``m`` is the raw bank, normalised per block
-    for ``metric="cosine"``).
+    for ``metric="cosine"``, scaled by 2^-``exponent`` like the lists' distances).
     """
     y = np.asarray(y)
     yq = y if rows is None else y[rows]
@@ -48,8 +48,9 @@ def credit(m: Matrix, y: np.ndarray, k: int, ties: str, idx, dist, tie_count, ti
         return correct
     if rows is not None:
         offsets, hl, hc = boundary_labels(m, y, rows[ambiguous], boundary[ambiguous], metric=metric,
-                                          ref_rows=plan_blocks(m, ambiguous.size, k, metric, max_memory)[1],
-                                          n_classes=int(y.max()) + 1)
+                                          ref_rows=plan_blocks(m, ambiguous.size, k, metric, max_memory,
+                                                                  scaled=bool(exponent))[1],
+                                          n_classes=int(y.max()) + 1, exponent=exponent)
         for r, i in enumerate(ambiguous):
             hist = {int(c): int(v) for c, v in zip(hl[offsets[r] : offsets[r + 1]], hc[offsets[r] : offsets[r + 1]])}
             closer = dist[i] < boundary[i]

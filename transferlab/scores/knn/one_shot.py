@@ -16,7 +16,8 @@ from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, check_labels_omit
-from transferlab.core.inputs import check_bool, check_finite, prepare, rescaled_to_unit
+from transferlab.core.inputs import (check_bool, check_finite, distances_in_bank_scale, prepare, rescaled_to_unit,
+                                    scan_rows, unit_exponent)
 from transferlab.reference.knn import knn_loo as _oracle
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
@@ -131,9 +132,7 @@ def knn_loo(
             )
         correct = credit(placed, y, k, ties, idx, dist, tie_count, tie_same)
         score = float(correct.mean())
-        if exponent:  # distances back in the bank's own scale (inf where float32 cannot hold them)
-            with np.errstate(over="ignore"):
-                dist = np.ldexp(np.asarray(dist, dtype=np.float64), 2 * exponent).astype(np.float32)
+        dist = distances_in_bank_scale(dist, exponent)
 
     if not return_details:
         return score
@@ -149,7 +148,12 @@ def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device
     if devices.resolve_device(device, m) == "cuda" or m.device == "cuda":
         m = devices.to_host(m)
     q_rows, ref_rows = plan_blocks(m, qidx.size, k, metric, max_memory)  # too small: ValueError here
-    keep = check_finite(m.with_budget(blocks.Budget(ref_rows)), nan_policy)
+    bad, row_top = scan_rows(m.with_budget(blocks.Budget(ref_rows)))  # one read: NaN rows and magnitudes
+    keep = check_finite(m, nan_policy, bad)
+    # Extreme magnitudes: every block is read scaled by the bank's power of two (as the in-memory path).
+    exponent = 0 if metric == "cosine" else unit_exponent(float(row_top[~bad].max(initial=0.0)))
+    if exponent:
+        q_rows, ref_rows = plan_blocks(m, qidx.size, k, metric, max_memory, scaled=True)
     orig = None
     if keep is not None:
         pos = np.full(m.n, -1, dtype=np.int64)
@@ -164,8 +168,11 @@ def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device
     check_loo_problem(m.n, k, lab, stacklevel=4)
     order = np.argsort(qidx, kind="stable")
     srt = qidx[order]
-    idx, dist, tc, ts = neighbour_lists(m, lab.codes, srt, k, metric=metric, query_rows=q_rows, ref_rows=ref_rows)
-    correct = credit(m, lab.codes, k, ties, idx, dist, tc, ts, rows=srt, metric=metric, max_memory=max_memory)
+    idx, dist, tc, ts = neighbour_lists(m, lab.codes, srt, k, metric=metric, query_rows=q_rows, ref_rows=ref_rows,
+                                        exponent=exponent)
+    correct = credit(m, lab.codes, k, ties, idx, dist, tc, ts, rows=srt, metric=metric, max_memory=max_memory,
+                     exponent=exponent)
+    dist = distances_in_bank_scale(dist, exponent)
     back = np.empty_like(order)  # the sorted position of each query as given
     back[order] = np.arange(order.size)
     score = float(correct[back].mean())  # summed in the given order, as the full score's rows

@@ -38,6 +38,7 @@ from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab import kernels
 from transferlab.core.arrays import Matrix
+from transferlab.core.inputs import scaled_by_power_of_two
 from transferlab.scores.knn.partial import drop_self, merge_partials, partial_from_kernel
 from transferlab.scores.knn.rules import normalise
 
@@ -75,12 +76,14 @@ def resolve_queries(queries: Any, n: int, seed: Any) -> np.ndarray:
     return idx
 
 
-def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any) -> Tuple[int, int]:
+def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any, *, scaled: bool = False
+                ) -> Tuple[int, int]:
     """(query rows per group, reference rows per block) under ``max_memory`` (None: 64 MiB blocks).
 
     A query row costs its stored (or normalised float32) copy and its lists in the merges; a
     reference row its stored bytes (mapped pages), the NaN scan's mask, the cosine copy and its
-    norm. The state is the (q, k) result lists and the label remapping; the rest is split between
+    norm; with ``scaled`` (a bank of extreme magnitude, read scaled by a power of two) each block's
+    scaled copy too. The state is the (q, k) result lists and the label remapping; the rest is split between
     the two blocks. The work is (query groups x reference blocks) kernel calls, so the smallest
     plan accepted is 32 query rows and 256 reference rows (fewer when there are fewer).
     """
@@ -88,6 +91,8 @@ def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any)
     cos = metric == "cosine"
     q_row = d * (max(item, 4) + (12 if cos else 0)) + 64 * k + 64
     ref_row = d * (item + 1 + (12 if cos else 0)) + 16
+    if scaled:
+        q_row, ref_row = q_row + d * max(item, 4), ref_row + d * max(item, 4)
     state = n_queries * (24 * k + 40) + blocks.label_bytes(m.n)
     budget = blocks.parse_max_memory(max_memory)
     if budget is None:
@@ -108,10 +113,12 @@ def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any)
 # ---------------------------------------------------------------------------- the engine
 
 
-def _prep(blk: Matrix, metric: str) -> Matrix:
-    if metric != "cosine":
-        return blk
-    return normalise(blk)
+def _prep(blk: Matrix, metric: str, exponent: int = 0) -> Matrix:
+    """A block as the kernel reads it: normalised rows (cosine), or scaled by the bank's power of two
+    (``exponent``: an extreme-magnitude bank, see ``core.inputs.unit_exponent``), or as stored."""
+    if metric == "cosine":
+        return normalise(blk)
+    return scaled_by_power_of_two(blk, exponent)
 
 
 def _cross(Q: Matrix, q_off: int, qlab: np.ndarray, B: Matrix, c_off: int, blab: np.ndarray, k: int):
@@ -134,13 +141,14 @@ def _self_dist(Q: Matrix, qlab: np.ndarray, G: Matrix) -> np.ndarray:
     return out
 
 
-def _group_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, Q: Matrix, k: int, metric: str, ref_rows: int):
+def _group_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, Q: Matrix, k: int, metric: str, ref_rows: int,
+                 exponent: int):
     """Merged partial lists of the (sorted) queries ``qidx`` (rows ``Q``) over every reference block."""
     qlab = np.ascontiguousarray(y[qidx], dtype=np.int32)
     contiguous = int(qidx[-1] - qidx[0]) + 1 == qidx.size
     acc = None
     for s, e, blk in blocks.blocks(m, ref_rows):
-        B = _prep(blk, metric)
+        B = _prep(blk, metric, exponent)
         blab = y[s:e]
         if contiguous:
             part = _cross(Q, int(qidx[0]), qlab, B, s, blab, k)
@@ -160,9 +168,10 @@ def _group_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, Q: Matrix, k: int, 
 
 
 def neighbour_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, k: int, *, metric: str = "euclidean",
-                    query_rows: int, ref_rows: int):
+                    query_rows: int, ref_rows: int, exponent: int = 0):
     """``knn_loo``'s (idx, dist, tie_count, tie_same) of the rows ``qidx`` (sorted, distinct) of the
-    host bank ``m``, neighbours from every row, streamed (see the module docstring)."""
+    host bank ``m``, neighbours from every row, streamed (see the module docstring). ``exponent``: every
+    block is read scaled by 2^-exponent (distances are then in that frame)."""
     y = np.ascontiguousarray(y, dtype=np.int32)
     q = qidx.size
     idx = np.empty((q, k), dtype=np.int64)
@@ -171,15 +180,15 @@ def neighbour_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, k: int, *, metri
     ts = np.empty(q, dtype=np.int64)
     for a in range(0, q, query_rows):
         rows = qidx[a : a + query_rows]
-        Q = _prep(blocks.take(m, rows), metric)  # read from the file: no mapped pages
-        p = _group_lists(m, y, rows, Q, k, metric, ref_rows)
+        Q = _prep(blocks.take(m, rows), metric, exponent)  # read from the file: no mapped pages
+        p = _group_lists(m, y, rows, Q, k, metric, ref_rows, exponent)
         idx[a : a + rows.size], dist[a : a + rows.size] = p.idx, p.dist
         tc[a : a + rows.size], ts[a : a + rows.size] = p.tie_count, p.tie_same
     return idx, dist, tc, ts
 
 
 def boundary_labels(m: Matrix, y: np.ndarray, rows: np.ndarray, boundary: np.ndarray, *, metric: str = "euclidean",
-                    ref_rows: int, n_classes: int):
+                    ref_rows: int, n_classes: int, exponent: int = 0):
     """``_C.knn_boundary_labels``' (offsets, labels, counts) streamed: for each bank row ``rows[r]``,
     the label histogram of the other rows at distance exactly ``boundary[r]`` (the kernel's bits:
     every distance of the row to a block comes from ``knn_cross`` with k = the block's rows)."""
@@ -188,11 +197,11 @@ def boundary_labels(m: Matrix, y: np.ndarray, rows: np.ndarray, boundary: np.nda
     sub = max(1, min(ref_rows, 4096))
     for a in range(0, rows.size, 64):
         r = rows[a : a + 64]
-        Q = _prep(blocks.take(m, r), metric)
+        Q = _prep(blocks.take(m, r), metric, exponent)
         T = np.asarray(boundary[a : a + 64], dtype=np.float32)
         qlab = np.ascontiguousarray(y[r])
         for s, e, blk in blocks.blocks(m, ref_rows):
-            B = _prep(blk, metric)
+            B = _prep(blk, metric, exponent)
             for b0 in range(0, e - s, sub):
                 b1 = min(e - s, b0 + sub)
                 idx, dist, *_ = kernels.cpu_module().knn_cross(

@@ -17,7 +17,7 @@ import numpy as np
 from transferlab.core import blocks
 from transferlab.core import devices
 from transferlab.core.arrays import Matrix, as_labels, as_matrix
-from transferlab.core.inputs import check_finite
+from transferlab.core.inputs import check_finite, distances_in_bank_scale, scan_rows, unit_exponent
 from transferlab.scores._stream import ScoreStream
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
@@ -61,7 +61,12 @@ class KnnLooStream(ScoreStream):
         check_loo_problem(m.n, int(k), lab, stacklevel=3)
         self._qidx = resolve_queries(queries, m.n, seed)
         self._plan = plan_blocks(m, self._qidx.size, int(k), metric, max_memory)  # too small: ValueError here
-        check_finite(m.with_budget(blocks.Budget(self._plan[1])), "raise")
+        bad, row_top = scan_rows(m.with_budget(blocks.Budget(self._plan[1])))
+        check_finite(m, "raise", bad)
+        # Extreme magnitudes: blocks are read scaled by the bank's power of two (as knn_loo's paths).
+        self._exponent = 0 if metric == "cosine" else unit_exponent(float(row_top.max(initial=0.0)))
+        if self._exponent:
+            self._plan = plan_blocks(m, self._qidx.size, int(k), metric, max_memory, scaled=True)
         self._bank, self._lab = m, lab
         self._order = np.argsort(self._qidx, kind="stable")
         self._sorted = self._qidx[self._order]
@@ -109,7 +114,7 @@ class KnnLooStream(ScoreStream):
         if hi > lo:
             p = self.params
             out = neighbour_lists(m, self._lab.codes, self._sorted[lo:hi], p["k"], metric=p["metric"],
-                                  query_rows=self._plan[0], ref_rows=self._plan[1])
+                                  query_rows=self._plan[0], ref_rows=self._plan[1], exponent=self._exponent)
             self.idx[lo:hi], self.dist[lo:hi], self.tie_count[lo:hi], self.tie_same[lo:hi] = out
             self.covered[lo:hi] = True
         self.n += chunk.n
@@ -150,10 +155,12 @@ class KnnLooStream(ScoreStream):
                              f"(first: row {miss}); feed every row (or every requested query) before compute()")
         p = self.params
         correct = credit(self._bank, self._lab.codes, p["k"], p["ties"], self.idx, self.dist, self.tie_count,
-                          self.tie_same, rows=self._sorted, metric=p["metric"], max_memory=p["max_memory"])
+                          self.tie_same, rows=self._sorted, metric=p["metric"], max_memory=p["max_memory"],
+                          exponent=self._exponent)
+        dist = distances_in_bank_scale(self.dist, self._exponent)
         back = np.empty_like(self._order)  # the sorted position of each query as given
         back[self._order] = np.arange(self._order.size)
-        return KnnLooResult(float(correct[back].mean()), self.idx[back], self.dist[back], correct[back],
+        return KnnLooResult(float(correct[back].mean()), self.idx[back], dist[back], correct[back],
                             self.tie_count[back], self._lab.classes, rows=self._qidx.copy())
 
     # ------------------------------------------------------------------ pickling
