@@ -63,14 +63,51 @@ def test_every_score_is_finite_or_raises_value_error(name, kind):
     assert np.isfinite(value), f"{name} on {kind} features returned {value}"
 
 
-def test_parc_on_two_dimensions_warns_that_it_is_rounding_noise():
+def test_parc_on_two_dimensions_warns_and_no_longer_depends_on_rounding():
     rng = np.random.default_rng(0)
     y = np.arange(120) % 3
     X = rng.normal(size=(3, 2))[y] + rng.normal(size=(120, 2))
-    with pytest.warns(UserWarning, match="decided by rounding noise"):
-        tl.parc(X, y)
+    with pytest.warns(UserWarning, match="100% of the probe's row pairs are perfectly correlated"):
+        cpu = tl.parc(X, y)
+    with pytest.warns(UserWarning, match="perfectly correlated"):
+        ref = tl.parc(X, y, device="reference")
+    assert cpu == pytest.approx(ref, abs=1e-9)  # were 3.11 and 2.47: the ties were broken by rounding
     with pytest.raises(ValueError, match="constant"):  # one dimension: every row is constant
         tl.parc(X[:, :1], y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tl.parc(np.hstack([X, rng.normal(size=(120, 3))]), y)  # three dimensions: no warning
+
+
+def _with_duplicates(share_dup, seed=0, n=150, d=12):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    X = rng.normal(size=(3, d))[y] + rng.normal(size=(n, d))
+    n_dup = int(share_dup * n)
+    X[n - n_dup:], y[n - n_dup:] = X[:n_dup], y[:n_dup]  # exact duplicate rows (their labels too)
+    return X, y
+
+
+def test_parc_with_duplicate_rows_is_a_function_of_the_data():
+    # Hostile-input defect 12: duplicate rows correlate exactly; their pairs' ranks were decided by the
+    # last bits of a dot product. Now they tie exactly: the CPU path equals the float64 reference and the
+    # value does not move when the duplicate rows' bits are reached by another summation order.
+    X, y = _with_duplicates(0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a few duplicate pairs are not a degenerate RDM: no warning
+        cpu = tl.parc(X, y, pca=None)
+        ref = tl.parc(X, y, pca=None, device="reference")
+        exact = [tl.parc(X, y, pca=None, label_rdm="exact"), tl.parc(X, y, pca=None, label_rdm="exact", device="reference"),
+                 # reversed columns: other rounding, same data (the exact label RDM: no label-RDM noise either)
+                 tl.parc(X[:, ::-1].copy(), y, pca=None, label_rdm="exact")]
+    assert cpu == pytest.approx(ref, abs=1e-9)  # were 51.6835 and 51.6836
+    assert exact == pytest.approx([exact[0]] * 3, abs=1e-9)  # were apart by 5e-7
+
+
+def test_parc_warns_when_most_pairs_are_perfectly_correlated():
+    rng = np.random.default_rng(3)
+    y = np.arange(90) % 3
+    X = np.repeat(rng.normal(size=(2, 8)), 45, axis=0)  # two distinct rows: every pair correlates at +-1
+    X[0, 0] += 1e-9  # (not constant columns)
+    with pytest.warns(UserWarning, match="perfectly correlated"):
+        tl.parc(X, y, pca=None)

@@ -113,7 +113,8 @@ def score_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, 
 def _parc_of_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: int, label_rdm: str,
                    dev: str) -> float:
     F = reduce(m, pca, n_dims)
-    _warn_degenerate_rdm(F)
+    corr = feature_correlations(F)
+    _warn_degenerate_rdm(corr[np.triu_indices(m.n, k=1)])
     if dev == "reference":
         from transferlab.reference.parc import parc as oracle
 
@@ -122,7 +123,7 @@ def _parc_of_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: in
     from scipy.stats import rankdata
 
     iu = np.triu_indices(m.n, k=1)
-    rank_f = rankdata(1.0 - row_correlations(standardise(F))[iu])
+    rank_f = rankdata(1.0 - corr[iu])
     if label_rdm == "published" and n_classes <= PUBLISHED_RDM_MAX_CLASSES:
         onehot = np.eye(n_classes)[codes]
         rdm_y = rankdata((1.0 - np.corrcoef(onehot))[iu])
@@ -131,13 +132,58 @@ def _parc_of_probe(m: Matrix, codes: np.ndarray, n_classes: int, pca, n_dims: in
     return float(100.0 * _pearson(rank_f, rdm_y))
 
 
-def _warn_degenerate_rdm(F: np.ndarray) -> None:
-    """PARC ranks the row correlations of F. With two columns every centred row is (a, -a), so
-    every correlation is exactly +1 or -1 and rounding noise breaks the ties that decide the ranks (the
-    CPU and the float64 reference gave 3.11 and 2.47 on D = 2): the value is not meaningful. Say so."""
-    if F.shape[1] == 2:  # (one column: every centred row is 0, refused below as constant rows)
-        warnings.warn("PARC with 2 feature dimensions: every row correlation is +1 or -1, so the "
-                      "score is decided by rounding noise; it is not meaningful here", UserWarning, stacklevel=4)
+# Share of the probe's row pairs that are perfectly correlated (+1 or -1) above which PARC warns: most of the
+# feature ranking is then one big tie (duplicate or collinear rows; with 2 feature dimensions every pair).
+DEGENERATE_SHARE = 0.5
+
+
+def _warn_degenerate_rdm(corr: np.ndarray) -> None:
+    """Warn when the feature RDM is degenerate: with two columns every centred row is (a, -a), so every
+    correlation is exactly +1 or -1; duplicate rows correlate exactly too. Before the snap of
+    :func:`snap_perfect_correlations`, rounding noise decided those ties (the CPU and the float64 reference
+    gave 3.11 and 2.47 on D = 2); now they tie exactly, and when they are most pairs the score says little."""
+    share = float(np.mean(np.abs(corr) == 1.0)) if corr.size else 0.0
+    if share >= DEGENERATE_SHARE:
+        warnings.warn(f"PARC: {100 * share:.0f}% of the probe's row pairs are perfectly correlated (duplicate or "
+                      "collinear rows, or 2 feature dimensions), so the feature RDM is mostly one tie and the score "
+                      "is not meaningful here", UserWarning, stacklevel=6)
+
+
+def feature_correlations(F: np.ndarray) -> np.ndarray:
+    """The (n, n) row correlations of the standardised reduced features, ties kept exact.
+
+    Duplicate rows make ties that exist in the data: row i and its copy i' correlate exactly with every
+    other row j, and with each other at exactly 1. Computed pair by pair, the last bits of those equal
+    values differ, and they decide the ranks PARC correlates (a bank with duplicates gave 51.68 on the
+    CPU and 51.66 in the float64 reference). So when rows repeat, the correlations are computed once per
+    distinct row (first occurrences, in order) and spread to the copies: equal values are bitwise equal.
+    Banks without repeated rows take the plain path, bit for bit the published computation."""
+    Z = standardise(F)
+    _, first, inverse = np.unique(Z, axis=0, return_index=True, return_inverse=True)
+    if first.size == Z.shape[0]:
+        return snap_perfect_correlations(row_correlations(Z), F.shape[1])
+    order = np.argsort(first, kind="stable")  # distinct rows in order of first occurrence
+    rank_of = np.empty_like(order)
+    rank_of[order] = np.arange(order.size)
+    distinct = row_correlations(Z[first[order]])
+    np.fill_diagonal(distinct, 1.0)  # a row and its copy
+    where = rank_of[inverse.reshape(-1)]
+    return snap_perfect_correlations(distinct[np.ix_(where, where)], F.shape[1])
+
+
+def snap_perfect_correlations(corr: np.ndarray, n_dims: int) -> np.ndarray:
+    """Correlations within rounding error of +1 or -1 set to exactly +1 / -1 (in place; ``corr`` is ours).
+
+    Why: duplicate (or collinear) rows correlate exactly, but a dot product of unit rows of ``n_dims``
+    values rounds to 1 - a few ulps, differently for each pair and each machine, and those last bits then
+    decide the ranks PARC correlates (duplicate rows gave 3.11 on the CPU and 2.47 in the reference). Below
+    ``8 * n_dims * eps`` (above the dot product's rounding error bound) a difference says nothing about
+    the features: snapped, such pairs tie exactly and the score is a function of the data. Pairs further
+    from +-1 are untouched, so banks without such rows give the published values bit for bit."""
+    tol = 8.0 * max(int(n_dims), 1) * np.finfo(np.float64).eps
+    corr[corr >= 1.0 - tol] = 1.0
+    corr[corr <= -1.0 + tol] = -1.0
+    return corr
 
 
 def probe_indices(n: int, probe_size, seed):
