@@ -209,11 +209,26 @@ def _parse_args_kv(items: List[str]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
+def _check_arg_scores(kwargs: Dict[str, Dict[str, Any]], scores) -> None:
+    """``--arg`` for a score that is not scored is a typo or a forgotten ``--scores`` entry: say so in flags."""
+    from transferlab.scores import registry
+
+    scored = list(scores) if scores else registry.available()
+    unknown = sorted(set(kwargs) - set(scored))
+    if unknown:
+        known = set(registry.available())
+        what = ["unknown score" if u not in known else "not in --scores" for u in unknown]
+        raise ValueError("--arg names " + ", ".join(f"{u!r} ({w})" for u, w in zip(unknown, what))
+                         + f"; scoring: {', '.join(scored)}")
+
+
 def _cmd_score(args) -> int:
     from transferlab.scoring import score_pool
 
     check_output("-o/--out", args.out)
-    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=_parse_args_kv(args.arg) or None,
+    kwargs = _parse_args_kv(args.arg)
+    _check_arg_scores(kwargs, args.scores)
+    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=kwargs or None,
                      errors="note" if args.keep_going else "raise", scheduler=args.scheduler or None)
     res.to_csv(args.out)
     sys.stdout.write(res.to_markdown() + "\n")

@@ -52,6 +52,10 @@ def _bad(t):
         (["score", str(t / "nowhere"), "-o", str(t / "x.csv")], ["is not a directory"]),
         (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--scores", "nope"], ["unknown score 'nope'"]),
         (["info", "--banks", str(t / "nowhere")], ["is not a directory"]),
+        (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--scores", "logme", "--arg", "knn_loo.k=3"],
+         ["--arg names 'knn_loo' (not in --scores)"]),
+        (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--arg", "nope.k=3"], ["--arg names 'nope' (unknown score)"]),
+        (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--arg", "knn_loo"], ["--arg 'knn_loo'", "SCORE.NAME=VALUE"]),
     ]
 
 
@@ -64,6 +68,7 @@ def test_every_bad_invocation_is_one_line_in_cli_terms_with_exit_2(files, capsys
         for w in words:
             assert w in err, (argv, w, err)
         assert "nan_policy" not in err and "on_mismatch" not in err and "device='" not in err, err
+        assert "score_kwargs" not in err, err
 
 
 def test_device_cuda_without_a_gpu_names_the_flag(files, capsys):

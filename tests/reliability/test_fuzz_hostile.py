@@ -146,3 +146,58 @@ def test_cli_rank_on_hostile_tables_exits_0_or_2_with_one_line(scores, pool, tmp
     assert status in (0, 2)
     if status == 2:
         assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue(), err.getvalue()
+
+
+META_EDITS = [{}, {"n": "abc"}, {"d": 0}, {"dtype": "foo"}, {"complete": "false"}, {"has_logits": True},
+              {"files": "x"}, {"rows_written": -1}, {"model_id": 7}, {"n": 10 ** 30}]
+ARGS = ["knn_loo.k=3", "knn_loo.k=0", "knn_loo.k='x'", "leep.from_logits=false", "leep.from_logits=maybe",
+        "parc.n_dims=inf", "logme.compat=None", "nope.k=1", "knn_loo", "knn_loo.=1", "sfda.max_memory=1.5e9"]
+
+
+@FUZZ
+@seed(SEED)
+@given(edit=st.sampled_from(META_EDITS), feats=st.sampled_from(["ok", "nan", "bytes", "shape", "missing"]),
+       args=st.lists(st.sampled_from(ARGS), max_size=2),
+       scores=st.lists(st.sampled_from(["knn_loo", "logme", "leep", "parc", "nope"]), min_size=1, max_size=2),
+       flags=st.lists(st.sampled_from(["--keep-going", "--device=cpu", "--device=cuda", "--device=gpu"]),
+                      max_size=2))
+def test_cli_score_on_hostile_banks_exits_0_or_2_with_one_line(edit, feats, args, scores, flags, tmp_path_factory):
+    import contextlib
+    import io
+    import json
+
+    from transferlab.bank import BankWriter
+    from transferlab.cli import main
+
+    tmp = tmp_path_factory.mktemp("cli_score")
+    bank = tmp / "banks" / "m"
+    rng = np.random.default_rng(0)
+    w = BankWriter.create_or_resume(str(bank), n=30, d=4, z=3, identity={"model_id": "m", "dataset_id": "d"})
+    w.write(0, rng.normal(size=(30, 4)).astype(np.float32), np.arange(30) % 3,
+            logits=rng.normal(size=(30, 3)).astype(np.float32))
+    w.finalize()
+    meta = json.loads((bank / "meta.json").read_text())
+    meta.update(edit)
+    (bank / "meta.json").write_text(json.dumps(meta))
+    if feats == "nan":
+        x = np.load(bank / "features.npy")
+        x[3, 1] = np.nan
+        np.save(bank / "features.npy", x)
+    elif feats == "bytes":
+        (bank / "features.npy").write_bytes(b"\x93NUMPY garbage")
+    elif feats == "shape":
+        np.save(bank / "features.npy", np.zeros((5, 2), np.float32))
+    elif feats == "missing":
+        (bank / "features.npy").unlink()
+    argv = ["score", str(tmp / "banks"), "-o", str(tmp / "out.csv"), "--scores", *scores, *flags]
+    for a in args:
+        argv += ["--arg", a]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(argv)
+    assert status in (0, 2), (argv, err.getvalue())
+    if status == 2:
+        msg = err.getvalue()
+        assert msg.count("\n") == 1 and "Traceback" not in msg, (argv, msg)
+        assert "score_kwargs" not in msg and "device='" not in msg, (argv, msg)  # CLI terms, not API ones
