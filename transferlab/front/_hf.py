@@ -87,7 +87,13 @@ def load(spec: Any, name: str) -> Tuple[Any, str, Any]:
         raise ValueError(f"models[{name!r}]: {spec!r} is neither a local Hugging Face model directory nor in the "
                          f"local Hugging Face cache (transferlab never downloads: fetch it first, e.g. "
                          f"`hf download {spec}`)") from e
-    model = transformers.AutoModel.from_pretrained(spec, local_files_only=True)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        # Weights missing from a checkpoint (often an unused pooler) are initialised at random on load; seeded,
+        # they are the same on every load, so the weights hash extract checks lets the cache be reused.
+        torch.manual_seed(0)
+        model = transformers.AutoModel.from_pretrained(spec, local_files_only=True)
     kind, proc = _processor(spec, name)
     return model, kind, proc
 
