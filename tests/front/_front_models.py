@@ -102,3 +102,46 @@ def hidden_states_by_hand(path, sentences, *, batch_size: int, pooling: str = "m
                     pooled.append((h * m).sum(1) / m.sum(1))
             per_batch.append([p.numpy() for p in pooled])
     return [np.concatenate([b[i] for b in per_batch]) for i in range(len(per_batch[0]))]
+
+
+def digit_images(n: int = 300):
+    """The first ``n`` digits as 8x8 grey PIL images (0..16 scaled to 0..240) and their labels."""
+    from PIL import Image
+
+    x, y = digits()
+    return [Image.fromarray((row.reshape(8, 8) * 15).astype(np.uint8)) for row in x[:n]], y[:n]
+
+
+def tiny_vits(root) -> list:
+    """Two random ViTs on 8x8 images (4x4 patches, hidden 16, 2 layers), saved without their pooler (loading
+    initialises it: rank_models must still find its cache), each with a ViTImageProcessor."""
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    paths = []
+    for seed in range(2):
+        path = os.path.join(root, f"vit{seed}")
+        config = ViTConfig(image_size=8, patch_size=4, num_channels=3, hidden_size=16, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            ViTModel(config, add_pooling_layer=False).save_pretrained(path)
+        ViTImageProcessor(size={"height": 8, "width": 8}).save_pretrained(path)
+        paths.append(path)
+    return paths
+
+
+def vit_states_by_hand(path, images, *, batch_size: int) -> list:
+    """Every hidden state's first ([CLS]) token of the ViT at ``path`` on ``images``, one (N, H) array per state."""
+    import torch
+    from transformers import AutoImageProcessor, AutoModel
+
+    proc = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    per_batch = []
+    with torch.inference_mode():
+        for s in range(0, len(images), batch_size):
+            pixels = proc(images=[im.convert("RGB") for im in images[s:s + batch_size]], return_tensors="pt")
+            states = model(**pixels, output_hidden_states=True).hidden_states
+            per_batch.append([h[:, 0].numpy() for h in states])
+    return [np.concatenate([b[i] for b in per_batch]) for i in range(len(per_batch[0]))]

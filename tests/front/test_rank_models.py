@@ -252,3 +252,43 @@ def test_progress_bars_draw_on_a_terminal_and_progress_false_silences_them(data,
             assert "rank_models" in drawn and "\ra:" in drawn and "\rb:" in drawn and "/1797" in drawn
         else:
             assert drawn == ""
+
+
+def test_an_interrupted_extraction_resumes_from_its_watermark(data, tmp_path):
+    x, y = data
+    models = {"a": mlp(0, 16), "b": mlp(1, 32)}
+    calls, fail_at = [], {"n": 3}
+
+    def count_and_maybe_fail(mod, inp):
+        calls.append(1)
+        if len(calls) == fail_at["n"]:
+            raise KeyboardInterrupt  # as if the user stopped it during the third batch of model "a"
+
+    for m in models.values():
+        m.register_forward_pre_hook(count_and_maybe_fail)
+    with pytest.raises(KeyboardInterrupt):
+        tl.rank_models(models, (x, y), cache_dir=tmp_path, batch_size=500, progress=False)
+    calls.clear()
+    fail_at["n"] = -1
+    resumed = tl.rank_models(models, (x, y), cache_dir=tmp_path, batch_size=500, progress=False)
+    assert len(calls) == 2 + 4  # model "a": batches 3 and 4 only (two were committed); model "b": all four
+    fresh = tl.rank_models({"a": mlp(0, 16), "b": mlp(1, 32)}, (x, y), batch_size=500, progress=False)
+    assert resumed.values == fresh.values
+
+
+def test_pil_images_reach_a_module_as_float_chw_in_0_1():
+    pytest.importorskip("PIL")
+    from _front_models import digit_images
+
+    images, y = digit_images(200)
+    as_tensor = np.stack([np.asarray(im, dtype=np.float32)[None] / 255.0 for im in images])  # (N, 1, 8, 8)
+
+    def conv(seed):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                       torch.nn.Linear(144, 10))
+
+    models = {"c0": conv(0), "c1": conv(1)}
+    assert tl.rank_models(models, (images, y), progress=False).values == \
+        tl.rank_models(models, (as_tensor, y), progress=False).values

@@ -162,3 +162,26 @@ def test_text_to_image_models_and_back_name_the_model(berts, corpus):
         tl.rank_models(berts, (np.zeros((len(y), 4), np.float32), y), progress=False)
     with pytest.raises(ValueError, match=r"layers: index 7 is out of range for model 'bert0'"):
         tl.rank_models(berts, (sentences, y), layers=[7], progress=False)
+
+
+def test_vision_models_on_an_image_column_equal_the_hand_computation(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    from _front_models import digit_images, tiny_vits, vit_states_by_hand
+
+    images, y = digit_images()
+    vits = tiny_vits(tmp_path / "vits")
+    ds = datasets.Dataset.from_dict({"img": images, "label": y.tolist()}).cast_column("img", datasets.Image())
+    calls = []
+    forward = transformers.ViTModel.forward
+    monkeypatch.setattr(transformers.ViTModel, "forward",
+                        lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    r = tl.rank_models(vits, ds, scores="knn_loo", layers="best", pooling="first", batch_size=BATCH,
+                       cache_dir=tmp_path / "cache", progress=False)
+    for p in vits:
+        hs = vit_states_by_hand(p, images, batch_size=BATCH)
+        assert r.layer_values[_name(p)]["knn_loo"] == pytest.approx(
+            {i: tl.knn_loo(hs[i], y) for i in range(1, len(hs))}, abs=1e-12)
+    calls.clear()
+    again = tl.rank_models(vits, (images, y), scores="knn_loo", layers="best", pooling="first", batch_size=BATCH,
+                           cache_dir=tmp_path / "cache", progress=False)
+    assert calls == [] and all(again.cached.values()) and again.values == r.values
