@@ -292,3 +292,19 @@ def test_pil_images_reach_a_module_as_float_chw_in_0_1():
     models = {"c0": conv(0), "c1": conv(1)}
     assert tl.rank_models(models, (images, y), progress=False).values == \
         tl.rank_models(models, (as_tensor, y), progress=False).values
+
+
+def test_models_the_primary_score_cannot_score_come_last(data):
+    x, y = data
+    a, b = mlp(0, 16), mlp(1, 32)
+
+    def features(batch):  # no logits: LEEP cannot score it
+        return penultimate(b, batch.numpy())
+
+    r = tl.rank_models({"a": a, "b": b, "f": features}, (x, y), scores=("leep", "knn_loo"), progress=False)
+    assert r.models[-1] == "f" and np.isnan(r.values["f"]["leep"]) and r.values["f"]["knn_loo"] > 0
+    assert r.selection.omitted == ("f",) and tuple(r.selection) == r.models[:2]
+    assert any("leep" in n and "f" in n for n in r.notes)
+    assert "n/a" in r.to_markdown()
+    with pytest.raises(ValueError, match="primary score 'leep' gave no value for any model"):
+        tl.rank_models({"f": features, "g": features}, (x, y), scores="leep", progress=False)

@@ -38,7 +38,8 @@ class Ranking:
     output). layer_values: ``{model: {score: {layer index: value}}}`` of every layer scored (``"best"`` and lists).
     extraction_seconds: ``{model: seconds}`` of this call's extraction (near zero when read from the cache);
     cached: ``{model: bool}``. layer_rule, task: what was asked. notes: what score_pool skipped or warned.
-    selection: the :class:`~transferlab.select.Selection` of the primary score.
+    selection: the :class:`~transferlab.select.Selection` of the primary score (the models it scored; those it
+    could not score are ``selection.omitted`` and end ``models``).
     """
 
     models: Tuple[str, ...]

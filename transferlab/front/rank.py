@@ -160,8 +160,9 @@ def _score_model(name: str, feats: Features, labels: np.ndarray, layers: Layers,
     return values, seconds, chosen, per_layer, list(res.notes)
 
 
-def _order(values: Dict[str, Dict[str, float]], primary: str) -> select.Selection:
-    """The task_aware Selection of the primary score, models without a value appended last by name."""
+def _order(values: Dict[str, Dict[str, float]], primary: str) -> Tuple[Tuple[str, ...], select.Selection]:
+    """(every model in rank order, the task_aware Selection of the primary score): the models the primary score
+    could not score (NaN) follow the Selection, by name, and are its ``omitted``."""
     vals = {m: v[primary] for m, v in values.items()}
     finite = {m: v for m, v in vals.items() if not math.isnan(v)}
     missing = tuple(sorted(m for m in vals if m not in finite))
@@ -170,11 +171,11 @@ def _order(values: Dict[str, Dict[str, float]], primary: str) -> select.Selectio
                          "applies to these models first")
     if len(finite) >= 2:
         sel = select.task_aware(finite, name=primary)
-    else:
+    else:  # task_aware ranks two or more; one scored model is its own ranking
         (m, v), = finite.items()
         sel = select.Selection((m,), (f"task-aware:{primary}",), f"task-aware:{primary}", (v,))
-    return select.Selection(sel.models + missing, sel.rules + ("unscored",) * len(missing), sel.strategy,
-                            sel.values + (None,) * len(missing), missing)
+    sel = select.Selection(sel.models, sel.rules, sel.strategy, sel.values, missing)
+    return sel.models + missing, sel
 
 
 def _bar(progress: bool, total: int):
@@ -255,9 +256,9 @@ def rank_models(models: Any, data: Any, *, scores: Union[str, Sequence[str]] = D
     finally:
         if bar is not None:
             bar.close()
-    sel = _order(values, names[0])
+    order, sel = _order(values, names[0])
     rule = layers if isinstance(layers, str) else f"{[int(i) for i in layers]}"
-    return Ranking(sel.models, tuple(names), values, seconds, chosen, per_layer, extraction, cached, rule, task,
+    return Ranking(order, tuple(names), values, seconds, chosen, per_layer, extraction, cached, rule, task,
                    sel, tuple(notes))
 
 
