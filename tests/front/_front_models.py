@@ -145,3 +145,20 @@ def vit_states_by_hand(path, images, *, batch_size: int) -> list:
             states = model(**pixels, output_hidden_states=True).hidden_states
             per_batch.append([h[:, 0].numpy() for h in states])
     return [np.concatenate([b[i] for b in per_batch]) for i in range(len(per_batch[0]))]
+
+
+class Terminal:
+    """A stand-in stderr that says it is a terminal, so the bars (shown on terminals only) draw."""
+
+    def __init__(self):
+        self.parts = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.parts.append(s)
+        return len(s)
+
+    def flush(self):
+        pass

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _front_models import digits, mlp, mlps, penultimate  # noqa: E402
+from _front_models import Terminal, digits, mlp, mlps, penultimate  # noqa: E402
 from conftest import digest  # noqa: E402
 
 import transferlab as tl  # noqa: E402
@@ -221,29 +221,12 @@ def test_string_labels_are_remapped(data):
         tl.rank_models(models, (x, y), progress=False).values
 
 
-class _Terminal:
-    """A stand-in stderr that says it is a terminal, so the bars (shown on terminals only) draw."""
-
-    def __init__(self):
-        self.parts = []
-
-    def isatty(self):
-        return True
-
-    def write(self, s):
-        self.parts.append(s)
-        return len(s)
-
-    def flush(self):
-        pass
-
-
 def test_progress_bars_draw_on_a_terminal_and_progress_false_silences_them(data, monkeypatch):
     pytest.importorskip("tqdm")
     x, y = data
     models = {"a": mlp(0, 16), "b": mlp(1, 32)}
     for progress in (True, False):
-        term = _Terminal()
+        term = Terminal()
         monkeypatch.setattr(sys, "stderr", term)
         tl.rank_models(models, (x, y), progress=progress)
         monkeypatch.undo()

@@ -185,3 +185,16 @@ def test_vision_models_on_an_image_column_equal_the_hand_computation(tmp_path, m
     again = tl.rank_models(vits, (images, y), scores="knn_loo", layers="best", pooling="first", batch_size=BATCH,
                            cache_dir=tmp_path / "cache", progress=False)
     assert calls == [] and all(again.cached.values()) and again.values == r.values
+
+
+def test_progress_shows_extraction_and_each_layer_scored(berts, corpus, monkeypatch):
+    pytest.importorskip("tqdm")
+    from _front_models import Terminal
+
+    sentences, y = corpus
+    term = Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    tl.rank_models(berts, (sentences, y), layers="best", batch_size=BATCH, progress=True)
+    monkeypatch.undo()
+    drawn = "".join(term.parts)
+    assert "rank_models" in drawn and "\rbert1@mean:" in drawn and "bert1: scoring layers" in drawn

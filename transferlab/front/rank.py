@@ -129,7 +129,7 @@ def _softmax_loader(logits: np.ndarray):
 
 
 def _score_model(name: str, feats: Features, labels: np.ndarray, layers: Layers, names: List[str],
-                 kwargs: Mapping[str, Mapping[str, Any]], device: str):
+                 kwargs: Mapping[str, Mapping[str, Any]], device: str, progress: bool):
     """(values, seconds, layer per score, every layer's value, notes) of one model, through score_pool."""
     n_states = len(feats.states)
     mode, idx = _layer_indices(layers, n_states, name)
@@ -141,9 +141,19 @@ def _score_model(name: str, feats: Features, labels: np.ndarray, layers: Layers,
     probs = {}
     if feats.logits is not None and any(registry.get(s).inputs == "probs" for s in names):
         probs = {k: _softmax_loader(feats.logits) for k, (_, i) in units.items() if single}
-    res = score_pool({k: x for k, (x, _) in units.items()}, names, labels=labels, probs=probs or None,
-                     device=device, score_kwargs={s: dict(kw) for s, kw in kwargs.items() if kw})
-    got = {(r["model"], r["score"]): (r["value"], r["seconds"]) for r in res.rows}
+    got, notes = {}, []
+    bar = _bar(progress and len(units) > 1, len(units), f"{name}: scoring layers", "layer")
+    try:
+        for k, (x, _) in units.items():  # one layer at a time, so that the bar moves
+            res = score_pool({k: x}, names, labels=labels, probs={k: probs[k]} if k in probs else None,
+                             device=device, score_kwargs={s: dict(kw) for s, kw in kwargs.items() if kw})
+            got.update({(r["model"], r["score"]): (r["value"], r["seconds"]) for r in res.rows})
+            notes += res.notes
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     values, seconds, chosen, per_layer = {}, {}, {}, {}
     for s in names:
         scored = [(k, i) + got[(k, s)] for k, (_, i) in units.items() if (k, s) in got]
@@ -157,7 +167,7 @@ def _score_model(name: str, feats: Features, labels: np.ndarray, layers: Layers,
         v, _, i = max(finite)  # ties: the lower layer (larger -i)
         values[s] = float(v)
         chosen[s] = None if single else (tuple(idx) if mode == "mean" else i)
-    return values, seconds, chosen, per_layer, list(res.notes)
+    return values, seconds, chosen, per_layer, notes
 
 
 def _order(values: Dict[str, Dict[str, float]], primary: str) -> Tuple[Tuple[str, ...], select.Selection]:
@@ -178,7 +188,7 @@ def _order(values: Dict[str, Dict[str, float]], primary: str) -> Tuple[Tuple[str
     return sel.models + missing, sel
 
 
-def _bar(progress: bool, total: int):
+def _bar(progress: bool, total: int, desc: str = "rank_models", unit: str = "model"):
     if not progress:
         return None
     try:
@@ -186,7 +196,7 @@ def _bar(progress: bool, total: int):
     except ImportError:  # pragma: no cover - tqdm is optional; extract draws its own fallback bar
         return None
     # disable=None: shown on a terminal only (logs and CI stay clean), as extract's bars are.
-    return tqdm(total=total, desc="rank_models", unit="model", file=sys.stderr, disable=None, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, leave=False)
 
 
 def rank_models(models: Any, data: Any, *, scores: Union[str, Sequence[str]] = DEFAULT_SCORES,
@@ -246,7 +256,7 @@ def rank_models(models: Any, data: Any, *, scores: Union[str, Sequence[str]] = D
             del enc  # a Hugging Face model loaded for this name is released before the next one loads
             extraction[name], cached[name] = feats.seconds, feats.cached
             values[name], seconds[name], chosen[name], per_layer[name], more = _score_model(
-                name, feats, labels, layers, names, kwargs, score_device)
+                name, feats, labels, layers, names, kwargs, score_device, progress)
             notes += [n for n in more if n not in notes]
             logger.info("rank_models: %s: features %.2fs%s, %s", name, feats.seconds,
                         " (cached)" if feats.cached else "",
