@@ -191,6 +191,7 @@ def test_callables_are_cached_only_when_bound_to_a_module(data, tmp_path):
     tl.rank_models(models, (x, y), cache_dir=tmp_path, progress=False)
     again = tl.rank_models(models, (x, y), cache_dir=tmp_path, progress=False)
     assert again.cached == {"bound": True, "plain": False}
+    assert any(n.startswith("plain: a plain function") for n in again.notes)
 
 
 def test_equal_values_are_ranked_by_name(data):

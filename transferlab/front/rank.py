@@ -250,6 +250,8 @@ def rank_models(models: Any, data: Any, *, scores: Union[str, Sequence[str]] = D
                 enc = build_encoder(name, spec, rows, batch_size=batch_size, pooling=pooling, adapter=adapter,
                                     max_length=max_length)
             _layer_indices(layers, enc.n_states, name)  # a bad index raises before this model runs
+            if cache_dir is not None and not enc.cacheable:
+                notes.append(f"{name}: a plain function has no weights to fingerprint; its features are not cached")
             feats = features_of(enc, rows, cache_dir=cache_dir, batch_size=batch_size, device=str(device),
                                 progress=progress)
             labels = _labels_for(rows, labels, feats, name)
