@@ -292,3 +292,27 @@ def test_models_the_primary_score_cannot_score_come_last(data):
     assert "n/a" in r.to_markdown()
     with pytest.raises(ValueError, match="primary score 'leep' gave no value for any model"):
         tl.rank_models({"f": features, "g": features}, (x, y), scores="leep", progress=False)
+
+
+def test_a_callable_reads_text_as_a_list_of_str():
+    from _front_models import CUES, NEUTRAL, texts
+
+    sentences, y = texts()
+    vocab = {w: i for i, w in enumerate(NEUTRAL + CUES)}
+
+    def bag_of_words(batch):
+        assert isinstance(batch, list) and all(isinstance(s, str) for s in batch)
+        out = np.zeros((len(batch), len(vocab)), np.float32)
+        for r, s in enumerate(batch):
+            for w in s.split():
+                out[r, vocab[w]] += 1
+        return out
+
+    def cues_only(batch):
+        return bag_of_words(batch)[:, len(NEUTRAL):]
+
+    r = tl.rank_models({"bow": bag_of_words, "cues": cues_only}, (sentences, y), scores="knn_loo", progress=False)
+    assert r.values["bow"]["knn_loo"] == tl.knn_loo(bag_of_words(sentences), y)
+    assert r.values["cues"]["knn_loo"] == tl.knn_loo(cues_only(sentences), y) == 1.0 and r.best == "cues"
+    with pytest.raises(ValueError, match="names .* repeat; pass a mapping"):
+        tl.rank_models([bag_of_words, bag_of_words, "bag_of_words-0"], (sentences, y), progress=False)

@@ -65,6 +65,8 @@ def model_names(models: Any) -> List[Tuple[str, Any]]:
             if counts[name] > 1:
                 items[i] = (f"{name}-{seen.get(name, 0)}", m)
                 seen[name] = seen.get(name, 0) + 1
+        if len({name for name, _ in items}) < len(items):  # a numbered name met a given one
+            raise ValueError(f"models: names {[n for n, _ in items]} repeat; pass a mapping {{name: model}}")
     if len(items) < 2:
         raise ValueError(f"models: need at least 2 models to rank, got {len(items)}")
     return items
