@@ -8,6 +8,7 @@
     tl.score("sfda", features, labels)    # any registered score by name
     tl.extract(model, (images, labels), "banks/task/model")   # a resumable, memory-mapped FeatureBank
     tl.score_pool("banks/")               # every score on every bank, timed (dataset,model,score,value,seconds)
+    tl.rank_models({"a": net_a, "b": "path/to/bert"}, (X, y))   # extract + score + rank in one call: a Ranking
     tl.show_config()                      # what was built, SIMD level, threads, CUDA devices
 """
 from transferlab._version import __version__
@@ -22,11 +23,14 @@ from transferlab import select
 from transferlab.bank import FeatureBank
 from transferlab.extract import extract
 from transferlab.scoring import PoolScores, score_pool
+from transferlab.front import Ranking, rank_models
 
 __all__ = [
     "__version__",
     "FeatureBank",
     "PoolScores",
+    "Ranking",
+    "rank_models",
     "extract",
     "score_pool",
     "available",

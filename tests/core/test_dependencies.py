@@ -13,8 +13,9 @@ import transferlab
 ROOT = pathlib.Path(transferlab.__file__).parent
 PYPROJECT = ROOT.parent / "pyproject.toml"
 DIST_OF = {"sklearn": "scikit-learn"}  # import name -> distribution name, where they differ
-# Imported lazily, only on the paths that need them (a GPU, plots, a cluster, a progress bar).
-OPTIONAL = {"torch", "matplotlib", "dask", "distributed", "tqdm", "cupy"}
+# Imported lazily, only on the paths that need them (a GPU, plots, a cluster, a progress bar, rank_models'
+# Hugging Face models and its Ranking.to_frame).
+OPTIONAL = {"torch", "matplotlib", "dask", "distributed", "tqdm", "cupy", "transformers", "huggingface_hub", "pandas"}
 
 
 def _imported_top_level():

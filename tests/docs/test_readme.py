@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -22,6 +24,27 @@ def test_readme_example_runs(capsys):
     # The example prints the ranking and its regret; both must be there and be real numbers.
     assert "regret@1" in out
     assert re.search(r"regret@1[^\n]*\d", out)
+
+
+def test_readme_rank_models_example_prints_the_ranking_it_shows(capsys):
+    """The "Rank your own models" example runs offline (tiny in-code MLPs, scikit-learn's digits) and prints
+    the ranking the README shows: every row's model, rank and values (the seconds vary from run to run)."""
+    torch = pytest.importorskip("torch")
+    code = _block("rank-models-example")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: one thread is faster (much faster on a loaded shared machine)
+    try:
+        exec(compile(code, str(README), "exec"), {})  # noqa: S102 - the README is ours
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    shown = re.search(r"<!-- /rank-models-example -->\s*```\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    assert out.splitlines()[0] == shown.splitlines()[0] and out.splitlines()[-1] == shown.splitlines()[-1]
+    rows = [line for line in shown.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    assert len(rows) == 3
+    for row in rows:
+        first_cells = row.split("|")[1:5]
+        assert any(line.split("|")[1:5] == first_cells for line in out.splitlines()), row
 
 
 def test_readme_has_both_commands():
