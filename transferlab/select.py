@@ -9,7 +9,7 @@ ranking, so ``sel.top(B)`` gives every budget from one call).
   (approximate) ties broken by parameter count (fewer first), then by name.
 - :func:`task_aware`: by a task-aware score (kNN, linear probe, LEEP, ...), highest first.
 - :func:`hybrid`: the top-1 task-agnostic model, then the top ``B-1`` task-aware models not already chosen
-  (so ``hybrid(..., budget=1)`` is the task-agnostic pick).
+  (so ``hybrid(..., budget=1)`` is the task-agnostic pick); ``n_agnostic=k`` takes the top-k agnostic models.
 - :func:`agnostic_oracle`: by mean fine-tune accuracy over the *other* datasets (an impractical reference).
 - :func:`random_selection`: a uniformly random ordering (seeded).
 - :func:`select_expert`: Puigcerver et al.'s expert selection: ``"knn"``, ``"label_matching"``, ``"random"``.
@@ -169,8 +169,11 @@ def task_aware(scores: Mapping[str, float], budget: Optional[int] = None, *, nam
 
 
 def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
-           tol: float = 0.0, nan_policy: str = "raise") -> Selection:
+           tol: float = 0.0, nan_policy: str = "raise", n_agnostic: int = 1) -> Selection:
     """Renggli et al.'s hybrid strategy: the top-1 task-agnostic model, then the task-aware ranking without it.
+
+    n_agnostic: how many task-agnostic picks come first (an integer in ``[0, n_models]``; 1 = the paper's
+    strategy, the default; 0 = the task-aware ranking; ``n_models`` = the task-agnostic ranking).
 
     pool: a :class:`ModelPool` (ranked by :func:`task_agnostic`) or a ready task-agnostic :class:`Selection`
     (e.g. :func:`agnostic_oracle`). Its models must be exactly the scored models (a mismatch raises, naming
@@ -179,20 +182,26 @@ def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, n
     chosen; ``budget=None`` gives the full order, whose prefixes are every budget.
     """
     vals, omitted = score_map(scores, "scores", nan_policy=nan_policy)
+    if isinstance(n_agnostic, bool) or not isinstance(n_agnostic, (int, np.integer)):
+        raise TypeError(f"n_agnostic must be an integer, got {type(n_agnostic).__name__}")
+    if not 0 <= int(n_agnostic) <= len(vals):
+        raise ValueError(f"n_agnostic must be in [0, n_models={len(vals)}], got {n_agnostic}")
+    k = int(n_agnostic)
     if isinstance(pool, Selection):
         agn_models = [m for m in pool.models if m not in omitted]
         check_same_models(agn_models, vals, "pool", "scores")
-        first, first_rule, first_val = agn_models[0], pool.rule(agn_models[0]), None
-        if pool.values:
-            first_val = pool.values[pool.models.index(first)]
+        picks = agn_models[:k]
+        heads = [(m, pool.rule(m), pool.values[pool.models.index(m)] if pool.values else None) for m in picks]
     else:
         cards = [c for c in _as_cards(pool) if c.name not in omitted]
         check_same_models((c.name for c in cards), vals, "pool", "scores")
         agn = task_agnostic(cards, tol=tol)
-        first, first_rule, first_val = agn.models[0], agn.rules[0], agn.values[0]
-    rest = [m for m in rank_desc(vals) if m != first]
-    sel = Selection((first, *rest), (first_rule,) + (f"task-aware:{name}",) * len(rest), f"hybrid:{name}",
-                    (first_val,) + tuple(vals[m] for m in rest), omitted)
+        heads = list(zip(agn.models[:k], agn.rules[:k], agn.values[:k]))
+    chosen = {m for m, _, _ in heads}
+    rest = [m for m in rank_desc(vals) if m not in chosen]
+    sel = Selection(tuple(m for m, _, _ in heads) + tuple(rest),
+                    tuple(r for _, r, _ in heads) + (f"task-aware:{name}",) * len(rest), f"hybrid:{name}",
+                    tuple(v for _, _, v in heads) + tuple(vals[m] for m in rest), omitted)
     return sel if budget is None else sel.top(budget)
 
 

@@ -137,3 +137,30 @@ def test_selection_validates():
         Selection(("a",), (), "x")
     with pytest.raises(ValueError, match="twice"):
         Selection(("a", "a"), ("r", "r"), "x")
+
+
+def test_hybrid_n_agnostic_hand_cases():
+    # agnostic order: b (80), c (75), a (70), d (60); task-aware order: a (.9), d (.8), c (.7), b (.5)
+    scores = {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.8}
+    assert hybrid(_pool4(), scores).models == hybrid(_pool4(), scores, n_agnostic=1).models == ("b", "a", "d", "c")
+    two = hybrid(_pool4(), scores, n_agnostic=2, name="LogME")
+    assert two.models == ("b", "c", "a", "d")
+    assert two.rules == ("task-agnostic:upstream_accuracy",) * 2 + ("task-aware:LogME",) * 2
+    assert two.values == (80, 75, 0.9, 0.8)
+    assert hybrid(_pool4(), scores, 3, n_agnostic=2).models == ("b", "c", "a")
+    assert hybrid(_pool4(), scores, n_agnostic=0).models == ("a", "d", "c", "b")  # = task_aware
+    assert hybrid(_pool4(), scores, n_agnostic=4).models == ("b", "c", "a", "d")  # = task_agnostic
+    # with a precomputed agnostic selection (the oracle), its first two come first
+    ft = {"x": {"a": 1, "b": 2, "c": 3, "d": 4}, "y": {"a": 9, "b": 1, "c": 5, "d": 1}}
+    sel = hybrid(agnostic_oracle(ft, "x"), {"a": 0, "b": 3, "c": 2, "d": 1}, n_agnostic=2)
+    assert sel.models == ("a", "c", "b", "d") and sel.rules[:2] == ("oracle", "oracle")
+    assert sel.values[:2] == (9.0, 5.0)
+
+
+@pytest.mark.parametrize("bad, exc, msg", [(True, TypeError, "n_agnostic must be an integer"),
+                                           (1.0, TypeError, "n_agnostic must be an integer"),
+                                           (-1, ValueError, r"n_agnostic must be in \[0, n_models=4\]"),
+                                           (5, ValueError, r"n_agnostic must be in \[0, n_models=4\]")])
+def test_hybrid_n_agnostic_is_validated(bad, exc, msg):
+    with pytest.raises(exc, match=msg):
+        hybrid(_pool4(), {"a": 0.9, "b": 0.5, "c": 0.7, "d": 0.8}, n_agnostic=bad)
