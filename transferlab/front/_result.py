@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from transferlab.core.markdown import md_table
 from transferlab.select import Selection
+
+if TYPE_CHECKING:  # annotations only: pandas and matplotlib stay optional
+    import pandas
+    from matplotlib.axes import Axes
 
 __all__ = ["Ranking"]
 
@@ -95,7 +99,7 @@ class Ranking:
             rows.append(row)
         return rows
 
-    def to_frame(self):
+    def to_frame(self) -> "pandas.DataFrame":
         """:meth:`table` as a pandas DataFrame indexed by model (needs pandas)."""
         try:
             import pandas as pd
@@ -134,7 +138,7 @@ class Ranking:
 
     # --- drawing it ------------------------------------------------------------------------------------------
 
-    def plot(self, score: Optional[str] = None, *, ax=None):
+    def plot(self, score: Optional[str] = None, *, ax: Optional["Axes"] = None) -> "Axes":
         """A horizontal bar chart of ``score`` (default: the primary) per model, best on top, each bar labelled
         with its value (and layer). Draws on ``ax`` (a new figure when None); returns the axes. Needs matplotlib
         (``pip install 'transferlab[plot]'``)."""

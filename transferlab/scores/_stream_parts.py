@@ -19,7 +19,7 @@
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -215,7 +215,7 @@ class GramStream(ScoreStream):
             raise ValueError(f"need at least 2 samples, got n_samples={self.n}")
         return self._counts[idx], self._sums[idx]
 
-    def centred(self):
+    def centred(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """(centred Gram, centred class sums, counts, sum |x - mean|^4)."""
         counts, sums = self._sorted()
         n, s, G = self.n, self.col_sum, self.gram
@@ -227,7 +227,7 @@ class GramStream(ScoreStream):
                   + 2.0 * dd * float(np.trace(G)) - 4.0 * dd * float(dm @ s) + n * dd * dd)
         return S, sums - counts[:, None] * dm, counts, fourth
 
-    def uncentred(self):
+    def uncentred(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X^T X, class sums of x, counts)."""
         counts, sums = self._sorted()
         a, s = self.shift, self.col_sum

@@ -80,7 +80,8 @@ def _add(spec: ScoreSpec, overwrite: bool) -> ScoreSpec:
 
 
 def register(name: Union[str, ScoreSpec], *, inputs: str = "features", tasks: Tuple[str, ...] = ("classification",),
-             stream: Optional[type] = None, reference: Optional[Callable[..., Any]] = None, overwrite: bool = False):
+             stream: Optional[type] = None, reference: Optional[Callable[..., Any]] = None, overwrite: bool = False
+             ) -> Union[ScoreSpec, Callable[[Callable[..., Any]], Callable[..., Any]]]:
     """Register a score.
 
     ``register(ScoreSpec(...))`` registers the entry and returns it; ``register(name, inputs=...,
@@ -100,7 +101,7 @@ def register(name: Union[str, ScoreSpec], *, inputs: str = "features", tasks: Tu
     return deco
 
 
-def register_stream(name: str):
+def register_stream(name: str) -> Callable[[type], type]:
     """Class decorator attaching a streaming state class to the registered score ``name``."""
 
     def deco(cls: type) -> type:
