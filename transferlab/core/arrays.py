@@ -275,7 +275,8 @@ def as_labels(y: Any, n_expected: Optional[int] = None, name: str = "labels", *,
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{name} contain NaN or inf")
         if not np.all(y == np.round(y)):
-            raise ValueError(f"{name} look continuous (non-integral floats); class labels must be discrete")
+            raise ValueError(f"{name} look continuous (non-integral floats); class labels must be discrete "
+                             "(for float targets pass task='regression')")
     try:
         classes, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     except TypeError as e:
@@ -290,3 +291,82 @@ def check_labels_omit(labels: Labels, keep: Optional[np.ndarray], min_classes: i
     if keep is None:
         return labels
     return as_labels(labels.classes[labels.codes[keep]], name="labels", min_classes=min_classes)
+
+
+# ---------------------------------------------------------------------------- targets beyond classes
+
+TASKS = ("classification", "regression", "multilabel")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Regression targets or multilabel indicators as float64 ``values`` (N, T); ``task`` says which.
+
+    ``n_classes`` is the number of target columns, so that budget models written for class sums
+    (T x D) count target sums the same way."""
+
+    values: np.ndarray
+    task: str
+
+    @property
+    def n(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_targets(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return self.n_targets
+
+    def take(self, index: np.ndarray) -> "Targets":
+        """Rows at ``index`` (checked again: a multilabel column may lose all its positives)."""
+        return as_targets(self.values[index], self.task, name="labels")
+
+
+def check_task(task: Any) -> str:
+    """``task`` as one of :data:`TASKS`, else ValueError naming the choices."""
+    if not isinstance(task, str) or task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    return task
+
+
+def as_targets(y: Any, task: str, n_expected: Optional[int] = None, name: str = "labels") -> Targets:
+    """Validate regression targets ((N,) or (N, T) real, finite) or multilabel indicators ((N, L) of
+    0/1, each column with at least one 0 and one 1) into float64 (N, T); (N,) is read as (N, 1).
+    The caller's array is copied, never modified."""
+    if check_task(task) == "classification":
+        raise ValueError("as_targets is for task='regression' or 'multilabel'; class labels go through as_labels")
+    if _is_torch_tensor(y):
+        y = y.detach().cpu().numpy()
+    elif _on_cuda_dlpack(y):
+        import torch
+
+        y = torch.from_dlpack(y).cpu().numpy()
+    y = np.asarray(y)
+    if y.dtype.kind not in "iufb":
+        raise TypeError(f"{name} for task={task!r} must be real numbers, got dtype {y.dtype}")
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2:
+        raise ValueError(f"{name} for task={task!r} must be (n_samples,) or (n_samples, n_targets), got shape {y.shape}")
+    if n_expected is not None and y.shape[0] != n_expected:
+        raise ValueError(f"{name} has length {y.shape[0]} but the features have n_samples={n_expected}")
+    if y.shape[0] == 0 or y.shape[1] == 0:
+        raise ValueError(f"empty {name}: shape {y.shape}")
+    v = np.array(y, dtype=np.float64, order="C")  # a copy: the caller's array is never touched
+    bad = ~np.isfinite(v).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} contain NaN or inf in {int(bad.sum())} row(s) (first at row "
+                         f"{int(np.flatnonzero(bad)[0])}); targets must be finite")
+    if task == "multilabel":
+        if not np.all((v == 0.0) | (v == 1.0)):
+            raise ValueError(f"{name} for task='multilabel' must be a 0/1 indicator matrix (n_samples, n_labels)")
+        pos = v.sum(axis=0)
+        one_sided = np.flatnonzero((pos == 0) | (pos == v.shape[0]))
+        if one_sided.size:
+            raise ValueError(f"{name} for task='multilabel': column {int(one_sided[0])} holds only "
+                             f"{'zeros' if pos[one_sided[0]] == 0 else 'ones'} ({one_sided.size} such column(s)); "
+                             "every label needs at least one positive and one negative sample")
+    return Targets(v, task)

@@ -7,12 +7,12 @@ minimum sample count, then the two-class minimum; the order makes N = 1 say what
 from __future__ import annotations
 
 import logging
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
 from transferlab.core import blocks, devices
-from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, check_labels_omit
+from transferlab.core.arrays import Labels, Matrix, Targets, as_labels, as_matrix, as_targets, check_labels_omit, check_task
 
 logger = logging.getLogger("transferlab")
 
@@ -159,7 +159,7 @@ class Prepared(NamedTuple):
     labels, resolved device, and the rows kept by ``nan_policy="omit"`` (None: every row)."""
 
     matrix: Matrix
-    labels: Labels
+    labels: Union[Labels, Targets]  # Targets (float64 (N, T)) when task is "regression" / "multilabel"
     device: str
     kept_rows: Optional[np.ndarray]
 
@@ -168,7 +168,8 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
             name: str = "features", max_memory=None,
             cost: Optional[Callable[[Matrix, Labels], Tuple[int, int]]] = None,
             what: str = "this score", too_few: Optional[str] = None, place: bool = True,
-            cost_counts_labels: bool = False, rescale: bool = True, fixed_state_must_fit: bool = False) -> Prepared:
+            cost_counts_labels: bool = False, rescale: bool = True, fixed_state_must_fit: bool = False,
+            task: str = "classification") -> Prepared:
     """The one input path of a ``(features, labels)`` score call, in the order BAD_INPUTS.md fixes:
     features (``as_matrix``), labels (``as_labels``, length checked), the ``max_memory`` budget,
     NaN/inf rows (raised, or omitted with their labels), the minimum sample count, two classes,
@@ -181,11 +182,16 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
     a copy; moderate banks are untouched); probabilities pass ``rescale=False``. With
     ``fixed_state_must_fit`` (scores whose state is D x D float64 matrices whatever N is) and no budget, a
     state larger than the memory this machine has available raises up front with what it would need,
-    instead of failing (or swapping) after the allocation. ``too_few``: the score's own message for fewer than ``min_samples`` rows (a format
+    instead of failing (or swapping) after the allocation. ``task``: "classification" (labels remapped,
+    two classes needed) or "regression" / "multilabel" (``as_targets``: float64 (N, T) ``Targets``,
+    shape, finiteness and indicator columns checked; no class minimum). ``too_few``: the score's own message for fewer than ``min_samples`` rows (a format
     string with ``{n}``); the default names the minimum.
     """
     m = as_matrix(features, name)
-    lab = as_labels(labels, m.n, "labels", min_classes=1)
+    if check_task(task) == "classification":
+        lab = as_labels(labels, m.n, "labels", min_classes=1)
+    else:
+        lab = as_targets(labels, task, m.n, "labels")
     if max_memory is None and fixed_state_must_fit and cost is not None:
         _check_fixed_state_fits(cost(m, lab)[1], m, what)
     if max_memory is not None:
@@ -197,11 +203,11 @@ def prepare(features, labels, *, nan_policy: str = "raise", min_samples: int = 2
     keep = check_finite(m, nan_policy, bad)
     if keep is not None:
         m = m.take(keep)
-        lab = check_labels_omit(lab, keep, min_classes=1)
+        lab = lab.take(keep) if isinstance(lab, Targets) else check_labels_omit(lab, keep, min_classes=1)
     if m.n < min_samples:
         msg = too_few or "need at least {min_samples} samples, got n_samples={n}"
         raise ValueError(msg.format(n=m.n, min_samples=min_samples))
-    if lab.n_classes < 2:
+    if isinstance(lab, Labels) and lab.n_classes < 2:
         raise ValueError(f"need at least 2 classes, got {lab.n_classes}")
     if rescale:
         m = rescaled_to_unit(m, top=float(row_top[keep].max() if keep is not None else row_top.max()))[0]

@@ -12,16 +12,22 @@ class and a scalar fixed-point loop per class.
 
 compat="exact": sum over sigma > 1e-10 sigma_max, K = that count. compat="thuml": K = D and the
 authors' directions (the count of sqrt(singular values of X^T X) > 1e-10 for N > D; all min(N, D) thin-SVD values for N <= D).
-Score = mean_c L_c / N.
+Score = mean_c L_c / N. ``targets`` (N, T) float (regression targets or multilabel indicators):
+the regressed columns are those columns instead of the one-hot ones (the authors' regression=True).
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def logme(X, y, *, compat: str = "exact") -> float:
+def logme(X, y, *, compat: str = "exact", targets=None) -> float:
     X = np.asarray(X, dtype=np.float64)
-    y = np.unique(np.asarray(y), return_inverse=True)[1].reshape(-1)
+    if targets is None:
+        y = np.unique(np.asarray(y), return_inverse=True)[1].reshape(-1)
+        columns = [(y == c).astype(np.float64) for c in range(int(y.max()) + 1)]
+    else:
+        t = np.asarray(targets, dtype=np.float64)
+        columns = [t[:, j] for j in range(t.reshape(t.shape[0], -1).shape[1])] if t.ndim == 2 else [t]
     n, d = X.shape
     U, s, _ = np.linalg.svd(X, full_matrices=False)
     sigma = s**2
@@ -39,8 +45,7 @@ def logme(X, y, *, compat: str = "exact") -> float:
         dim = int(keep.sum())
     U, sigma = U[:, keep], sigma[keep]
     out = []
-    for c in range(int(y.max()) + 1):
-        yc = (y == c).astype(np.float64)
+    for yc in columns:
         x = U.T @ yc
         x2 = x**2
         res_x2 = yc @ yc - x2.sum()

@@ -22,11 +22,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from transferlab.core.arrays import TASKS, check_task
+
 INPUT_KINDS = ("features", "probs")
-TASKS = ("classification",)
 
 __all__ = ["ScoreSpec", "ScoreInfo", "INPUT_KINDS", "TASKS", "register", "register_stream", "unregister",
-           "available", "available_streams", "get", "score"]
+           "available", "available_streams", "get", "score", "require_task"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,20 @@ def unregister(name: str) -> None:
 
 def available(task: Optional[str] = None) -> List[str]:
     """Names of every registered score (those supporting ``task`` when given), sorted."""
+    if task is not None:
+        check_task(task)
     return sorted(n for n, s in _REGISTRY.items() if task is None or task in s.tasks)
+
+
+def require_task(name: str, task: str) -> str:
+    """``task`` if the score ``name`` supports it (as its registry entry records), else the one error
+    every score raises: ``"<name> does not support task='<task>'; scores that do: ..."``."""
+    check_task(task)
+    spec = _REGISTRY.get(name)
+    tasks = spec.tasks if spec is not None else ("classification",)
+    if task not in tasks:
+        raise ValueError(f"{name} does not support task={task!r}; scores that do: {', '.join(available(task))}")
+    return task
 
 
 def available_streams() -> List[str]:

@@ -6,6 +6,8 @@ from typing import Tuple
 
 import numpy as np
 
+from transferlab.scores.registry import require_task
+
 from transferlab.core import blocks
 from transferlab.scores import _gram
 from transferlab.core.inputs import prepare
@@ -16,7 +18,7 @@ _PAIR_BLOCK_BYTES = 32 << 20
 
 
 @blocks.checks_max_memory
-def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", nan_policy="raise", max_memory=None):
+def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", nan_policy="raise", max_memory=None, task="classification"):
     """GBC: ``-sum_{c1 != c2} exp(-D_B(c1, c2))`` over class-conditional Gaussians.
 
     Pándy et al. 2022, "Transferability Estimation using Bhattacharyya Class Separability".
@@ -42,6 +44,7 @@ def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", n
     Higher (closer to 0) = more separable classes = more transferable. The score is invariant to
     the signs of the principal axes.
     """
+    require_task("gbc", task)  # classification only: its definition needs classes
     check_options(gaussian, pca_dims)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=functools.partial(_memory_cost, pca_dims=pca_dims), what="gbc",

@@ -4,6 +4,8 @@ from __future__ import annotations
 import warnings
 import numpy as np
 
+from transferlab.scores.registry import require_task
+
 from transferlab.core import blocks
 from transferlab.core import linalg
 from transferlab.scores import _gram
@@ -13,7 +15,7 @@ PINV_RCOND = 1e-15  # the published codes' np.linalg.pinv(..., rcond=1e-15)
 
 
 @blocks.checks_max_memory
-def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None):
+def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None, task="classification"):
     """H-score: ``tr(pinv(Cov(X)) Cov(G))`` with G_i = mu_{y_i}, the class mean of sample i.
 
     Bao et al. 2019, "An information-theoretic approach to transferability in task transfer
@@ -38,6 +40,7 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
         block, so peak RSS stays near the budget whatever N. Too small for the state: ``ValueError``
         naming the minimum. The result is bitwise the same for every budget (docs/out_of_core.md).
     """
+    require_task("hscore", task)  # classification only: its definition needs classes
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="hscore",
                           fixed_state_must_fit=True)
@@ -52,7 +55,7 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
 
 
 @blocks.checks_max_memory
-def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None):
+def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None, task="classification"):
     """Regularised H-score: ``tr(inv(Sigma_a) (1 - a) Cov(G))``, Sigma_a the Ledoit-Wolf shrunk covariance.
 
     Ibrahim et al. 2022, "Newer is not always better: rethinking transferability metrics, their
@@ -67,6 +70,7 @@ def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memor
 
     Parameters as ``hscore`` (``max_memory`` included).
     """
+    require_task("reg_hscore", task)  # classification only: its definition needs classes
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), what="reg_hscore",
                           fixed_state_must_fit=True)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.scores.registry import require_task
+
 from transferlab.core import blocks
 from transferlab.core import devices
 from transferlab.core.arrays import as_labels, as_matrix
@@ -11,7 +13,7 @@ from transferlab.core.inputs import check_bool
 
 
 @blocks.checks_max_memory
-def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None):
+def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None, task="classification"):
     """LEEP: how well the source model's label distribution predicts the target labels.
 
     Nguyen et al. 2020, "LEEP: A New Measure to Evaluate Transferability of Learned Representations".
@@ -48,6 +50,7 @@ def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="
     -------
     float
     """
+    require_task("leep", task)  # classification only: its definition needs classes
     from_logits = check_bool(from_logits, "from_logits")
     _reject_swapped(source_probs, labels)
     m = as_matrix(source_probs, "source_probs")

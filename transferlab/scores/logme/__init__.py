@@ -5,6 +5,7 @@ from transferlab.scores.registry import ScoreSpec, register
 from transferlab.scores.logme.one_shot import logme
 from transferlab.scores.logme.stream import LogMEStream
 
-register(ScoreSpec("logme", logme, stream=LogMEStream, reference=_reference_logme))
+register(ScoreSpec("logme", logme, tasks=("classification", "regression", "multilabel"), stream=LogMEStream,
+                   reference=_reference_logme))
 
 __all__ = ["logme", "LogMEStream"]

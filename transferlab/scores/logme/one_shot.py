@@ -10,6 +10,7 @@ from transferlab.core import blocks
 from transferlab.core import linalg
 from transferlab.scores import _gram
 from transferlab.core.inputs import prepare
+from transferlab.scores.registry import require_task
 
 COMPATS = ("exact", "thuml")
 MAX_ITER = 11  # the authors' fixed-point iteration count
@@ -20,7 +21,8 @@ _CLASS_BLOCK = 256  # classes per vectorised block (memory O(block * k))
 
 
 @blocks.checks_max_memory
-def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise", max_memory=None):
+def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise", max_memory=None,
+          task="classification"):
     """LogME: mean over classes of the maximised log evidence of a Bayesian linear regression, / N.
 
     You et al. 2021, "LogME: Practical Assessment of Pre-trained Models for Transfer Learning";
@@ -38,6 +40,11 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
         state (D x D Gram and friends) is counted; a memory-mapped bank's pages are released block by
         block, so peak RSS stays near the budget whatever N. Too small for the state: ``ValueError``
         naming the minimum. The result is bitwise the same for every budget (docs/out_of_core.md).
+    task : "classification" (default), "regression" (labels = float targets (N,) or (N, T)) or
+        "multilabel" (labels = a 0/1 indicator matrix (N, L)): the regressed columns are then the
+        target (un-normalised) or indicator columns instead of the one-hot class columns, and the score
+        is the mean over columns of the maximised evidence / N: the authors'
+        ``LogME(regression=True).fit(f, y)`` on those columns (``compat`` as below).
 
     Definition
     ----------
@@ -64,20 +71,52 @@ def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise"
     """
     if compat not in COMPATS:
         raise ValueError(f"compat must be one of {COMPATS}, got {compat!r}")
+    require_task("logme", task)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
-                          cost=_memory_cost, what="logme")
+                          cost=_memory_cost, what="logme", task=task)
+    targets = None if task == "classification" else lab.values
     if dev == "reference":
         from transferlab.reference.logme import logme as oracle
 
+        if targets is not None:
+            return oracle(m.to_float64_host(), None, compat=compat, targets=targets)
         return oracle(m.to_float64_host(), lab.codes, compat=compat)
-    sigma, x2 = spectral_projections(m, lab.codes, lab.n_classes, compat)
+    if targets is not None:
+        sigma, x2 = target_projections(m, targets, compat)
+        sq = np.einsum("ij,ij->j", targets, targets)  # |y_t|^2 (the one-hot case's class counts)
+    else:
+        sigma, x2 = spectral_projections(m, lab.codes, lab.n_classes, compat)
+        sq = lab.counts.astype(np.float64)
     d_eff = m.d if compat == "thuml" else sigma.shape[0]
     if m.n < m.d:
         warnings.warn(
             f"LogME with n_samples={m.n} < n_features={m.d}: X has rank <= N, and scores of models "
             "with different D are hard to compare in this regime", UserWarning, stacklevel=2)
-    ev = evidences(sigma, x2, lab.counts.astype(np.float64), m.n, d_eff)
+    ev = evidences(sigma, x2, sq, m.n, d_eff)
     return float(np.mean(ev))
+
+
+def target_sums(m, targets: np.ndarray) -> np.ndarray:
+    """``Y^T X`` (T, D) in float64: the target-weighted column sums, in one pass of host float64 blocks
+    (the regression / multilabel counterpart of the class sums)."""
+    out = np.zeros((targets.shape[1], m.d))
+    for s, e, blk in _gram.row_blocks(m):
+        out += targets[s:e].T @ blk
+    return out
+
+
+def target_projections(m, targets: np.ndarray, compat: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(sigma (k,), x2 (T, k)) as :func:`spectral_projections`, for target columns ``targets`` (N, T)."""
+    if m.n > m.d:
+        return gram_projections(_gram.gram(m), target_sums(m, targets), compat, m.n, m.device)
+    X = m.to_float64_host()
+    w, U = linalg.eigh_desc(X @ X.T, m.device)
+    w = np.maximum(w, 0.0)
+    if compat != "thuml":
+        keep = w > RANK_RTOL * w[0]
+        w, U = w[keep], U[:, keep]
+    x = targets.T @ U
+    return w, x * x
 
 
 def _memory_cost(m, lab) -> Tuple[int, int]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.scores.registry import require_task
+
 from transferlab.core import blocks
 from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
@@ -12,7 +14,7 @@ SUM_TOL = 1e-3  # rows of probabilities must sum to 1 within this (SCORES.md, LE
 
 
 @blocks.checks_max_memory
-def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None):
+def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None, task="classification"):
     """NCE: ``-sum_z p(z) H(Y | Z = z)`` with z_i = argmax_z P[i, z], the source model's hard label.
 
     Tran et al. 2019, "Transferability and hardness of supervised classification tasks".
@@ -40,6 +42,7 @@ def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="r
     entries mean logits were passed (pass ``from_logits=True``); this also makes swapping the two
     arguments an error.
     """
+    require_task("nce", task)  # classification only: its definition needs classes
     from_logits = check_bool(from_logits, "from_logits")
     m, lab, dev, _ = prepare(source_probs, labels, nan_policy=nan_policy, device=device, name="source_probs",
                              rescale=False, max_memory=max_memory, cost=_memory_cost, what="nce")

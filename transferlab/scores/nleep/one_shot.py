@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 
+from transferlab.scores.registry import require_task
+
 from transferlab.core import cpu_threads
 from transferlab.scores import _gram
 from transferlab.core.inputs import prepare
@@ -15,7 +17,7 @@ _REG_COVAR_RETRIES = (1e-6, 1e-5, 1e-4, 1e-3)  # 1e-6: scikit-learn's default
 
 
 def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123, device="auto",
-          nan_policy="raise"):
+          nan_policy="raise", task="classification"):
     """NLEEP: LEEP of the target labels given the posteriors of a Gaussian mixture on PCA features.
 
     Li et al. 2021, "Ranking Neural Checkpoints".
@@ -54,6 +56,7 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     empirical covariance"); here the fit is always float64, and if it still fails the covariance
     regulariser is raised from scikit-learn's 1e-6 to 1e-5, 1e-4, 1e-3 with a UserWarning naming the value used.
     """
+    require_task("nleep", task)  # classification only: its definition needs classes
     check_options(components, var_ratio)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, what="nleep",
                              cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), fixed_state_must_fit=True)

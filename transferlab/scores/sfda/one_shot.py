@@ -7,6 +7,8 @@ from typing import Any, Tuple
 
 import numpy as np
 
+from transferlab.scores.registry import require_task
+
 from transferlab.core import blocks
 from transferlab.core import linalg
 from transferlab.core.arrays import Matrix
@@ -25,7 +27,7 @@ _ANCHOR_LOGITS_BYTES = 64 << 20
 
 @blocks.checks_max_memory
 def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise", solver="cholesky",
-         max_memory=None):
+         max_memory=None, task="classification"):
     """SFDA transferability score (Shao et al. 2022, "Not All Models Are Equal: Predicting Model
     Transferability in a Self-challenging Fisher Space"); the authors' published ``SFDA_Score``,
     reproduced exactly but without mutating the input.
@@ -79,6 +81,7 @@ def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise
     -------
     float in (0, 1] (``log=True``: <= 0). Higher = more transferable.
     """
+    require_task("sfda", task)  # classification only: its definition needs classes
     check_options(a, log, solver)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                              cost=lambda m, lab: _memory_cost(m, lab.n_classes), cost_counts_labels=True, what="sfda",

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.scores.registry import require_task
+
 from transferlab.core import linalg
 from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
@@ -11,7 +13,7 @@ from transferlab.core.inputs import prepare
 VARIANTS = ("normalized", "original")
 
 
-def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto", nan_policy="raise"):
+def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto", nan_policy="raise", task="classification"):
     """TransRate: ``R(Z) - R(Z | Y)``, coding rates of the features with and without the labels.
 
     Huang et al. 2022, "Frustratingly Easy Transferability Estimation".
@@ -40,6 +42,7 @@ def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto"
     Each Gram is the smaller of Z^T Z (D x D, through the Gram seam) and Z Z^T (materialised rows
     when a class has fewer rows than D); one eigensolve per class.
     """
+    require_task("transrate", task)  # classification only: its definition needs classes
     check_options(eps, variant)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device)
     if dev == "reference":
