@@ -33,9 +33,12 @@ def test_score_many_equals_one_shot_calls():
     assert digest(*feats, y) == before
     for j, x in enumerate(feats):
         assert got["sfda"][j] == tl.sfda(x, y)
-        assert got["logme"][j] == tl.logme(x, y)
+        # logme / hscore go through the batched pool (scores/_batched.py): shared Gram, equal to rounding
+        assert got["logme"][j] == pytest.approx(tl.logme(x, y), rel=1e-9, abs=0)
         assert got["knn_loo"][j] == tl.knn_loo(x, y, k=3)
-        assert got["hscore"][j] == tl.hscore(x, y)
+        assert got["hscore"][j] == pytest.approx(tl.hscore(x, y), rel=1e-9, abs=0)
+    unbatched = tl.score_many(feats, y, scores=["logme", "hscore"], batched=False)
+    assert unbatched == {"logme": [tl.logme(x, y) for x in feats], "hscore": [tl.hscore(x, y) for x in feats]}
 
 
 def test_score_many_string_labels_remapped_once():

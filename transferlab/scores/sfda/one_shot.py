@@ -392,9 +392,17 @@ def confmix_anchors(means):
 
 
 def _sfda(m: Matrix, y: np.ndarray, n_classes: int, a: float, log: bool, dev: str, solver: str = "eigh") -> float:
+    y = np.asarray(y, dtype=np.int32)
+    return sfda_from_first_stats(m, y, stats.scatter_stats(m, y, n_classes, dev), a, log, dev, solver)
+
+
+def sfda_from_first_stats(m: Matrix, y: np.ndarray, st1: stats.ScatterStats, a: float, log: bool, dev: str,
+                          solver: str = "eigh") -> float:
+    """Steps 2-7 given step 1's scatter statistics of the bank (``scatter_stats(m, y, C, dev)``): the batched
+    pool path (``scores/_batched.py``) builds those for many models at once and shares them with other scores."""
     la = _la(dev)
     y = np.asarray(y, dtype=np.int32)
-    st1 = stats.scatter_stats(m, y, n_classes, dev)
+    n_classes = int(st1.n_classes)
     lam, coef, intercept = first_fit(st1, a, la, solver)
     p = _softened_own_prob(m, y, coef, intercept, dev, la)
     anchors = confmix_anchors(st1.means)
