@@ -10,6 +10,7 @@ ranking, so ``sel.top(B)`` gives every budget from one call).
 - :func:`task_aware`: by a task-aware score (kNN, linear probe, LEEP, ...), highest first.
 - :func:`hybrid`: the top-1 task-agnostic model, then the top ``B-1`` task-aware models not already chosen
   (so ``hybrid(..., budget=1)`` is the task-agnostic pick); ``n_agnostic=k`` takes the top-k agnostic models.
+- :func:`consensus`: several scores' rankings combined by (weighted) mean rank (:mod:`transferlab.consensus`).
 - :func:`agnostic_oracle`: by mean fine-tune accuracy over the *other* datasets (an impractical reference).
 - :func:`random_selection`: a uniformly random ordering (seeded).
 - :func:`select_expert`: Puigcerver et al.'s expert selection: ``"knn"``, ``"label_matching"``, ``"random"``.
@@ -27,6 +28,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from transferlab.consensus import consensus_order
 from transferlab.pool import ModelCard, ModelPool
 # NAN_POLICIES: re-exported (transferlab.select.NAN_POLICIES); the checks live in transferlab.ranking
 from transferlab.ranking import NAN_POLICIES, check_budget, check_same_models, rank_desc, score_map  # noqa: F401
@@ -34,6 +36,7 @@ from transferlab.ranking import NAN_POLICIES, check_budget, check_same_models, r
 __all__ = [
     "Selection",
     "agnostic_oracle",
+    "consensus",
     "hybrid",
     "random_selection",
     "select_expert",
@@ -202,6 +205,21 @@ def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, n
     sel = Selection(tuple(m for m, _, _ in heads) + tuple(rest),
                     tuple(r for _, r, _ in heads) + (f"task-aware:{name}",) * len(rest), f"hybrid:{name}",
                     tuple(v for _, _, v in heads) + tuple(vals[m] for m in rest), omitted)
+    return sel if budget is None else sel.top(budget)
+
+
+def consensus(scores_by_name: Mapping[str, Mapping[str, float]], budget: Optional[int] = None, *,
+              method: str = "mean_rank", weights: Optional[Mapping[str, float]] = None,
+              nan_policy: str = "raise") -> Selection:
+    """Rank models by the consensus of several scores ``{score name: {model: value}}`` (SCORES.md): each
+    score's values ranked over the models (average ranks for ties, larger value = larger rank), models ordered
+    by the (weighted) mean rank, highest first, exact ties by name. ``weights``: ``{score name: w >= 0}``.
+    Rules: ``"consensus:<method>"``; values: the mean ranks. Details: :mod:`transferlab.consensus`; choosing
+    the members on other benchmarks: :func:`transferlab.evaluate.leave_one_benchmark_out`.
+    """
+    order, keys, omitted = consensus_order(scores_by_name, method=method, weights=weights, nan_policy=nan_policy)
+    rule = f"consensus:{method}"
+    sel = Selection(tuple(order), (rule,) * len(order), rule, tuple(keys), omitted)
     return sel if budget is None else sel.top(budget)
 
 

@@ -11,12 +11,14 @@ Definitions: Renggli et al. 2022, "Which model to transfer? Finding the needle i
 (regret, hybrid strategy, budget to zero regret in Appendix G, success rate in Figure 7); ``SCORES.md``.
 """
 from transferlab.evaluate._cost import cost_markdown, cost_quality, plot_cost_quality
+from transferlab.evaluate._lobo import LOBOResult, hierarchical_ci, leave_one_benchmark_out
 from transferlab.evaluate._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
 from transferlab.evaluate._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret, relative_delta, success_rate, top_k_regret)
 from transferlab.evaluate._report import Report
 from transferlab.evaluate._tables import normalize_dataset, read_finetune, read_scores
 
 __all__ = [
+    "LOBOResult",
     "REGRET_KINDS",
     "Report",
     "budget_to_zero_regret",
@@ -24,7 +26,9 @@ __all__ = [
     "cost_quality",
     "expected_random_budget_to_zero",
     "expected_random_regret",
+    "hierarchical_ci",
     "kendall_tau",
+    "leave_one_benchmark_out",
     "normalize_dataset",
     "pearson",
     "plot_cost_quality",
