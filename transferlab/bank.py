@@ -14,6 +14,10 @@ Directory layout (schema ``transferlab.featurebank`` version 1)::
 ``meta.json`` holds the schema and version, ``model_id``, ``dataset_id``, ``weights_hash`` (SHA-256 of the
 state dict), ``adapter``, ``preprocessing``, ``dtype``, ``n``/``d``/``z``, ``library_versions``,
 ``rows_written`` (the watermark), ``complete`` and, once complete, ``files`` (SHA-256 and size of each .npy).
+``extract_seconds`` (optional) is the wall-clock of the forward passes that wrote the rows (summed over resumed
+runs): the extraction half of a proxy's cost as Renggli et al. count it (:attr:`FeatureBank.extract_seconds`).
+Banks written before it existed, or resumed from such a bank, have no such field: their cost is unknown (NaN),
+never a made-up zero.
 
 Crash safety (BAD_INPUTS rows 19-20):
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -193,6 +198,10 @@ def _meta_problem(meta: Mapping[str, Any]) -> Optional[str]:
         return f"has_logits is true but z (the number of logits) is {z!r}"
     if not meta["has_logits"] and z is not None:
         return f"has_logits is false but z is {z!r}"
+    secs = meta.get("extract_seconds")
+    if secs is not None and (isinstance(secs, bool) or not isinstance(secs, (int, float))
+                             or not math.isfinite(secs) or secs < 0):
+        return f"extract_seconds must be a finite number >= 0 (or absent), got {secs!r}"
     files = meta.get("files")
     if files is not None:
         if not isinstance(files, dict):
@@ -250,6 +259,13 @@ class FeatureBank:
     @property
     def model_id(self) -> str:
         return str(self.meta.get("model_id"))
+
+    @property
+    def extract_seconds(self) -> float:
+        """Seconds the forward passes that wrote this bank took (``meta["extract_seconds"]``); NaN when not
+        recorded (a bank from an older version, or built from arrays)."""
+        v = self.meta.get("extract_seconds")
+        return math.nan if v is None else float(v)
 
     @property
     def dataset_id(self) -> str:
@@ -426,8 +442,13 @@ class BankWriter:
                 raise ValueError(f"corrupted feature bank: {fp} is missing or has the wrong size; delete {p} "
                                  f"and extract again")
 
-    def write(self, start: int, features, labels, *, logits=None, sample_ids=None) -> None:
+    def write(self, start: int, features, labels, *, logits=None, sample_ids=None,
+              seconds: Optional[float] = None) -> None:
         """Write rows ``[start, start + len(features))`` and advance the watermark past them.
+
+        ``seconds``: what computing these rows took (the forward pass); added to ``meta["extract_seconds"]``
+        with the watermark. A bank resumed from one that did not record it keeps no figure (a partial sum
+        would understate the cost).
 
         On ``OSError`` (e.g. ENOSPC) the watermark stays where it was and the bank stays incomplete: what was
         written before is kept and a later run resumes there.
@@ -460,6 +481,10 @@ class BankWriter:
         for fd in self._fds.values():
             os.fsync(fd)  # the data is durable before the watermark says so
         meta = dict(self.meta, rows_written=start + b)
+        if seconds is not None and (start == 0 or "extract_seconds" in self.meta):
+            if isinstance(seconds, bool) or not math.isfinite(float(seconds)) or seconds < 0:
+                raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+            meta["extract_seconds"] = float(self.meta.get("extract_seconds", 0.0)) + float(seconds)
         _write_json_atomic(os.path.join(self.path, META), meta)
         self.meta = meta
 

@@ -289,6 +289,10 @@ def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int
     dtype: storage dtype of features and logits (``"float32"``, ``"float16"``, ``"float64"``).
     overwrite: when ``out`` holds a bank of this model made from other data (another N, other sampled rows or
         labels: ``data_fingerprint``) or in another dtype, delete it and extract again (default: ValueError).
+
+    The wall-clock of the forward passes (with the copy of their outputs to the host) is recorded as
+    ``meta["extract_seconds"]`` (:attr:`FeatureBank.extract_seconds`): the extraction cost that
+    :func:`transferlab.evaluate.cost_quality` puts beside each score's own seconds.
     """
     torch = _torch()
     dev = _check_arguments(torch, model, batch_size, device)
@@ -430,9 +434,12 @@ def _run_model(torch, model, dev, batches, run, cleanup, preprocessing, ac_dtype
             model.to(dev)
         with torch.inference_mode():
             for row, x, y, ids in batches:
+                # The forward pass and the copy back to the host (which waits for a GPU to finish) are the
+                # proxy's extraction cost (Renggli et al.); loading the batch and writing the bank are not.
+                t0 = time.perf_counter()
                 f, z = _forward(torch, run, x, dev, preprocessing, ac_dtype)
                 f, z, y, ids = _batch_arrays(row, f, z, y, ids)
-                dest.write(row, f, z, y, ids)
+                dest.write(row, f, z, y, ids, seconds=time.perf_counter() - t0)
                 if bar is not None:
                     bar.update(f.shape[0])
     finally:
@@ -479,18 +486,20 @@ class _Destination:
     def __init__(self, out, n: int, dtype: str, identity: dict, writer: Optional[BankWriter]):
         self.out, self.n, self.dtype, self.identity, self.writer = out, n, dtype, identity, writer
         self.mem: Optional[dict] = None
+        self.seconds = 0.0  # forward-pass seconds of an in-memory bank (a writer keeps them in meta.json)
 
     def write(self, row: int, f: np.ndarray, z: Optional[np.ndarray], y: np.ndarray,
-              ids: Optional[np.ndarray]) -> None:
-        """Store the rows ``row .. row + len(f)``."""
+              ids: Optional[np.ndarray], seconds: float = 0.0) -> None:
+        """Store the rows ``row .. row + len(f)``, which took ``seconds`` of forward pass."""
         if self.out is None:
             self._write_memory(row, f, z, y, ids)
+            self.seconds += seconds
             return
         if self.writer is None:  # shapes are known once the first batch has run
             self.writer = BankWriter.create_or_resume(self.out, n=self.n, d=f.shape[1],
                                                       z=None if z is None else z.shape[1],
                                                       dtype=self.dtype, identity=self.identity)
-        self.writer.write(row, f, y, logits=z, sample_ids=ids)
+        self.writer.write(row, f, y, logits=z, sample_ids=ids, seconds=seconds)
 
     def _write_memory(self, row: int, f, z, y, ids) -> None:
         """Store rows in the in-memory arrays, allocated at the first batch (sample ids default to the row)."""
@@ -522,7 +531,7 @@ class _Destination:
             meta = dict(self.identity, n=n, d=int(mem["features"].shape[1]),
                         z=None if mem["logits"] is None else int(mem["logits"].shape[1]),
                         has_logits=mem["logits"] is not None, dtype=self.dtype, complete=True, rows_written=n,
-                        library_versions=library_versions())
+                        library_versions=library_versions(), extract_seconds=self.seconds)
             return FeatureBank(mem["features"], mem["labels"], logits=mem["logits"], sample_ids=mem["sample_ids"],
                                meta=meta, path=None)
         if self.writer is None:

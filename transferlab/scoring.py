@@ -53,6 +53,8 @@ _SOFTMAX_BYTES = 32 << 20
 class PoolScores:
     """The long table of :func:`score_pool`: one row per (dataset, model, score) with the value and seconds.
 
+    ``extract_seconds``: per dataset and model, what the bank's forward passes took (the other half of a
+    proxy's cost, Renggli et al.), written to the CSV as an ``extract_seconds`` column when any is known.
     ``notes``: what was skipped or dropped, and the warnings the scores emitted. ``failures``: with
     ``errors="nan"``, one ``{"dataset", "model", "score", "error"}`` per value that is NaN because its score
     raised (``error`` is ``"ExceptionType: message"``).
@@ -61,6 +63,9 @@ class PoolScores:
     rows: List[Dict[str, Any]]
     notes: List[str] = field(default_factory=list)
     failures: List[Dict[str, str]] = field(default_factory=list)
+    #: ``{dataset: {model: seconds}}``: the forward-pass seconds recorded in each bank (``meta.json``
+    #: ``extract_seconds``); banks that did not record them and arrays are absent.
+    extract_seconds: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
     def table(self) -> Dict[str, Dict[str, Dict[str, float]]]:
         """``{score: {dataset: {model: value}}}``, what ``Report.from_tables`` takes as ``scores``."""
@@ -89,9 +94,14 @@ class PoolScores:
         given; returns the text. ``transferlab evaluate --scores`` and ``Report.from_tables`` read it."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(_COLUMNS)
+        ext = self.extract_seconds
+        w.writerow(_COLUMNS + (("extract_seconds",) if ext else ()))
         for r in self.rows:
-            w.writerow([r["dataset"], r["model"], r["score"], repr(float(r["value"])), f"{r['seconds']:.6f}"])
+            cells = [r["dataset"], r["model"], r["score"], repr(float(r["value"])), f"{r['seconds']:.6f}"]
+            if ext:  # repeated on each score's row of a bank: the CSV stays one long table
+                e = ext.get(r["dataset"], {}).get(r["model"])
+                cells.append("" if e is None else f"{e:.6f}")
+            w.writerow(cells)
         text = buf.getvalue()
         if path is not None:
             with open(path, "w", encoding="utf-8", newline="") as f:
@@ -100,7 +110,8 @@ class PoolScores:
 
     @classmethod
     def from_csv(cls, path: Union[str, "os.PathLike[str]"]) -> "PoolScores":
-        """Read a CSV written by :meth:`to_csv` (the ``seconds`` column may be absent: NaN)."""
+        """Read a CSV written by :meth:`to_csv` (the ``seconds`` column may be absent: NaN; the
+        ``extract_seconds`` column may be absent or empty: not recorded)."""
         p = os.fspath(path)
         try:
             with open(p, encoding="utf-8-sig", newline="") as f:
@@ -110,17 +121,20 @@ class PoolScores:
                 if missing:
                     raise ValueError(f"{p}: a pool score CSV needs columns {list(_COLUMNS)}, missing {missing}")
                 rows = []
+                ext: Dict[str, Dict[str, float]] = {}
                 for line, rec in enumerate(reader, start=2):
                     rec = {k.strip().lower(): (v or "").strip() for k, v in rec.items() if k}
                     try:
                         rows.append({"dataset": rec["dataset"], "model": rec["model"], "score": rec["score"],
                                      "value": float(rec["value"]),
                                      "seconds": float(rec["seconds"]) if rec.get("seconds") else math.nan})
+                        if rec.get("extract_seconds"):
+                            ext.setdefault(rec["dataset"], {})[rec["model"]] = float(rec["extract_seconds"])
                     except ValueError:
                         raise ValueError(f"{p}:{line}: not a number in {rec}") from None
         except FileNotFoundError:
             raise ValueError(f"file not found: {p}") from None
-        return cls(rows)
+        return cls(rows, extract_seconds=ext)
 
     def to_markdown(self) -> str:
         """A wide table a person reads at a glance: one row per (dataset, model), one column per score."""
@@ -193,6 +207,7 @@ class _Unit:
     kind: str
     origin: str
     path: Optional[str] = None
+    extract_seconds: float = math.nan  # the bank's recorded forward-pass seconds (NaN: not recorded)
 
     @property
     def where(self) -> str:
@@ -251,7 +266,8 @@ def _bank_entries(banks, open_banks: bool,
     out: List[Tuple[_Unit, Optional[FeatureBank]]] = []
     for b in banks:
         if isinstance(b, FeatureBank):
-            out.append((_Unit(b.dataset_id, b.model_id, "bank", b.path or "in memory", b.path), b))
+            out.append((_Unit(b.dataset_id, b.model_id, "bank", b.path or "in memory", b.path,
+                              b.extract_seconds), b))
         elif isinstance(b, (str, os.PathLike)):
             if FeatureBank.is_bank(b):
                 paths = [os.fspath(b)]
@@ -263,11 +279,12 @@ def _bank_entries(banks, open_banks: bool,
                 try:
                     if open_banks:
                         fb = FeatureBank.open(p)
-                        out.append((_Unit(fb.dataset_id, fb.model_id, "bank", p, p), fb))
+                        out.append((_Unit(fb.dataset_id, fb.model_id, "bank", p, p, fb.extract_seconds), fb))
                     else:
                         meta = FeatureBank.status(p)
-                        out.append((_Unit(str(meta.get("dataset_id")), str(meta.get("model_id")), "bank", p, p),
-                                    None))
+                        secs = meta.get("extract_seconds")
+                        out.append((_Unit(str(meta.get("dataset_id")), str(meta.get("model_id")), "bank", p, p,
+                                          math.nan if secs is None else float(secs)), None))
                 except ValueError as e:
                     if broken is None:
                         raise
@@ -560,6 +577,9 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
                                        kernel_threads=kernel_threads))
         res = pool.result()
     res.notes[:0] = broken or []
+    for unit, _, _ in entries:
+        if not math.isnan(unit.extract_seconds):
+            res.extract_seconds.setdefault(unit.dataset, {})[unit.model] = unit.extract_seconds
     return res
 
 

@@ -8,45 +8,87 @@
 A score is worth its seconds only if ranking by it lowers regret: the table and the scatter plot put both on
 one line per score (mean seconds per (model, dataset) bank, total seconds, mean regret@B of the task-aware
 ranking and of the hybrid strategy, both over the report's datasets).
+
+The cost of a proxy is counted as Renggli et al. count it: the extraction seconds (the forward passes that wrote
+each bank, recorded in its ``meta.json`` and carried by :class:`~transferlab.PoolScores` and its CSV) plus the
+scoring seconds. Both are shown side by side: the forward pass usually dominates, and it is paid once per bank
+whichever scores are computed from it. Banks that did not record extraction show "n/a", never a zero.
 """
 from __future__ import annotations
 
 import math
 import os
-from typing import Dict, List, Mapping, Optional, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 __all__ = ["cost_quality", "cost_markdown", "plot_cost_quality"]
 
 
-def _seconds_table(seconds) -> Dict[str, Dict[str, Dict[str, float]]]:
+Seconds = Dict[str, Dict[str, Dict[str, float]]]
+Extract = Dict[str, Dict[str, float]]
+
+
+def _seconds_table(seconds) -> Tuple[Seconds, Extract]:
+    """(scoring seconds ``{score: {dataset: {model: s}}}``, extraction seconds ``{dataset: {model: s}}``)."""
     if hasattr(seconds, "seconds") and callable(seconds.seconds):  # PoolScores
-        return seconds.seconds()
+        return seconds.seconds(), dict(getattr(seconds, "extract_seconds", {}) or {})
     if isinstance(seconds, (str, os.PathLike)):
         from transferlab.scoring import PoolScores
 
-        return PoolScores.from_csv(seconds).seconds()
+        res = PoolScores.from_csv(seconds)
+        return res.seconds(), res.extract_seconds
     if isinstance(seconds, Mapping):
-        return {str(s): {str(d): {str(m): float(v) for m, v in per_m.items()} for d, per_m in per_d.items()}
-                for s, per_d in seconds.items()}
+        return ({str(s): {str(d): {str(m): float(v) for m, v in per_m.items()} for d, per_m in per_d.items()}
+                 for s, per_d in seconds.items()}, {})
     raise TypeError("seconds must be a PoolScores, a pool score CSV path or {score: {dataset: {model: s}}}, "
                     f"got {type(seconds).__name__}")
 
 
-def cost_quality(seconds, report, *, budgets: Optional[List[int]] = None) -> List[Dict[str, object]]:
-    """One row per score of ``report``: ``score``, ``banks`` (how many were timed), ``mean_seconds`` (per bank),
-    ``total_seconds``, and for each budget B ``regret@B`` (task-aware ranking by the score, mean over datasets)
-    and ``hybrid_regret@B`` (NaN when the report has no hybrid strategy). Scores without timings get NaN
-    seconds. seconds: a :class:`~transferlab.PoolScores`, its CSV, or ``{score: {dataset: {model: s}}}``."""
-    table = _seconds_table(seconds)
+def _extract_table(extract_seconds) -> Extract:
+    if not isinstance(extract_seconds, Mapping) or not all(isinstance(v, Mapping) for v in extract_seconds.values()):
+        raise TypeError("extract_seconds must be {dataset: {model: seconds}}, "
+                        f"got {type(extract_seconds).__name__}")
+    out: Extract = {}
+    for d, per_m in extract_seconds.items():
+        for m, v in per_m.items():
+            v = float(v)
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"extract_seconds[{d!r}][{m!r}] must be a finite number >= 0, got {v!r}")
+            out.setdefault(str(d), {})[str(m)] = v
+    return out
+
+
+def cost_quality(seconds, report, *, budgets: Optional[List[int]] = None,
+                 extract_seconds: Optional[Mapping[str, Mapping[str, float]]] = None) -> List[Dict[str, object]]:
+    """One row per score of ``report``: ``score``, ``banks`` (how many were timed), ``mean_seconds`` (scoring,
+    per bank), ``total_seconds``; the extraction beside it: ``extract_banks`` (how many of those banks recorded
+    their forward-pass seconds), ``extract_mean_seconds`` and ``extract_total_seconds`` over them, and
+    ``proxy_mean_seconds`` (extraction + scoring per bank, Renggli et al.'s cost; NaN unless every timed bank
+    recorded its extraction); then for each budget B ``regret@B`` (task-aware ranking by the score, mean over
+    datasets) and ``hybrid_regret@B`` (NaN when the report has no hybrid strategy). Scores without timings get
+    NaN seconds.
+
+    seconds: a :class:`~transferlab.PoolScores` (its ``extract_seconds`` are used), its CSV (its
+    ``extract_seconds`` column), or ``{score: {dataset: {model: s}}}``. extract_seconds: ``{dataset: {model:
+    s}}`` to use instead of those carried by ``seconds``."""
+    table, ext = _seconds_table(seconds)
+    if extract_seconds is not None:
+        ext = _extract_table(extract_seconds)
     budgets = list(budgets or report.budgets)
     out: List[Dict[str, object]] = []
     for s in report.meta["scores"]:
-        vals = [v for per_m in table.get(s, {}).values() for v in per_m.values() if not math.isnan(v)]
+        pairs = [(d, m, v) for d, per_m in table.get(s, {}).items() for m, v in per_m.items() if not math.isnan(v)]
+        vals = [v for _, _, v in pairs]
+        evals = [ext[d][m] for d, m, _ in pairs if m in ext.get(d, {})]
         row: Dict[str, object] = {"score": s, "banks": len(vals),
                                   "mean_seconds": float(np.mean(vals)) if vals else math.nan,
-                                  "total_seconds": float(np.sum(vals)) if vals else math.nan}
+                                  "total_seconds": float(np.sum(vals)) if vals else math.nan,
+                                  "extract_banks": len(evals),
+                                  "extract_mean_seconds": float(np.mean(evals)) if evals else math.nan,
+                                  "extract_total_seconds": float(np.sum(evals)) if evals else math.nan}
+        row["proxy_mean_seconds"] = (float(np.mean([v + ext[d][m] for d, m, v in pairs]))
+                                     if vals and len(evals) == len(vals) else math.nan)
         for b in budgets:
             row[f"regret@{b}"] = _get(report, s, f"regret@{b}")
             row[f"hybrid_regret@{b}"] = _get(report, f"hybrid:{s}", f"regret@{b}")
@@ -62,8 +104,9 @@ def _get(report, subject: str, statistic: str) -> float:
 
 
 def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str:
-    """The cost/quality rows as a pipe table (seconds in ms; mean regret of the task-aware ranking by each score
-    and of its hybrid, in % when ``percent``)."""
+    """The cost/quality rows as a pipe table: per bank, the extraction seconds (forward passes), the scoring ms
+    and their sum (the proxy's cost); the total scoring seconds; then the mean regret of the task-aware ranking
+    by each score and of its hybrid (in % when ``percent``). A figure not recorded reads "n/a"."""
     from transferlab.core.markdown import md_table as _md
 
     if not rows:
@@ -78,9 +121,14 @@ def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str
         v = float(v)
         return "n/a" if math.isnan(v) else f"{1000 * v:.1f}"
 
-    head = ["score", "banks", "ms / bank", "total s"] + [
+    def sec(v):
+        v = float(v)
+        return "n/a" if math.isnan(v) else f"{v:.3g}" if v < 10 else f"{v:.1f}"
+
+    head = ["score", "banks", "extract s / bank", "score ms / bank", "extract + score s / bank", "score total s"] + [
         (f"hybrid @{k.split('@')[1]}" if k.startswith("hybrid_") else f"task-aware @{k.split('@')[1]}") for k in keys]
-    body = [[r["score"], str(r["banks"]), ms(r["mean_seconds"]),
+    body = [[r["score"], str(r["banks"]), sec(r.get("extract_mean_seconds", math.nan)), ms(r["mean_seconds"]),
+             sec(r.get("proxy_mean_seconds", math.nan)),
              "n/a" if math.isnan(float(r["total_seconds"])) else f"{float(r['total_seconds']):.2f}"]
             + [reg(r[k]) for k in keys] for r in rows]
     return _md(head, body)
