@@ -89,9 +89,15 @@ def _add_score_parser(sub) -> None:
                     "'dataset,model,score,value,seconds' that 'transferlab rank' and 'transferlab evaluate' read."),
         epilog="examples:\n"
                "  transferlab score banks -o scores.csv\n"
-               "  transferlab score banks -o knn.csv --scores knn_loo --arg knn_loo.k=3")
-    sc.add_argument("banks", nargs="+", metavar="BANKS", help="bank directories or directories holding banks")
-    sc.add_argument("-o", "--out", required=True, metavar="CSV", help="where to write the long score CSV")
+               "  transferlab score banks -o knn.csv --scores knn_loo --arg knn_loo.k=3\n"
+               "  transferlab score features.npy --labels labels.npy      # your own arrays (one model per file)\n"
+               "  transferlab score resnet.npz vit.npz -o scores.csv      # .npz: features, labels[, probs|logits]\n"
+               "  transferlab score table.csv --label-column y            # CSV: feature columns + a label column")
+    sc.add_argument("banks", nargs="+", metavar="INPUT",
+                    help="bank directories, directories holding banks, or array files (.npy, .npz, .csv), "
+                         "one model per file, named by the file name")
+    sc.add_argument("-o", "--out", metavar="CSV", help="also write the long score CSV here (for rank and evaluate)")
+    _add_array_flags(sc)
     sc.add_argument("--scores", nargs="+", metavar="SCORE",
                     help="score names (default: every available score; see 'transferlab info')")
     sc.add_argument("--device", default="auto", help="auto (default), cpu, cuda or reference")
@@ -106,6 +112,17 @@ def _add_score_parser(sub) -> None:
     sc.set_defaults(func=_cmd_score)
 
 
+def _add_array_flags(p) -> None:
+    """The flags that describe array-file inputs (score and rank)."""
+    p.add_argument("--labels", metavar="FILE",
+                   help="labels of array-file inputs: .npy, or a text/CSV file with one label a line")
+    p.add_argument("--probs", metavar="NPY", help="source-class probabilities (N, Z) of a single .npy input (LEEP, NCE)")
+    p.add_argument("--logits", metavar="NPY", help="source-class logits (N, Z) of a single .npy input (LEEP, NCE)")
+    p.add_argument("--label-column", default="label", metavar="NAME",
+                   help="the label column of CSV inputs without --labels (default: label)")
+    p.add_argument("--dataset", default="data", metavar="NAME", help="dataset name of array-file inputs (default: data)")
+
+
 def _add_rank_parser(sub) -> None:
     """The ``rank`` subcommand: the fine-tune order of each strategy per dataset of a score CSV."""
     rk = sub.add_parser(
@@ -114,11 +131,20 @@ def _add_rank_parser(sub) -> None:
         description=_wrap("Print, for each dataset of a score CSV, the order in which each strategy would fine-tune "
                     "the models: task-agnostic (by upstream accuracy, from model cards), task-aware (by a "
                     "score, highest first) and hybrid (the task-agnostic pick, then the score's order)."),
-        epilog="example:\n  transferlab rank --scores scores.csv --pool zoo --budget 3")
-    rk.add_argument("--scores", required=True, metavar="CSV", help="score CSV (from 'transferlab score')")
-    rk.add_argument("--pool", default="zoo",
-                    help="model cards for task-agnostic/hybrid: zoo (default), auto (shipped ImageNet CNN cards), "
-                         "a .json/.csv card file, or none")
+        epilog="examples:\n  transferlab rank --scores scores.csv\n"
+               "  transferlab rank resnet.npy vit.npy --labels labels.npy --by knn_loo logme\n"
+               "  transferlab rank banks/ --by knn_loo\n"
+               "  transferlab rank --scores scores.csv --pool zoo --budget 3")
+    rk.add_argument("inputs", nargs="*", metavar="INPUT",
+                    help="banks or array files to score first (as 'transferlab score'); or give --scores")
+    rk.add_argument("--scores", metavar="CSV", help="score CSV (from 'transferlab score')")
+    rk.add_argument("--by", nargs="+", metavar="SCORE", default=None,
+                    help="with INPUTs: the scores to compute and rank by (default: knn_loo logme)")
+    rk.add_argument("--pool", default="none",
+                    help="model cards for the task-agnostic and hybrid strategies: none (default), zoo (the "
+                         "embedded zoo's), auto (shipped ImageNet CNN cards) or a .json/.csv card file")
+    rk.add_argument("--device", default="auto", help="with INPUTs: auto (default), cpu, cuda or reference")
+    _add_array_flags(rk)
     rk.add_argument("--budget", type=int, default=None, metavar="B", help="show only the first B models")
     rk.set_defaults(func=_cmd_rank)
 
@@ -143,12 +169,38 @@ def _add_demo_parser(sub) -> None:
     dm.set_defaults(func=_cmd_demo)
 
 
-def _load_factory(spec: str, model_id=None):
-    mod_name, _, attr = spec.partition(":")
+def _import_factory(spec: str):
+    """The callable of a 'module:name' or 'path/file.py:name' spec. A module is looked up on sys.path and
+    in the current directory (users keep their nets beside their data, without PYTHONPATH=.); a .py path is
+    loaded as a file."""
+    import importlib.util
+
+    mod_name, _, attr = spec.rpartition(":")
+    if not mod_name or not attr:
+        raise ValueError(f"--model {spec!r}: expected 'module:factory' or 'file.py:factory'")
     try:
-        factory = getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"--model {spec!r}: cannot load {attr!r} from module {mod_name!r} ({e})") from None
+        if mod_name.endswith(".py"):
+            if not os.path.isfile(mod_name):
+                raise ImportError(f"no file {mod_name}")
+            name = "_transferlab_user_" + os.path.splitext(os.path.basename(mod_name))[0]
+            loaded = importlib.util.spec_from_file_location(name, os.path.abspath(mod_name))
+            module = importlib.util.module_from_spec(loaded)
+            sys.modules[name] = module
+            loaded.loader.exec_module(module)
+        else:
+            cwd = os.getcwd()
+            if cwd not in sys.path and "" not in sys.path:
+                sys.path.append(cwd)  # after the installed packages: never shadows them
+            module = importlib.import_module(mod_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError, SyntaxError) as e:
+        where = f"file {mod_name!r}" if mod_name.endswith(".py") else f"module {mod_name!r}"
+        raise ValueError(f"--model {spec!r}: cannot load {attr!r} from {where} ({e})") from None
+
+
+def _load_factory(spec: str, model_id=None):
+    attr = spec.rpartition(":")[2]
+    factory = _import_factory(spec)
     obj = factory()
     module = getattr(obj, "module", obj)
     pre = getattr(obj, "preprocess", None) or _to_unit_float
@@ -222,19 +274,41 @@ def _check_arg_scores(kwargs: Dict[str, Dict[str, Any]], scores) -> None:
                          + f"; scoring: {', '.join(scored)}")
 
 
+def _inputs(args, items: List[str]) -> list:
+    """Bank paths as given, array files as in-memory FeatureBanks (transferlab._cli_arrays)."""
+    from transferlab._cli_arrays import banks_from_files, is_array_file
+
+    files = [p for p in items if is_array_file(p)]
+    if not files:
+        for flag in ("labels", "probs", "logits"):
+            if getattr(args, flag):
+                raise ValueError(f"--{flag} goes with array-file inputs (.npy, .npz, .csv); bank directories "
+                                 "carry their own")
+        return list(items)
+    banks = banks_from_files(files, labels=args.labels, probs=args.probs, logits=args.logits,
+                             label_column=args.label_column, dataset=args.dataset)
+    it = iter(banks)
+    return [next(it) if is_array_file(p) else p for p in items]
+
+
 def _cmd_score(args) -> int:
     from transferlab.scoring import score_pool
 
     check_output("-o/--out", args.out)
     kwargs = _parse_args_kv(args.arg)
     _check_arg_scores(kwargs, args.scores)
-    res = score_pool(args.banks, args.scores, device=args.device, score_kwargs=kwargs or None,
+    banks = _inputs(args, args.banks)
+    if args.scheduler and not all(isinstance(b, str) for b in banks):
+        raise ValueError("--scheduler scores bank directories the workers can read; write array files to banks "
+                         "first (FeatureBank.from_arrays) or score them without --scheduler")
+    res = score_pool(banks, args.scores, device=args.device, score_kwargs=kwargs or None,
                      errors="note" if args.keep_going else "raise", scheduler=args.scheduler or None)
-    res.to_csv(args.out)
     sys.stdout.write(res.to_markdown() + "\n")
     for note in res.notes:
         sys.stdout.write(f"note: {note}\n")
-    sys.stdout.write(f"wrote {len(res.rows)} rows to {args.out}\n")
+    if args.out:
+        res.to_csv(args.out)
+        sys.stdout.write(f"wrote {len(res.rows)} rows to {args.out}\n")
     return 0
 
 
@@ -242,9 +316,21 @@ def _cmd_rank(args) -> int:
     from transferlab.core.markdown import md_table as _md
     from transferlab.evaluate._tables import read_scores
 
-    table = read_scores(args.scores)
-    if not table:
-        raise ValueError(f"{args.scores}: no scores")
+    if bool(args.inputs) == bool(args.scores):
+        raise ValueError("give either INPUTs (banks or array files, scored first) or --scores CSV")
+    if args.scores:
+        if args.by:
+            raise ValueError("--by goes with INPUTs; a --scores CSV is ranked by every score it holds")
+        table = read_scores(args.scores)
+        if not table:
+            raise ValueError(f"{args.scores}: no scores")
+    else:
+        from transferlab.scoring import score_pool
+
+        res = score_pool(_inputs(args, args.inputs), args.by or ["knn_loo", "logme"], device=args.device)
+        for note in res.notes:
+            sys.stdout.write(f"note: {note}\n")
+        table = res.table()
     for d, head, rows in rank_tables(table, args.pool):
         if args.budget:
             rows = rows[:args.budget]

@@ -327,6 +327,36 @@ class FeatureBank:
         return cls(arrays["features"], arrays["labels"], logits=arrays.get("logits"),
                    sample_ids=arrays["sample_ids"], meta=meta, path=p)
 
+    @classmethod
+    def from_arrays(cls, features, labels, probs=None, *, path: Optional[PathLike] = None, logits=None,
+                    model_id: str = "model", dataset_id: str = "data", dtype: Optional[str] = None) -> "FeatureBank":
+        """A bank of arrays you already have: ``features`` (N, D), ``labels`` (N,) and optionally the source
+        model's ``probs`` (N, Z) (rows summing to 1) or ``logits`` (N, Z), for LEEP and NCE.
+
+        Validated like a score call (NaN/inf, shapes, lengths, dtypes, at least 2 classes, probabilities that
+        are probabilities), never mutated. Labels are remapped to 0..C-1; the classes go to
+        ``meta["classes"]``. With ``path`` a normal bank directory is written (refused where one exists) and
+        returned opened, so ``tl.score_pool(path)`` and ``transferlab score`` read it; without, the bank is in
+        memory. ``dtype``: storage dtype (default: the features' when float16/32/64, else float32).
+        """
+        from transferlab._bank_arrays import validate_arrays
+
+        rows = validate_arrays(features, labels, probs, logits=logits, model_id=model_id, dataset_id=dataset_id,
+                               dtype=dtype, storage_dtypes=STORAGE_DTYPES)
+        if path is None:
+            return cls(rows.features(0, rows.n), rows.codes, logits=rows.logits(0, rows.n),
+                       meta=dict(rows.meta, n=rows.n, d=rows.d, z=rows.z, dtype=rows.store, complete=True))
+        p = os.fspath(path)
+        with BankWriter.create_or_resume(p, n=rows.n, d=rows.d, z=rows.z, dtype=rows.store, identity=rows.meta) as w:
+            if w.rows_written:
+                raise ValueError(f"path={p!r} holds an incomplete bank of these arrays (an interrupted write); "
+                                 "delete it or choose a new directory")
+            step = rows.block_rows()
+            for s in range(0, rows.n, step):  # by blocks: a memory-mapped input is never read whole
+                e = min(rows.n, s + step)
+                w.write(s, rows.features(s, e), rows.codes[s:e], logits=rows.logits(s, e))
+            return w.finalize()
+
     @staticmethod
     def is_bank(path: PathLike) -> bool:
         """True when ``path`` holds a meta.json of the transferlab bank schema (complete or not, valid or not:

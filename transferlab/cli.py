@@ -2,7 +2,9 @@
 
     transferlab extract --model all --task mnist-high-5 --out banks     # feature banks (transferlab._cli_pool)
     transferlab score banks -o scores.csv                               # every score, timed
-    transferlab rank --scores scores.csv --pool zoo                     # fine-tune order per strategy
+    transferlab score features.npy --labels labels.npy                  # your own arrays (.npy/.npz/.csv)
+    transferlab rank a.npy b.npy --labels labels.npy                    # score, then the fine-tune order
+    transferlab rank --scores scores.csv [--pool zoo]                   # fine-tune order per strategy
     transferlab evaluate --scores S.csv --finetune F.csv [--budget 1 2 3] [--plot DIR] [--pool cards.json]
     transferlab demo                                                    # all of it on the embedded zoo
     transferlab info [--banks DIR]
