@@ -5,6 +5,6 @@ from transferlab.scores.registry import ScoreSpec, register
 from transferlab.scores.parc.one_shot import parc
 from transferlab.scores.parc.stream import PARCStream
 
-register(ScoreSpec("parc", parc, stream=PARCStream, reference=_reference_parc))
+register(ScoreSpec("parc", parc, tasks=("classification", "regression"), stream=PARCStream, reference=_reference_parc))
 
 __all__ = ["parc", "PARCStream"]

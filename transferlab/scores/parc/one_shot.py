@@ -11,6 +11,7 @@ from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
 from transferlab.core.inputs import prepare
 from transferlab.core.row_order import canonical_order
+from transferlab.scores.registry import require_task
 
 PCAS = ("randomized", "exact", None)
 LABEL_RDMS = ("published", "exact")
@@ -21,7 +22,7 @@ PUBLISHED_RDM_MAX_CLASSES = 1024
 
 @blocks.checks_max_memory
 def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published",
-         device="auto", nan_policy="raise", max_memory=None):
+         device="auto", nan_policy="raise", max_memory=None, task="classification"):
     """PARC: Spearman correlation (x 100) of the feature and label dissimilarity matrices.
 
     Bolya et al. 2021, "Scalable Diverse Model Selection for Accessible Transfer Learning".
@@ -61,6 +62,11 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     PARC = 100 x Spearman correlation (Pearson correlation of average ranks) of the strict upper
     triangles.
 
+    ``task="regression"`` (labels = float targets (N, T), T >= 2): RDM_Y = 1 - corrcoef of the target
+    rows, as the paper defines it for regression (the rows in canonical order keyed by the sorted
+    distinct target rows). A single target column has no row correlation (each row is one number):
+    ``ValueError``. ``label_rdm`` does not apply.
+
     Row order: the probe draw and the randomized PCA see the row order (the published score
     depends on it). Here the rows are first put in a canonical order (``core.row_order``: sorted by two
     fixed projections of their contents, then by label), so the score is a function of the rows'
@@ -68,9 +74,12 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     equals the published pipeline fed the (probe) rows in that canonical order.
     """
     check_options(pca, label_rdm, n_dims)
+    require_task("parc", task)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
-                          cost=lambda mm, lb: _memory_cost(mm, probe_size), what="parc")
+                          cost=lambda mm, lb: _memory_cost(mm, probe_size), what="parc", task=task)
     rows = probe_indices(m.n, probe_size, seed)
+    if task == "regression":
+        return _parc_regression(m, lab.values, rows, pca, n_dims, dev)
     codes = lab.codes
     order = canonical_order(m, codes)
     if order is not None:
@@ -79,6 +88,36 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
         m = m.take(rows)
         codes = codes[rows]
     return score_probe(m, codes, lab.n_classes, pca, n_dims, label_rdm, dev)
+
+
+def _parc_regression(m: Matrix, Y: np.ndarray, rows, pca, n_dims: int, dev: str) -> float:
+    """PARC with the regression label RDM ``1 - corrcoef(target rows)`` (same rows, order and PCA as the
+    classification path: the canonical order's label key is the rank of each distinct target row)."""
+    if Y.shape[1] < 2:
+        raise ValueError("parc with task='regression' needs targets with at least 2 columns (N, T): its label RDM "
+                         "is 1 - corrcoef of the target rows, undefined for a single number per row")
+    keys = np.unique(Y, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int32)
+    order = canonical_order(m, keys)
+    if order is not None:
+        rows = order if rows is None else order[rows]
+    if rows is not None:
+        m, Y = m.take(rows), Y[rows]
+    from scipy.stats import rankdata
+
+    with cpu_threads.blas_single_threaded():
+        F = reduce(m, pca, n_dims)
+        corr = feature_correlations(F)
+        iu = np.triu_indices(m.n, k=1)
+        _warn_degenerate_rdm(corr[iu])
+        Yc = Y - Y.mean(axis=1, keepdims=True)
+        norms = np.sqrt(np.einsum("ij,ij->i", Yc, Yc))
+        if np.any(norms == 0):
+            raise ValueError(f"parc with task='regression': {int(np.sum(norms == 0))} target row(s) are constant "
+                             f"across the {Y.shape[1]} target columns (first: row {int(np.flatnonzero(norms == 0)[0])}); "
+                             "their correlation with other rows is undefined")
+        Yn = Yc / norms[:, None]
+        rdm_y = 1.0 - np.clip(Yn @ Yn.T, -1.0, 1.0)
+        return float(100.0 * _pearson(rankdata(1.0 - corr[iu]), rankdata(rdm_y[iu])))
 
 
 def _memory_cost(m: Matrix, probe_size) -> Tuple[int, int]:

@@ -1,0 +1,38 @@
+"""PARC with task="regression": the paper's regression label RDM, 1 - corrcoef of the target rows."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+import transferlab as tl
+
+
+def _oracle(X, Y):
+    """100 x Spearman of the strict upper triangles of 1 - corrcoef(standardised X rows) and of
+    1 - corrcoef(Y rows), float64, no PCA, every row (the published pipeline without its reduction)."""
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    iu = np.triu_indices(X.shape[0], k=1)
+    return 100.0 * spearmanr((1.0 - np.corrcoef(Z))[iu], (1.0 - np.corrcoef(Y))[iu])[0]
+
+
+def test_regression_rdm_equals_oracle_and_ignores_row_order():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 6))
+    Y = X[:, :3] @ rng.normal(size=(3, 3)) + 0.5 * rng.normal(size=(150, 3))
+    got = tl.parc(X, Y, task="regression", pca=None, probe_size=None)
+    assert got == pytest.approx(_oracle(X, Y), rel=1e-9)
+    assert abs(got) > 5.0  # informative targets: not a vacuous comparison of two zeros
+    p = rng.permutation(150)
+    assert tl.parc(X[p], Y[p], task="regression", probe_size=100) == tl.parc(X, Y, task="regression", probe_size=100)
+
+
+def test_regression_needs_two_target_columns_and_non_constant_rows():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 4))
+    with pytest.raises(ValueError, match="at least 2 columns"):
+        tl.parc(X, rng.normal(size=40), task="regression")
+    Y = rng.normal(size=(40, 2))
+    Y[3] = 1.0
+    with pytest.raises(ValueError, match="constant"):
+        tl.parc(X, Y, task="regression")
