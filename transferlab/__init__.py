@@ -2,6 +2,7 @@
 
     import transferlab as tl
     tl.knn_loo(features, labels)          # leave-one-out 1-NN accuracy (Renggli et al.)
+    tl.knn_accuracy(Xtr, ytr, Xte, yte)   # the train/test k-NN protocol on the same kernel
     tl.leep(source_probs, labels)         # LEEP (Nguyen et al. 2020)
     tl.sfda(features, labels)             # SFDA (Shao et al. 2022)
     tl.linear_probe(features, labels)     # linear-probe accuracy
@@ -16,7 +17,7 @@ from transferlab._version import __version__
 from transferlab.core.cpu_threads import set_num_threads, threads
 from transferlab._config import config, show_config
 from transferlab import scores
-from transferlab.scores import available, knn_loo, leep, linear_probe, score, sfda
+from transferlab.scores import available, knn_accuracy, knn_loo, leep, linear_probe, score, sfda
 from transferlab.scores import gbc, hscore, logme, nce, nleep, parc, reg_hscore, transrate
 from transferlab.scores import score_many, select_ensemble
 from transferlab import select
@@ -36,6 +37,7 @@ __all__ = [
     "available",
     "config",
     "knn_loo",
+    "knn_accuracy",
     "leep",
     "linear_probe",
     "score",

@@ -9,7 +9,7 @@ import transferlab
 from transferlab.scores import knn
 
 PACKAGE = Path(knn.__file__).resolve().parent
-ORDER = ["rules", "partial", "out_of_core", "credit", "one_shot", "stream"]
+ORDER = ["rules", "partial", "out_of_core", "credit", "targets", "one_shot", "accuracy", "stream"]
 
 
 def _imports(path: Path):

@@ -104,3 +104,57 @@ def knn_loo(X: np.ndarray, y: np.ndarray, k: int = 1, ties: str = "expected") ->
                     hist[int(y[j])] = hist.get(int(y[j]), 0) + 1
                 correct[i] = _expected_credit([int(y[j]) for j in closer], [float(d[j]) for j in closer], hist, s, float(T), int(y[i]))
     return float(correct.mean()), nbrs, dists, correct, tie_count
+
+
+def knn_targets(X, Y, *, k: int = 1, ties: str = "expected", task: str = "regression",
+                queries=None, bank=None) -> float:
+    """Float64 oracle of k-NN with regression targets (R^2) or multilabel indicators (mean per-label
+    accuracy), SCORES.md "Targets beyond single-label classification".
+
+    Leave-one-out over the rows of ``X`` / ``Y`` (N, T); or, with ``queries`` = (Xq, Yq), the queries
+    against the bank (X, Y) (``knn_accuracy``: nothing excluded). With T, G, s as above:
+    ``ties="expected"``: regression predicts (sum of the closer targets + s/|G| sum of G's) / k;
+    multilabel takes each label's expected vote credit over the s-subsets of G (hypergeometric), a
+    vote with exactly k/2 positives counting 1/2. ``ties="lowest_index"``: the k nearest by (distance,
+    index). R^2 = 1 - SSE/SST per column, averaged.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64).reshape(X.shape[0], -1)
+    if queries is None:
+        Xq, Yq, loo = X, Y, True
+    else:
+        Xq = np.asarray(queries[0], dtype=np.float64)
+        Yq = np.asarray(queries[1], dtype=np.float64).reshape(Xq.shape[0], -1)
+        loo = False
+    pred = np.empty_like(Yq)
+    credit = np.empty_like(Yq)
+    for i in range(Xq.shape[0]):
+        d = ((X - Xq[i]) ** 2).sum(axis=1)
+        if loo:
+            d[i] = np.inf
+        order = np.lexsort((np.arange(d.size), d))
+        T = d[order[k - 1]]
+        closer = order[d[order] < T]
+        group = np.flatnonzero(d == T)
+        s = k - closer.size
+        if ties == "lowest_index":
+            closer, group, s = order[:k], np.zeros(0, dtype=np.int64), 0
+        g = group.size
+        if task == "regression":
+            pred[i] = (Y[closer].sum(axis=0) + (s / g * Y[group].sum(axis=0) if g else 0.0)) / k
+            continue
+        for lab in range(Y.shape[1]):
+            base = int(Y[closer, lab].sum())
+            h = int(Y[group, lab].sum())
+            acc = 0.0
+            for a in range(0, min(h, s) + 1):
+                if s - a > g - h:
+                    continue
+                p = comb(h, a) * comb(g - h, s - a) / comb(g, s) if g else 1.0
+                pos = base + a
+                acc += p * (0.5 if 2 * pos == k else float((2 * pos > k) == (Yq[i, lab] == 1)))
+            credit[i, lab] = acc
+    if task == "regression":
+        sst = ((Yq - Yq.mean(axis=0)) ** 2).sum(axis=0)
+        return float(np.mean(1.0 - ((Yq - pred) ** 2).sum(axis=0) / sst))
+    return float(credit.mean())

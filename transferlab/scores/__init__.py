@@ -5,7 +5,7 @@ Every score is "higher = more transferable"; each docstring gives the exact defi
 """
 from transferlab.scores.registry import (ScoreInfo, ScoreSpec, available, available_streams, get, register,
                                          register_stream, score, unregister)
-from transferlab.scores.knn import KnnLooResult, knn_loo
+from transferlab.scores.knn import KnnLooResult, knn_accuracy, knn_loo
 from transferlab.scores.leep import leep
 from transferlab.scores.linear_probe import LinearProbeResult, linear_probe
 from transferlab.scores.sfda import sfda
@@ -30,6 +30,7 @@ __all__ = [
     "unregister",
     "KnnLooResult",
     "knn_loo",
+    "knn_accuracy",
     "leep",
     "LinearProbeResult",
     "linear_probe",

@@ -8,6 +8,8 @@ imports inside the package):
 * ``out_of_core``: query rows against the bank in reference blocks (``resolve_queries``, ``plan_blocks``,
   ``neighbour_lists``, ``boundary_labels``), bitwise the in-memory kernel.
 * ``credit``: per-sample credit from any path's neighbour lists (the exact tie rule, boundary rescans).
+* ``targets``: regression R^2 / multilabel accuracy from neighbour lists, and the boundary-group rescan.
+* ``accuracy``: ``knn_accuracy``, the train/test protocol on the cross kernel.
 * ``one_shot``: ``knn_loo``, the one-shot score (in memory, CUDA, reference, or out of core).
 * ``stream``: ``KnnLooStream``, the streaming state (mergeable, picklable).
 
@@ -16,10 +18,12 @@ this package imports ``transferlab.distributed``.
 """
 from transferlab.reference.knn import knn_loo as _reference_knn_loo
 from transferlab.scores.knn.one_shot import knn_loo
+from transferlab.scores.knn.accuracy import knn_accuracy
 from transferlab.scores.knn.rules import KnnLooResult
 from transferlab.scores.knn.stream import KnnLooStream
 from transferlab.scores.registry import ScoreSpec, register
 
-register(ScoreSpec("knn_loo", knn_loo, stream=KnnLooStream, reference=_reference_knn_loo))
+register(ScoreSpec("knn_loo", knn_loo, tasks=("classification", "regression", "multilabel"), stream=KnnLooStream,
+                   reference=_reference_knn_loo))
 
-__all__ = ["knn_loo", "KnnLooResult", "KnnLooStream"]
+__all__ = ["knn_loo", "knn_accuracy", "KnnLooResult", "KnnLooStream"]

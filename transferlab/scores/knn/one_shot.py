@@ -15,13 +15,15 @@ from transferlab import kernels
 from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab.core import devices
-from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, check_labels_omit
+from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, as_targets, check_labels_omit
 from transferlab.core.inputs import (check_bool, check_finite, distances_in_bank_scale, prepare, rescaled_to_unit,
-                                    scan_rows, unit_exponent)
+                                    scaled_by_power_of_two, scan_rows, unit_exponent)
 from transferlab.reference.knn import knn_loo as _oracle
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
 from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options, normalise, normalise_host
+from transferlab.scores.knn.targets import (ambiguous_rows, boundary_members, check_knn_task, multilabel_score,
+                                           regression_score)
 
 __all__ = ["knn_loo"]
 
@@ -39,6 +41,7 @@ def knn_loo(
     queries=None,
     seed=0,
     max_memory=None,
+    task="classification",
 ):
     """Leave-one-out k-NN accuracy: how often the k nearest *other* samples vote for a sample's label.
 
@@ -92,6 +95,13 @@ def knn_loo(
     score = (1/N) sum_i credit_i. A class with a single sample cannot be right under leave-one-out:
     such samples count as wrong (one ``UserWarning``).
 
+    task : "classification" (default), "regression" (labels = float targets (N,) or (N, T): the score is
+        R^2 of the mean target of the k nearest others, ties at the k-th distance entering with equal
+        weight) or "multilabel" (labels = 0/1 indicators (N, L): per-label majority vote of the k nearest
+        others, a vote tied at k/2 counting 1/2; score = mean per-label accuracy). Same kernels, same
+        paths (CPU, CUDA, out of core), same tie rule (``transferlab.scores.knn.targets``);
+        ``return_details`` is for classification.
+
     Returns
     -------
     float, or KnnLooResult(score, neighbors (N,k), distances (N,k) float32, correct (N,),
@@ -100,6 +110,8 @@ def knn_loo(
     k = check_options(k, metric, ties)
     return_details = check_bool(return_details, "return_details")
     blocks.parse_max_memory(max_memory)
+    if check_knn_task(task, return_details) != "classification":
+        return _knn_loo_targets(features, labels, k, metric, ties, device, nan_policy, queries, seed, max_memory, task)
     if queries is not None or max_memory is not None:
         m = as_matrix(features, "features")
         lab = as_labels(labels, m.n, "labels", min_classes=1)
@@ -139,6 +151,77 @@ def knn_loo(
     if keep is not None:
         idx = keep[idx]
     return KnnLooResult(score, idx, dist, correct, tie_count, lab.classes)
+
+
+def _too_few(k: int) -> str:
+    return (f"k must be in [1, n_samples-1]: got k={k} with n_samples={{n}} "
+            f"(leave-one-out {k}-NN needs at least {k + 1} samples)")
+
+
+def _knn_loo_targets(features, labels, k: int, metric: str, ties: str, device: str, nan_policy: str, queries, seed,
+                     max_memory, task: str) -> float:
+    """knn_loo with regression targets or multilabel indicators (``targets``): the classification path's
+    kernels and block plans, then R^2 / per-label accuracy (``targets.regression_score`` / ``multilabel_score``)."""
+    score_of = regression_score if task == "regression" else multilabel_score
+    if queries is not None or max_memory is not None:
+        m = as_matrix(features, "features")
+        Y = as_targets(labels, task, m.n, "labels").values
+        qidx = resolve_queries(queries, m.n, seed)
+        if devices.resolve_device(device, m) == "cuda" or m.device == "cuda":
+            m = devices.to_host(m)
+        q_rows, ref_rows = plan_blocks(m, qidx.size, k, metric, max_memory)
+        bad, row_top = scan_rows(m.with_budget(blocks.Budget(ref_rows)))
+        keep = check_finite(m, nan_policy, bad)
+        exponent = 0 if metric == "cosine" else unit_exponent(float(row_top[~bad].max(initial=0.0)))
+        if exponent:
+            q_rows, ref_rows = plan_blocks(m, qidx.size, k, metric, max_memory, scaled=True)
+        if keep is not None:
+            pos = np.full(m.n, -1, dtype=np.int64)
+            pos[keep] = np.arange(keep.size)
+            if np.any(pos[qidx] < 0):
+                raise ValueError("a query row holds NaN or inf and was dropped by nan_policy='omit'; choose finite "
+                                 "query rows")
+            qidx, m, Y = pos[qidx], m.take(keep), as_targets(Y[keep], task, name="labels").values
+        if not 1 <= k <= m.n - 1:
+            raise ValueError(_too_few(k).format(n=m.n))
+        srt = np.sort(qidx)
+        idx, dist, tc, _ = neighbour_lists(m, np.zeros(m.n, dtype=np.int32), srt, k, metric=metric, query_rows=q_rows,
+                                           ref_rows=ref_rows, exponent=exponent)
+        prep = (lambda b: normalise(b)) if metric == "cosine" else (lambda b: scaled_by_power_of_two(b, exponent))
+
+        def members_of(rows, T):
+            return boundary_members(prep(blocks.take(m, srt[rows])), m, T, self_rows=srt[rows], prep=prep,
+                                    ref_rows=ref_rows)
+
+        return score_of(Y, Y[srt], idx, dist, tc, k, ties, members_of)
+    m, tg, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, min_samples=k + 1, place=False,
+                            rescale=False, too_few=_too_few(k), task=task)
+    Y = tg.values
+    if dev == "reference":
+        from transferlab.reference.knn import knn_targets
+
+        X = m.to_float64_host()
+        return knn_targets(normalise_host(X, m.name) if metric == "cosine" else X, Y, k=k, ties=ties, task=task)
+    placed = devices.place(m, dev)
+    placed = normalise(placed) if metric == "cosine" else rescaled_to_unit(placed)[0]
+    host = devices.to_host(placed)
+    if dev == "cuda":
+        idx, dist, tc, _ = _run_cuda(placed, np.zeros(m.n, dtype=np.int32), k)
+        _, _, amb = ambiguous_rows(dist, tc)
+        if ties == "expected" and amb.size:
+            sizes = [g.size for g in boundary_members(host.take(amb), host, dist[amb, -1], self_rows=amb)]
+            if np.any(np.asarray(sizes) != tc[amb]):
+                # The rescan uses the CPU distances, which may differ from the GPU's in the last bit: take
+                # the lists from the CPU kernel then, so that lists and boundary groups agree.
+                idx, dist, tc, _ = kernels.cpu_module().knn_loo(host.data, None, k, host.is_bf16,
+                                                                cpu_threads.num_threads())
+    else:
+        idx, dist, tc, _ = kernels.cpu_module().knn_loo(host.data, None, k, host.is_bf16, cpu_threads.num_threads())
+
+    def members_in_memory(rows, T):
+        return boundary_members(host.take(rows), host, T, self_rows=rows)
+
+    return score_of(Y, Y, idx, dist, tc, k, ties, members_in_memory)
 
 
 def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device: str, return_details: bool,
