@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bindings/bindings.h"
+#include "bindings/logic_knn_tc.h"
 #include "common/class_rows.h"
 #include "knn/cuda/knn_tiles.h"
 #include "lda/cuda/lda_tiles.h"
@@ -351,4 +352,5 @@ PYBIND11_MODULE(_cuda_logic_testing, m) {
   m.def("lda_gram", &lda_gram, py::arg("x"), py::arg("shift"), py::arg("row_scale"), py::arg("tile"),
         py::arg("gram") = py::none(), py::arg("is_bf16") = false,
         "lda_gram_cuda's upper-tile decomposition serially with tile edge `tile`.");
+  logic_knn_tc::bind(m);
 }
