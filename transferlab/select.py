@@ -14,6 +14,8 @@ ranking, so ``sel.top(B)`` gives every budget from one call).
 - :func:`agnostic_oracle`: by mean fine-tune accuracy over the *other* datasets (an impractical reference).
 - :func:`random_selection`: a uniformly random ordering (seeded).
 - :func:`select_expert`: Puigcerver et al.'s expert selection: ``"knn"``, ``"label_matching"``, ``"random"``.
+- :func:`race`: the best model of a pool by a per-row-mean score (knn_loo) on growing random rows, with a
+  stated guarantee instead of every row of every model (``transferlab/race.py``; returns a ``RaceResult``).
 
 Tie rule (BAD_INPUTS row 18): models with exactly equal keys are ordered by model name, ascending (Python ``str``
 order), so no result depends on the order of the input. Scores must be finite: NaN or ±inf raise ``ValueError``
@@ -30,14 +32,17 @@ import numpy as np
 
 from transferlab.consensus import consensus_order
 from transferlab.pool import ModelCard, ModelPool
+from transferlab.race import RaceResult, race  # the thin entry point: the race lives in transferlab/race.py
 # NAN_POLICIES: re-exported (transferlab.select.NAN_POLICIES); the checks live in transferlab.ranking
 from transferlab.ranking import NAN_POLICIES, check_budget, check_same_models, rank_desc, score_map  # noqa: F401
 
 __all__ = [
+    "RaceResult",
     "Selection",
     "agnostic_oracle",
     "consensus",
     "hybrid",
+    "race",
     "random_selection",
     "select_expert",
     "task_agnostic",
