@@ -40,10 +40,12 @@ def _build_parser() -> argparse.ArgumentParser:
                         description="Evaluate transferability scores and selection strategies against "
                                     "fine-tune accuracies (long or wide CSV files).")
     ev.add_argument("--scores", required=True,
-                    help="score CSV: long 'dataset,model,score,value' or wide 'dataset,model,<score>...'")
+                    help="score CSV: long 'dataset,model,score,value' or wide 'dataset,model,<score>...'; "
+                         "'published:NAME' for a shipped table (e.g. published:modelspider_baseline_scores)")
     ev.add_argument("--finetune", required=True,
                     help="fine-tune CSV: wide 'model,<dataset>...' or long 'dataset,model,accuracy'; "
-                         "'zoo' for the shipped ground truth of the embedded zoo")
+                         "'zoo' for the shipped ground truth of the embedded zoo; 'published:NAME' for a shipped "
+                         "table (published:tllib_finetune, published:sfda_finetune_group1_supervised, ...)")
     ev.add_argument("--budget", type=int, nargs="+", default=[1, 2, 3], metavar="B",
                     help="budgets B for regret@B (default: 1 2 3)")
     ev.add_argument("--pool", default="auto",
@@ -79,6 +81,9 @@ def _cmd_evaluate(args) -> int:
     for flag, path in (("--csv", args.csv), ("--json", args.json)):
         check_output(flag, path)
     check_output("--plot", args.plot, directory=True)
+    from transferlab.evaluate._published import resolve_published
+
+    args.scores, args.finetune = resolve_published(args.scores), resolve_published(args.finetune)
     pool = resolve_pool(args.pool)
     report = Report.from_tables(args.scores, resolve_finetune(args.finetune), budgets=args.budget, pool=pool,
                                 kind=args.kind,

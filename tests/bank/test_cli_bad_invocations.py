@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from transferlab.bank import BankWriter
 from transferlab.cli import main
+from transferlab.evaluate import published
 
-PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "published"
-SCORES, FINETUNE = str(PUBLISHED / "modelspider_baseline_scores.csv"), str(PUBLISHED / "tllib_finetune.csv")
+SCORES, FINETUNE = published("modelspider_baseline_scores"), published("tllib_finetune")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 leave-one-benchmark-out protocol against an independent brute-force oracle, and its no-leak property."""
 import copy
 import itertools
-import os
 
 import numpy as np
 import pytest
@@ -177,9 +176,8 @@ def test_lobo_bad_inputs():
 
 
 def test_lobo_on_the_published_table_runs_and_never_picks_on_the_held_out_benchmark():
-    data = os.path.join(os.path.dirname(__file__), "..", "data", "published")
-    scores = ev.read_scores(os.path.join(data, "modelspider_baseline_scores.csv"))
-    truth = ev.read_finetune(os.path.join(data, "tllib_finetune.csv"))
+    scores = ev.read_scores(ev.published("modelspider_baseline_scores"))
+    truth = ev.read_finetune(ev.published("tllib_finetune"))
     res = ev.leave_one_benchmark_out(scores, truth)
     assert len(res.candidates) == 9 and len(res.chosen) == 8
     taus = _oracle_taus(scores, truth)

@@ -1,22 +1,20 @@
-"""End to end on the published tables (tests/data/published/): Model-Spider scores of 10 ImageNet CNNs against
+"""End to end on the published tables (transferlab/data/published/, shipped as package data): Model-Spider scores of 10 ImageNet CNNs against
 the tllib and SFDA fine-tune accuracies. Expected figures are recomputed here independently (csv module, plain
 Python, scipy), never copied from the code under test."""
 import csv
 import json
 import math
-import os
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from transferlab.evaluate import Report, read_finetune, read_scores
+from transferlab.evaluate import Report, published, read_finetune, read_scores
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "data", "published")
-SCORES = os.path.join(DATA, "modelspider_baseline_scores.csv")
-TLLIB = os.path.join(DATA, "tllib_finetune.csv")
-SFDA1 = os.path.join(DATA, "sfda_finetune_group1_supervised.csv")
-SFDA2 = os.path.join(DATA, "sfda_finetune_group2_selfsupervised.csv")
+SCORES = published("modelspider_baseline_scores")
+TLLIB = published("tllib_finetune")
+SFDA1 = published("sfda_finetune_group1_supervised")
+SFDA2 = published("sfda_finetune_group2_selfsupervised")
 METRICS = ["H-Score", "LEEP", "LogME", "NCE", "NLEEP", "OTCE", "PACTranDirichlet", "GBC", "LFC"]
 # torchvision ImageNet top-1: resnet152 (78.312) is the task-agnostic pick among the 10 CNNs.
 IMAGENET_TOP1 = {"googlenet": 69.778, "inception_v3": 77.294, "resnet50": 76.130, "resnet101": 77.374,

@@ -14,6 +14,7 @@ from transferlab.evaluate._cost import cost_markdown, cost_quality, plot_cost_qu
 from transferlab.evaluate._lobo import LOBOResult, hierarchical_ci, leave_one_benchmark_out
 from transferlab.evaluate._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
 from transferlab.evaluate._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret, relative_delta, success_rate, top_k_regret)
+from transferlab.evaluate._published import published
 from transferlab.evaluate._report import Report
 from transferlab.evaluate._tables import normalize_dataset, read_finetune, read_scores
 
@@ -31,6 +32,7 @@ __all__ = [
     "leave_one_benchmark_out",
     "normalize_dataset",
     "pearson",
+    "published",
     "plot_cost_quality",
     "random_success_rate",
     "read_finetune",
