@@ -54,6 +54,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          "'none' to leave them out")
     ev.add_argument("--kind", choices=["relative", "absolute", "log_odds"], default="relative",
                     help="regret kind (default: relative)")
+    ev.add_argument("--ties", choices=["expected", "name"], default="expected",
+                    help="score ties: expected value over random tie-breaks (default) or broken by model name")
     ev.add_argument("--intersect", action="store_true",
                     help="evaluate on the models common to scores and fine-tune table instead of failing")
     ev.add_argument("--omit-nan", action="store_true", help="drop NaN scores instead of failing")
@@ -88,7 +90,7 @@ def _cmd_evaluate(args) -> int:
     report = Report.from_tables(args.scores, resolve_finetune(args.finetune), budgets=args.budget, pool=pool,
                                 kind=args.kind,
                                 on_mismatch="intersect" if args.intersect else "raise",
-                                nan_policy="omit" if args.omit_nan else "raise")
+                                nan_policy="omit" if args.omit_nan else "raise", ties=args.ties)
     sys.stdout.write(report.to_markdown(summary_only=args.summary))
     cost = None
     if _has_seconds(args.scores):  # written by 'transferlab score': show each score's cost beside its regret

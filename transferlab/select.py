@@ -18,7 +18,11 @@ ranking, so ``sel.top(B)`` gives every budget from one call).
   stated guarantee instead of every row of every model (``transferlab/race.py``; returns a ``RaceResult``).
 
 Tie rule (BAD_INPUTS row 18): models with exactly equal keys are ordered by model name, ascending (Python ``str``
-order), so no result depends on the order of the input. Scores must be finite: NaN or ±inf raise ``ValueError``
+order), so no result depends on the order of the input. That order is only for printing: ties are part of the
+answer. :func:`task_aware` and :func:`hybrid` record their tied groups (``Selection.tied_groups``: exactly equal
+scores by default, or with ``ties="statistical"`` models whose paired difference on the same rows is not
+significant, :mod:`transferlab.core.paired`), and :mod:`transferlab.evaluate` scores a selection by the
+expected value over uniformly random tie-breaks (``ties="name"`` there for the printed order). Scores must be finite: NaN or ±inf raise ``ValueError``
 naming the models unless ``nan_policy="omit"``, which drops them (listed in ``Selection.omitted``). Rankings need
 at least 2 models.
 """
@@ -31,6 +35,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from transferlab.consensus import consensus_order
+from transferlab.core import paired
 from transferlab.pool import ModelCard, ModelPool
 from transferlab.race import RaceResult, race  # the thin entry point: the race lives in transferlab/race.py
 # NAN_POLICIES: re-exported (transferlab.select.NAN_POLICIES); the checks live in transferlab.ranking
@@ -38,6 +43,7 @@ from transferlab.ranking import NAN_POLICIES, check_budget, check_same_models, r
 
 __all__ = [
     "RaceResult",
+    "SCORE_TIES",
     "Selection",
     "agnostic_oracle",
     "consensus",
@@ -57,7 +63,9 @@ class Selection:
     (``"task-agnostic:upstream_accuracy"``, ``"task-aware:LogME"``, ``"oracle"``, ``"random"``,
     ``"expert:knn"``, ...). values: the ranking key of each model (score, accuracy, KL divergence; ``None`` where
     there is none). strategy: the strategy's name. omitted: models dropped by ``nan_policy="omit"``.
-    Iterating yields the model names, so a Selection can be passed wherever a list of names is expected.
+    groups: the tied groups, in order (empty: no ties recorded, every model its own group); see
+    :attr:`tied_groups`. Iterating yields the model names, so a Selection can be passed wherever a list of
+    names is expected.
     """
 
     models: Tuple[str, ...]
@@ -65,6 +73,7 @@ class Selection:
     strategy: str
     values: Tuple[Optional[float], ...] = ()
     omitted: Tuple[str, ...] = ()
+    groups: Tuple[Tuple[str, ...], ...] = ()
 
     def __post_init__(self):
         if len(self.rules) != len(self.models):
@@ -73,6 +82,20 @@ class Selection:
             raise ValueError("a Selection needs one value per model (or none)")
         if len(set(self.models)) != len(self.models):
             raise ValueError("a Selection cannot contain a model twice")
+        if self.groups:
+            flat = [m for g in self.groups for m in g]
+            if (any(not g for g in self.groups) or len(set(flat)) != len(flat)
+                    or tuple(flat[:len(self.models)]) != self.models
+                    or len(flat) - len(self.groups[-1]) >= len(self.models)):
+                raise ValueError("a Selection's groups must partition its models in order (the last group may "
+                                 "run past a budget)")
+
+    @property
+    def tied_groups(self) -> Tuple[Tuple[str, ...], ...]:
+        """The tied groups in ranking order: models inside a group are interchangeable (their printed order is
+        by name). After :meth:`top` the last group may name models beyond the budget: the tie the budget cuts
+        through, so that the expected regret of the cut selection can be computed."""
+        return self.groups or tuple((m,) for m in self.models)
 
     def __len__(self) -> int:
         return len(self.models)
@@ -86,8 +109,15 @@ class Selection:
     def top(self, budget: int) -> "Selection":
         """The first ``budget`` models (``1 <= budget <= len(self)``)."""
         budget = check_budget(budget, len(self))
+        groups: List[Tuple[str, ...]] = []
+        seen = 0
+        for g in self.groups:
+            if seen >= budget:
+                break
+            groups.append(g)
+            seen += len(g)
         return Selection(self.models[:budget], self.rules[:budget], self.strategy,
-                         self.values[:budget] if self.values else (), self.omitted)
+                         self.values[:budget] if self.values else (), self.omitted, tuple(groups))
 
     def rule(self, model: str) -> str:
         """The rule that placed ``model``."""
@@ -163,21 +193,67 @@ def task_agnostic(pool, budget: Optional[int] = None, *, tol: float = 0.0) -> Se
     return sel if budget is None else sel.top(budget)
 
 
-def task_aware(scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
-               nan_policy: str = "raise") -> Selection:
-    """Rank models by a task-aware score ``{model: score}`` (higher = better), ties by model name.
+#: How :func:`task_aware` and :func:`hybrid` group tied models: ``"exact"`` (exactly equal scores),
+#: ``"statistical"`` (paired test on per-row samples) or ``"none"`` (no groups: the printed order is the answer).
+SCORE_TIES = ("exact", "statistical", "none")
 
+
+def _score_groups(order: List[str], vals: Mapping[str, float], ties: str, alpha: float,
+                  samples: Optional[Mapping[str, object]]) -> Tuple[Tuple[str, ...], ...]:
+    """The tied groups of the ranking ``order`` of ``vals`` (see :func:`task_aware`)."""
+    if ties not in SCORE_TIES:
+        raise ValueError(f"ties must be one of {SCORE_TIES}, got {ties!r}")
+    if ties != "statistical" and samples is not None:
+        raise ValueError("samples= is used by ties='statistical' only")
+    if not order:
+        return ()
+    if ties == "none":
+        return tuple((m,) for m in order)
+    if ties == "exact":
+        groups: List[Tuple[str, ...]] = []
+        for m in order:
+            if groups and vals[m] == vals[groups[-1][0]]:
+                groups[-1] = groups[-1] + (m,)
+            else:
+                groups.append((m,))
+        return tuple(groups)
+    if samples is None:
+        raise ValueError("ties='statistical' needs samples={model: per-row values on the same rows} (e.g. "
+                         "knn_loo(..., return_details=True) results)")
+    if not isinstance(samples, Mapping):
+        raise TypeError(f"samples must be a mapping {{model: per-row values}}, got {type(samples).__name__}")
+    missing = sorted(set(order) - set(samples))
+    if missing:
+        raise ValueError(f"samples: no per-row values for models {missing}")
+    # a score's details (knn_loo / linear_probe, return_details=True) carry their per-row credit as `correct`
+    per_row = {m: getattr(samples[m], "correct", samples[m]) for m in order}
+    return tuple(paired.tied_groups(per_row, alpha, scores={m: vals[m] for m in order}))
+
+
+def task_aware(scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
+               nan_policy: str = "raise", ties: str = "exact", alpha: float = 0.05,
+               samples: Optional[Mapping[str, object]] = None) -> Selection:
+    """Rank models by a task-aware score ``{model: score}`` (higher = better), printed ties by model name.
+
+    ties: how tied groups are formed (``Selection.tied_groups``; evaluation takes the expectation over
+    tie-breaks inside each group). ``"exact"`` (default): exactly equal scores. ``"statistical"``: walking the
+    ranking, a group takes every following model whose paired difference with the group's first model is not
+    significant at level ``alpha`` (one-sided paired t-test on ``samples``,
+    :func:`transferlab.core.paired.tied_groups`); samples: ``{model: per-row values on the same rows}`` or the
+    ``return_details=True`` results of knn_loo / linear_probe (their ``correct``). ``"none"``: no groups.
     Rules: ``"task-aware:<name>"``.
     """
     vals, omitted = score_map(scores, "scores", nan_policy=nan_policy)
     order = rank_desc(vals)
+    groups = _score_groups(order, vals, ties, alpha, samples)
     sel = Selection(tuple(order), (f"task-aware:{name}",) * len(order), f"task-aware:{name}",
-                    tuple(vals[m] for m in order), omitted)
+                    tuple(vals[m] for m in order), omitted, groups)
     return sel if budget is None else sel.top(budget)
 
 
 def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
-           tol: float = 0.0, nan_policy: str = "raise", n_agnostic: int = 1) -> Selection:
+           tol: float = 0.0, nan_policy: str = "raise", n_agnostic: int = 1, ties: str = "exact",
+           alpha: float = 0.05, samples: Optional[Mapping[str, object]] = None) -> Selection:
     """Renggli et al.'s hybrid strategy: the top-1 task-agnostic model, then the task-aware ranking without it.
 
     n_agnostic: how many task-agnostic picks come first (an integer in ``[0, n_models]``; 1 = the paper's
@@ -188,6 +264,8 @@ def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, n
     the missing ids); models omitted under ``nan_policy="omit"`` are removed from the pool too.
     With budget ``B`` the selection is the agnostic pick plus the top ``B-1`` task-aware models not already
     chosen; ``budget=None`` gives the full order, whose prefixes are every budget.
+    Tied groups: each agnostic pick alone (its own tie rule placed it), then the task-aware groups of the other
+    models (``ties``, ``alpha``, ``samples`` as in :func:`task_aware`).
     """
     vals, omitted = score_map(scores, "scores", nan_policy=nan_policy)
     if isinstance(n_agnostic, bool) or not isinstance(n_agnostic, (int, np.integer)):
@@ -207,9 +285,10 @@ def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, n
         heads = list(zip(agn.models[:k], agn.rules[:k], agn.values[:k]))
     chosen = {m for m, _, _ in heads}
     rest = [m for m in rank_desc(vals) if m not in chosen]
+    groups = tuple((m,) for m, _, _ in heads) + _score_groups(rest, vals, ties, alpha, samples)
     sel = Selection(tuple(m for m, _, _ in heads) + tuple(rest),
                     tuple(r for _, r, _ in heads) + (f"task-aware:{name}",) * len(rest), f"hybrid:{name}",
-                    tuple(v for _, _, v in heads) + tuple(vals[m] for m in rest), omitted)
+                    tuple(v for _, _, v in heads) + tuple(vals[m] for m in rest), omitted, groups)
     return sel if budget is None else sel.top(budget)
 
 
@@ -221,10 +300,13 @@ def consensus(scores_by_name: Mapping[str, Mapping[str, float]], budget: Optiona
     by the (weighted) mean rank, highest first, exact ties by name. ``weights``: ``{score name: w >= 0}``.
     Rules: ``"consensus:<method>"``; values: the mean ranks. Details: :mod:`transferlab.consensus`; choosing
     the members on other benchmarks: :func:`transferlab.evaluate.leave_one_benchmark_out`.
+    Tied groups: models with exactly equal mean ranks.
     """
     order, keys, omitted = consensus_order(scores_by_name, method=method, weights=weights, nan_policy=nan_policy)
     rule = f"consensus:{method}"
-    sel = Selection(tuple(order), (rule,) * len(order), rule, tuple(keys), omitted)
+    # exactly equal mean ranks are a tie (evaluate takes the expectation over its tie-breaks)
+    groups = _score_groups(list(order), dict(zip(order, keys)), "exact", 0.05, None)
+    sel = Selection(tuple(order), (rule,) * len(order), rule, tuple(keys), omitted, groups)
     return sel if budget is None else sel.top(budget)
 
 
@@ -371,7 +453,7 @@ def select_expert(method: str = "knn", *, knn: Optional[Mapping[str, float]] = N
         if knn is None:
             raise ValueError("method='knn' needs knn={expert: knn_loo accuracy on the target}")
         sel = task_aware(knn, name="knn", nan_policy=nan_policy)
-        return Selection(sel.models, (rule,) * len(sel), rule, sel.values, sel.omitted)
+        return Selection(sel.models, (rule,) * len(sel), rule, sel.values, sel.omitted, sel.groups)
     if method == "label_matching":
         if target_probs is None or priors is None:
             raise ValueError("method='label_matching' needs target_probs (n, Z) and priors {expert: (Z,)}")

@@ -48,6 +48,24 @@ def test_bounds_match_t_quantiles():
     assert (pd.lower_bound(0.05) > 0) == pd.significant(0.05, "greater")
 
 
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize("b,c", [(3, 0), (7, 2), (0, 5), (10, 10)])
+def test_binary_rows_use_mcnemar_exact(b, c, alternative):
+    # 0/1 correctness on 300 rows: b rows where only a is right, c where only b is
+    a = np.zeros(300)
+    bb = np.zeros(300)
+    a[:b] = 1
+    bb[b:b + c] = 1
+    a[250:], bb[250:] = 1, 1  # concordant right rows
+    pd = paired_difference(a, bb)
+    assert pd.discordant == (b, c)
+    ref = stats.binomtest(b, b + c, 0.5, alternative=alternative).pvalue
+    assert pd.p_value(alternative) == pytest.approx(ref, rel=1e-12)
+    # the large-sample t-test would call 3 against 0 significant; the exact test does not
+    if (b, c) == (3, 0) and alternative == "greater":
+        assert stats.ttest_rel(a, bb, alternative="greater").pvalue < 0.05 < pd.p_value("greater")
+
+
 def test_pairing_removes_row_difficulty():
     # Two models that fail on the same hard rows: unpaired they look alike, paired the one extra win is all
     # the difference, and with a constant difference the test is certain.
@@ -56,6 +74,10 @@ def test_pairing_removes_row_difficulty():
     b[0] = 0.0
     pd = paired_difference(a, b)
     assert pd.mean == pytest.approx(0.01) and pd.se == pytest.approx(0.01)  # sqrt(0.01*0.99*100/99)/10
+    assert pd.discordant == (1, 0) and pd.p_value("greater") == 0.5  # one discordant row: a coin flip
+    x, y = (np.arange(40) % 3 == 0).astype(float), (np.arange(40) % 5 == 0).astype(float)
+    halves = PairedStats().add(x[:13], y[:13]).merge(PairedStats().add(x[13:], y[13:])).result()
+    assert halves.discordant == paired_difference(x, y).discordant
     c = a - 0.5  # constant difference 0.5, zero variance
     assert paired_difference(a, c).p_value() == 0.0
     assert paired_difference(a, a).p_value() == 1.0
@@ -71,7 +93,7 @@ def test_stream_and_merge_equal_one_shot():
         st.add(a[s:s + 137], b[s:s + 137])
     left, right = PairedStats().add(a[:400], b[:400]), PairedStats().add(a[400:], b[400:])
     for got in (st.result(), left.merge(right).result()):
-        assert got.n == 1000
+        assert got.n == 1000 and got.discordant is None
         assert got.mean == pytest.approx(ref.mean, rel=1e-12)
         assert got.se == pytest.approx(ref.se, rel=1e-12)
 

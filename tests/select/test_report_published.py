@@ -2,6 +2,7 @@
 the tllib and SFDA fine-tune accuracies. Expected figures are recomputed here independently (csv module, plain
 Python, scipy), never copied from the code under test."""
 import csv
+import itertools
 import json
 import math
 
@@ -44,6 +45,11 @@ def report():
     return Report.from_tables(SCORES, TLLIB, budgets=(1, 2, 3))
 
 
+@pytest.fixture(scope="module")
+def report_by_name():
+    return Report.from_tables(SCORES, TLLIB, budgets=(1, 2, 3), ties="name")
+
+
 def _order(d):
     return sorted(d, key=lambda m: (-d[m], m))
 
@@ -73,7 +79,8 @@ def test_correlations_match_scipy(report):
         assert report.value("mean", s, "weighted_tau") == pytest.approx(mean, abs=1e-12)
 
 
-def test_regret_budget_and_success_recomputed(report):
+def test_regret_budget_and_success_recomputed(report_by_name):
+    report = report_by_name
     scores, ft = _raw()
     for s in METRICS:
         b0 = []
@@ -93,6 +100,34 @@ def test_regret_budget_and_success_recomputed(report):
                 assert report.value(d, f"hybrid:{s}", f"regret@{k}") == pytest.approx((best - got) / best, abs=1e-15)
         for bb in range(1, 11):
             assert report.value("mean", s, f"success@{bb}") == pytest.approx(np.mean([v <= bb for v in b0]))
+
+
+def _tie_break_orders(sc):
+    """Every order of the models that breaks the exact score ties of ``sc`` (highest score first)."""
+    levels = sorted(set(sc.values()), reverse=True)
+    groups = [sorted(m for m in sc if sc[m] == v) for v in levels]
+    for parts in itertools.product(*(itertools.permutations(g) for g in groups)):
+        yield [m for p in parts for m in p]
+
+
+def test_expected_over_tie_breaks_by_enumeration(report):
+    """Default ties="expected": every figure is the mean over all tie-breaking orders, enumerated here."""
+    scores, ft = _raw()
+    n_tied = 0
+    for s in METRICS:
+        for d in ft:
+            orders = list(_tie_break_orders(scores[s][d]))
+            n_tied += len(orders) > 1
+            best = max(ft[d].values())
+            for k in (1, 2, 3):
+                want = np.mean([(best - max(ft[d][m] for m in o[:k])) / best for o in orders])
+                assert report.value(d, s, f"regret@{k}") == pytest.approx(want, abs=1e-14)
+            firsts = [next(i + 1 for i, m in enumerate(o) if ft[d][m] == best) for o in orders]
+            assert report.value(d, s, "budget_to_zero") == pytest.approx(np.mean(firsts), abs=1e-14)
+            for bb in (1, 2, 5):
+                assert report.value(d, s, f"success@{bb}") == pytest.approx(np.mean([f <= bb for f in firsts]))
+    assert n_tied > 0  # the published table has exact score ties: the check above covers them
+    assert "expected value over uniformly random tie-breaks" in report.to_markdown(summary_only=True)
 
 
 def test_task_agnostic_oracle_random_by_hand(report):

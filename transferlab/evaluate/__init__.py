@@ -9,11 +9,12 @@
 
 Definitions: Renggli et al. 2022, "Which model to transfer? Finding the needle in the growing haystack"
 (regret, hybrid strategy, budget to zero regret in Appendix G, success rate in Figure 7); ``SCORES.md``.
+Score ties count as ties: every figure is the expectation over uniformly random tie-breaks unless ``ties="name"``.
 """
 from transferlab.evaluate._cost import cost_markdown, cost_quality, plot_cost_quality
 from transferlab.evaluate._lobo import LOBOResult, hierarchical_ci, leave_one_benchmark_out
 from transferlab.evaluate._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
-from transferlab.evaluate._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret, relative_delta, success_rate, top_k_regret)
+from transferlab.evaluate._regret import (REGRET_KINDS, TIES, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret, relative_delta, success_at, success_rate, top_k_regret)
 from transferlab.evaluate._published import published
 from transferlab.evaluate._report import Report
 from transferlab.evaluate._tables import normalize_dataset, read_finetune, read_scores
@@ -22,6 +23,7 @@ __all__ = [
     "LOBOResult",
     "REGRET_KINDS",
     "Report",
+    "TIES",
     "budget_to_zero_regret",
     "cost_markdown",
     "cost_quality",
@@ -40,6 +42,7 @@ __all__ = [
     "regret",
     "relative_delta",
     "spearman",
+    "success_at",
     "success_rate",
     "top_k_recall",
     "top_k_regret",

@@ -9,6 +9,12 @@
 
 Budget to zero regret: the smallest B whose top-B set contains a best model (any model reaching the maximum).
 Success rate at B: the fraction of datasets whose budget to zero regret is at most B (their Figure 7).
+
+Ties (issue 18): a ranking's exact score ties (a ``{model: score}`` mapping) or its recorded tied groups (a
+:class:`~transferlab.select.Selection` from ``task_aware``/``hybrid``) are part of the answer. With
+``ties="expected"`` (default) every figure is the expected value over uniformly random tie-breaks, in closed
+form (``_ties.py``); ``ties="name"`` evaluates the printed order (ties broken by model name). A plain list of
+names has no ties.
 """
 from __future__ import annotations
 
@@ -17,16 +23,20 @@ from typing import Dict, Iterable, Mapping, Optional, Union
 
 import numpy as np
 
+from transferlab.evaluate import _ties
+from transferlab.evaluate._ties import TIES
 from transferlab.ranking import check_budget, check_nan_policy, check_same_models, rank_desc, score_map
 
 __all__ = [
     "REGRET_KINDS",
+    "TIES",
     "budget_to_zero_regret",
     "expected_random_budget_to_zero",
     "expected_random_regret",
     "random_success_rate",
     "regret",
     "relative_delta",
+    "success_at",
     "success_rate",
     "top_k_regret",
 ]
@@ -90,18 +100,27 @@ def _regret_of(best: float, got: float, kind: str) -> float:
 
 
 def regret(selected: Iterable[str], finetune: Mapping[str, float], *, kind: str = "relative",
-           percent: Optional[bool] = None) -> float:
+           percent: Optional[bool] = None, ties: str = "expected") -> float:
     """Regret of fine-tuning the models ``selected`` on one dataset (see the module docstring).
 
     selected: model names or a :class:`~transferlab.select.Selection`; finetune: ``{model: accuracy}``
     over the whole pool. kind: ``"relative"`` (default), ``"absolute"`` or ``"log_odds"``.
+    ties: a Selection cut by its budget through a tied group (``sel.top(B)``, whose last tied group runs past
+    B) is scored by the expected regret over which members of that group the budget keeps (``"expected"``,
+    default) or as printed (``"name"``).
     """
     _check_kind(kind)
+    _ties.check_ties(ties)
     accs = _finetune(finetune)
     sel = _selected(selected, accs)
     if kind == "log_odds":
         accs = _as_fraction(accs, percent)
-    return _regret_of(max(accs.values()), max(accs[m] for m in sel), kind)
+    best = max(accs.values())
+    groups = getattr(selected, "groups", ())
+    if ties == "expected" and groups:
+        _selected([m for g in groups for m in g], accs)
+        return _ties.expected_top(list(groups), accs, len(sel), lambda got: _regret_of(best, got, kind))
+    return _regret_of(best, max(accs[m] for m in sel), kind)
 
 
 def expected_random_regret(finetune: Mapping[str, float], budget: int, *, kind: str = "relative",
@@ -151,10 +170,25 @@ def relative_delta(a: Iterable[str], b: Iterable[str], finetune: Mapping[str, fl
 
 def _ranking(scores, accs: Mapping[str, float], nan_policy: str, what: str = "scores") -> list:
     """A full ordering of models from a score mapping (ranked, ties by name) or an explicit order."""
+    return [m for g in _groups(scores, accs, nan_policy, "name", what) for m in g]
+
+
+def _groups(scores, accs: Mapping[str, float], nan_policy: str, ties: str, what: str = "scores") -> list:
+    """The tied groups of a ranking, in order: a score mapping's exactly equal scores or a Selection's
+    ``groups`` (``ties="expected"``), else one model per group in the printed order."""
+    _ties.check_ties(ties)
     if isinstance(scores, Mapping):
         check_same_models(scores, accs, what, "finetune")
         vals, _ = score_map(scores, what, nan_policy=nan_policy, min_models=1)
-        return rank_desc(vals)
+        order = rank_desc(vals)
+        return _ties.equal_value_groups(order, vals) if ties == "expected" else _ties.singletons(order)
+    groups = getattr(scores, "groups", ())
+    if ties == "expected" and groups:
+        order = [m for g in groups for m in g]
+        missing = sorted(set(order) - set(accs))
+        if missing:
+            raise ValueError(f"{what}: models missing from finetune: {missing}")
+        return [tuple(g) for g in groups]
     if isinstance(scores, str):
         raise TypeError(f"{what} must be a mapping {{model: score}} or an ordered list of models")
     order = list(scores)
@@ -163,40 +197,62 @@ def _ranking(scores, accs: Mapping[str, float], nan_policy: str, what: str = "sc
     missing = sorted(set(order) - set(accs))
     if missing:
         raise ValueError(f"{what}: models missing from finetune: {missing}")
-    return order
+    return _ties.singletons(order)
 
 
 def top_k_regret(scores, finetune: Mapping[str, float], k: int = 1, *, kind: str = "relative",
-                 nan_policy: str = "raise", percent: Optional[bool] = None) -> float:
-    """Regret of fine-tuning the ``k`` highest-scored models (exact score ties: by model name).
+                 nan_policy: str = "raise", percent: Optional[bool] = None, ties: str = "expected") -> float:
+    """Regret of fine-tuning the ``k`` highest-scored models.
 
     scores: ``{model: score}`` over the same models as ``finetune`` (a mismatch raises, naming the missing
     ids), or an ordered list/:class:`Selection`. With ``nan_policy="omit"`` unscored models cannot be picked but
-    still count in the pool's best accuracy.
+    still count in the pool's best accuracy. ties: ``"expected"`` (default): the mean regret over the uniformly
+    random tie-breaks of exactly equal scores (a mapping) or of a Selection's tied groups, in closed form;
+    ``"name"``: ties broken by model name.
     """
     _check_kind(kind)
     check_nan_policy(nan_policy)
     accs = _finetune(finetune)
-    order = _ranking(scores, accs, nan_policy)
-    k = check_budget(k, len(order), "k")
-    return regret(order[:k], accs, kind=kind, percent=percent)
+    groups = _groups(scores, accs, nan_policy, ties)
+    k = check_budget(k, sum(len(g) for g in groups), "k")
+    if kind == "log_odds":
+        accs = _as_fraction(accs, percent)
+    best = max(accs.values())
+    return _ties.expected_top(groups, accs, k, lambda got: _regret_of(best, got, kind))
 
 
-def budget_to_zero_regret(scores, finetune: Mapping[str, float], *, nan_policy: str = "raise") -> int:
+def budget_to_zero_regret(scores, finetune: Mapping[str, float], *, nan_policy: str = "raise",
+                          ties: str = "expected") -> float:
     """The smallest budget B whose top-B models contain a best model (Renggli et al., Appendix G).
 
-    scores: ``{model: score}`` (ranked, ties by name) or an ordered list/:class:`Selection`. If the ranking
-    never reaches a best model (a partial ranking, or best models omitted for NaN scores) ValueError is raised.
+    scores: ``{model: score}`` or an ordered list/:class:`Selection`. If the ranking never reaches a best model
+    (a partial ranking, or best models omitted for NaN scores) ValueError is raised. ties: ``"expected"``
+    (default): the expected value over uniformly random tie-breaks, ``o + (g + 1) / (m + 1)`` for the first
+    tied group holding a best model (``o`` models before it, ``m`` best of its ``g``): an int when no tie
+    decides it; ``"name"``: ties broken by model name (always an int).
     """
     check_nan_policy(nan_policy)
     accs = _finetune(finetune)
-    order = _ranking(scores, accs, nan_policy)
+    groups = _groups(scores, accs, nan_policy, ties)
     best = max(accs.values())
-    for i, m in enumerate(order):
-        if accs[m] == best:
-            return i + 1
-    raise ValueError("budget_to_zero_regret: the ranking never reaches a best model "
-                     f"({sorted(m for m in accs if accs[m] == best)})")
+    b0 = _ties.expected_budget_to_zero(groups, accs, best)
+    if math.isinf(b0):
+        raise ValueError("budget_to_zero_regret: the ranking never reaches a best model "
+                         f"({sorted(m for m in accs if accs[m] == best)})")
+    return int(b0) if float(b0).is_integer() else b0
+
+
+def success_at(scores, finetune: Mapping[str, float], budget: int, *, nan_policy: str = "raise",
+               ties: str = "expected") -> float:
+    """Probability that the top ``budget`` models of a ranking contain a best model: 0 or 1 without ties; with
+    ``ties="expected"`` (default) over uniformly random tie-breaks, ``1 - C(g - m, r) / C(g, r)`` when the
+    budget keeps ``r`` of the ``g`` models of the first tied group holding ``m`` best ones. Its mean over
+    datasets is the success rate at ``budget`` (Renggli et al., Figure 7)."""
+    check_nan_policy(nan_policy)
+    accs = _finetune(finetune)
+    groups = _groups(scores, accs, nan_policy, ties)
+    b = check_budget(budget, len(accs))
+    return _ties.success_probability(groups, accs, max(accs.values()), b)
 
 
 def _budgets(budgets) -> np.ndarray:
@@ -209,7 +265,9 @@ def _budgets(budgets) -> np.ndarray:
 def success_rate(per_dataset, budgets) -> Union[float, np.ndarray]:
     """Fraction of datasets whose budget to zero regret is at most B, for each B in ``budgets``
     (Renggli et al., Figure 7). per_dataset: ``{dataset: budget_to_zero}`` or a sequence of them (expected,
-    non-integral values such as the random strategy's are accepted). A scalar budget gives a float."""
+    non-integral values such as the random strategy's are accepted, but the rate of an *expected* budget is not
+    the expected rate: for rankings with ties average :func:`success_at` over datasets instead). A scalar
+    budget gives a float."""
     vals = list(per_dataset.values()) if isinstance(per_dataset, Mapping) else list(per_dataset)
     v = np.asarray(vals, dtype=np.float64)
     if v.ndim != 1 or v.size == 0 or not np.isfinite(v).all() or (v < 1).any():

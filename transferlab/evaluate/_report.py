@@ -13,7 +13,7 @@ import numpy as np
 from transferlab.pool import ModelPool
 from transferlab.select import Selection, agnostic_oracle, hybrid, task_agnostic, task_aware
 from transferlab.evaluate._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
-from transferlab.evaluate._regret import (REGRET_KINDS, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret)
+from transferlab.evaluate._regret import (REGRET_KINDS, TIES, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret, success_at)
 from transferlab.evaluate._tables import read_finetune, read_scores
 from transferlab.core.markdown import md_table as _md
 
@@ -39,6 +39,10 @@ _TITLES = {
 }
 
 
+_TIES_NOTE = {"expected": "score ties: expected value over uniformly random tie-breaks",
+              "name": "score ties: broken by model name"}
+
+
 class Report:
     """Evaluation of scores and selection strategies against fine-tune accuracies.
 
@@ -48,7 +52,10 @@ class Report:
     expectations) or ``"hybrid:<score>"``; statistic is one of ``weighted_tau``, ``weighted_tau_gt``,
     ``kendall_tau``, ``pearson``, ``spearman``, ``recall@B``, ``regret@B``, ``budget_to_zero``, ``success@B``
     (1 when the top-B contains a best model; its mean is the success rate of Renggli et al.'s Figure 7).
-    ``selections[(dataset, subject)]`` holds each strategy's full ranking.
+    Score ties: with ``ties="expected"`` (default) regret, budget to zero regret and success of a ranking whose
+    scores tie are expectations over uniformly random tie-breaks (closed form, like the random strategy);
+    ``ties="name"`` breaks them by model name. ``selections[(dataset, subject)]`` holds each strategy's full
+    ranking (its ``tied_groups`` too).
     """
 
     def __init__(self, rows, *, datasets, subjects, kinds, budgets, meta, scores, finetune, selections):
@@ -68,7 +75,7 @@ class Report:
     def from_tables(cls, scores, finetune, budgets: Sequence[int] = (1, 2, 3), *,
                     pool: Union[str, ModelPool, None] = "auto", kind: str = "relative",
                     on_mismatch: str = "raise", nan_policy: str = "raise",
-                    percent: Optional[bool] = None) -> "Report":
+                    percent: Optional[bool] = None, ties: str = "expected") -> "Report":
         """Evaluate a long score table against a fine-tune table.
 
         scores: a CSV path (long ``dataset,model,score,value`` or wide ``dataset,model,<score>...``), a mapping
@@ -84,8 +91,12 @@ class Report:
         on_mismatch: ``"raise"`` (a score and the fine-tune table covering different models on a dataset raises,
         naming the missing ids) or ``"intersect"`` (evaluate on the common models; dropped ones noted).
         nan_policy: NaN scores raise, or with ``"omit"`` the model is unranked by that score (noted).
+        ties: ``"expected"`` (default): exactly equal scores are a tie, every figure the expectation over random
+        tie-breaks; ``"name"``: ties broken by model name (the printed order).
         """
         budgets = _check_options(budgets, kind, on_mismatch, nan_policy)
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
         stab = read_scores(scores)
         ftab = read_finetune(finetune)
         if not stab:
@@ -98,7 +109,7 @@ class Report:
         pool_obj, pool_src = cls._resolve_pool(pool, all_models, notes)
         subjects, kinds = _subjects(score_names, pool_obj is not None, len(ftab) >= 2)
 
-        figures = _Figures(budgets, kind, percent, nan_policy, max(len(models[d]) for d in datasets), notes)
+        figures = _Figures(budgets, kind, percent, nan_policy, max(len(models[d]) for d in datasets), notes, ties)
         for d in datasets:
             figures.add_dataset(d, models[d], stab, ftab, pool_obj, cls._oracle if ORACLE in kinds else None)
         rows = figures.rows
@@ -113,6 +124,7 @@ class Report:
             "pool": pool_src,
             "nan_policy": nan_policy,
             "on_mismatch": on_mismatch,
+            "ties": ties,
             "notes": notes,
         }
         return cls(rows, datasets=datasets, subjects=subjects, kinds=kinds, budgets=budgets, meta=meta,
@@ -211,6 +223,7 @@ class Report:
                "",
                f"regret@B: {self._regret_unit()} when the top B models are fine-tuned; "
                f"budget→0: smallest B with zero regret; random: closed-form expectation; "
+               f"{_TIES_NOTE[m.get('ties', 'expected')]}; "
                f"task-agnostic ranking: {m['pool'] or 'not available'}.",
                ""]
         corr_keys = [k for k, _, _ in CORRELATIONS]
@@ -397,8 +410,9 @@ class _Figures:
     nan_policy, ``n_max`` = the largest pool, for success@1..n_max); notes go to the shared ``notes`` list."""
 
     def __init__(self, budgets: Tuple[int, ...], kind: str, percent: Optional[bool], nan_policy: str,
-                 n_max: int, notes: List[str]):
+                 n_max: int, notes: List[str], ties: str = "expected"):
         self.budgets, self.kind, self.percent, self.nan_policy, self.n_max = budgets, kind, percent, nan_policy, n_max
+        self.ties = ties
         self.notes = notes
         self.rows: List[Tuple[str, str, str, float]] = []
         self.selections: Dict[Tuple[str, str], Selection] = {}
@@ -424,15 +438,18 @@ class _Figures:
 
     def add_strategy(self, d: str, ft: Mapping[str, float], subject: str, sel: Selection) -> None:
         """A ranking's regret@B, budget to zero regret (inf when it never reaches a best model) and success@B
-        for B = 1..n_max; the ranking is kept in ``selections``."""
+        for B = 1..n_max (expected over the tie-breaks of its tied groups unless ``ties="name"``); the ranking is
+        kept in ``selections``."""
         self.selections[(d, subject)] = sel
         for bb in self.budgets:
-            self.rows.append((d, subject, f"regret@{bb}",
-                              regret(sel.models[:min(bb, len(sel))], ft, kind=self.kind, percent=self.percent)))
-        b0 = budget_to_zero_regret(sel, ft) if _reaches_best(sel, ft) else math.inf
+            self.rows.append((d, subject, f"regret@{bb}", regret(sel.top(min(bb, len(sel))), ft, kind=self.kind,
+                                                                 percent=self.percent, ties=self.ties)))
+        reaches = _reaches_best(sel, ft)
+        b0 = budget_to_zero_regret(sel, ft, ties=self.ties) if reaches else math.inf
         self.rows.append((d, subject, "budget_to_zero", float(b0)))
         for bb in range(1, self.n_max + 1):
-            self.rows.append((d, subject, f"success@{bb}", float(b0 <= bb)))
+            p = success_at(sel, ft, min(bb, len(ft)), ties=self.ties) if reaches else 0.0
+            self.rows.append((d, subject, f"success@{bb}", float(p)))
 
     def add_random(self, d: str, ft: Mapping[str, float]) -> None:
         """The random strategy's closed-form expected regret@B, budget to zero regret and success@B."""
