@@ -5,6 +5,7 @@ from transferlab.scores.registry import ScoreSpec, register
 from transferlab.scores.linear_probe.one_shot import LinearProbeResult, linear_probe
 from transferlab.scores.linear_probe.stream import LinearProbeStream
 
-register(ScoreSpec("linear_probe", linear_probe, stream=LinearProbeStream, reference=_reference_fit_and_score))
+register(ScoreSpec("linear_probe", linear_probe, tasks=("classification", "regression", "multilabel"),
+                   stream=LinearProbeStream, reference=_reference_fit_and_score))
 
 __all__ = ["linear_probe", "LinearProbeResult", "LinearProbeStream"]

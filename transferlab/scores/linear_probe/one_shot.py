@@ -35,6 +35,8 @@ from transferlab.core import devices
 from transferlab.core.arrays import Matrix
 from transferlab.core.inputs import check_bool, prepare
 from transferlab.core.lbfgs import LBFGS, dot
+from transferlab.scores.linear_probe import targets as probe_targets
+from transferlab.scores.registry import require_task
 
 PROTOCOLS = ("lbfgs", "renggli")
 
@@ -86,6 +88,9 @@ def linear_probe(
     split=None,
     return_details=False,
     nan_policy="raise",
+    task="classification",
+    alpha=None,
+    cv=5,
 ):
     """Linear-probe validation accuracy: how well a linear softmax classifier on the frozen features
     generalises from a train split to a validation split (Renggli et al. 2022).
@@ -108,6 +113,13 @@ def linear_probe(
     return_details : return a :class:`LinearProbeResult` instead of the float.
     nan_policy : "raise" (default) or "omit" (drop rows with NaN/inf first; indices then refer to
         the original rows).
+    task : "classification" (default); "regression" (labels = float targets (N,) or (N, T)): ridge on the
+        standardised features, score = held-out R^2; "multilabel" (labels = 0/1 indicators (N, L)):
+        one-vs-rest binary probes (this function, ``protocol``/``C``/... as given), score = mean per-label
+        accuracy. Same seeded split (one stratum: there are no classes) or ``split``
+        (``transferlab.scores.linear_probe.targets``). ``return_details`` is for classification.
+    alpha, cv : regression only: the ridge strength (scikit-learn ``Ridge``'s ``alpha``); None (default)
+        chooses it from ``targets.ALPHAS`` by ``cv``-fold cross-validation on the train split.
 
     Definition
     ----------
@@ -158,6 +170,12 @@ def linear_probe(
     """
     protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
     standardize, return_details = check_bool(standardize, "standardize"), check_bool(return_details, "return_details")
+    if require_task("linear_probe", task) != "classification":
+        if return_details:
+            raise ValueError(f"return_details=True is for task='classification'; with task={task!r} call without it")
+        return _probe_targets(features, labels, task, protocol=protocol, val_fraction=val_fraction, seed=seed,
+                              device=device, C=C, standardize=standardize, max_iter=max_iter, tol=tol, split=split,
+                              nan_policy=nan_policy, alpha=alpha, cv=cv)
     # Placed after the split: the split's content keys are computed on the rows as given.
     m, lab, dev, keep = prepare(
         features, labels, nan_policy=nan_policy, device=device, min_samples=3 if split is None else 1, place=False,
@@ -192,6 +210,32 @@ def linear_probe(
         train_idx, val_idx = keep[train_idx], keep[val_idx]
     return LinearProbeResult(score, train_idx, val_idx, out["coef"], out["intercept"], out["mean"], out["scale"],
                              out["loss"], out["n_iter"], out["converged"], out["runs"], lab.classes)
+
+
+def _probe_targets(features, labels, task: str, *, protocol, val_fraction, seed, device, C, standardize, max_iter, tol,
+                   split, nan_policy, alpha, cv) -> float:
+    """``linear_probe`` with task "regression" (ridge, held-out R^2) or "multilabel" (one-vs-rest)."""
+    if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, Real) or not alpha > 0
+                              or not math.isfinite(alpha)):
+        raise ValueError(f"alpha must be a positive finite number or None, got {alpha!r}")
+    m, tg, dev, keep = prepare(features, labels, nan_policy=nan_policy, device=device,
+                               min_samples=2 if split is None else 1, place=False, task=task,
+                               too_few="linear_probe needs at least 2 samples (one to train, one to validate), "
+                                       "got n_samples={n}")
+    if split is None:
+        train_idx, val_idx = probe_targets.split_rows(content_keys(m, seed), val_fraction, stratified_split)
+    else:
+        train_idx, val_idx = _check_split(split, m.n, keep)
+    if task == "regression":
+        return probe_targets.ridge_probe(m, tg.values, train_idx, val_idx, alpha=alpha, cv=cv,
+                                         standardize=standardize)
+    dev_arg = "reference" if dev == "reference" else device
+
+    def binary(mm, column, sp):
+        return linear_probe(mm, column, protocol=protocol, seed=seed, device=dev_arg, C=C, standardize=standardize,
+                            max_iter=max_iter, tol=tol, split=sp)
+
+    return probe_targets.multilabel_probe(m, tg.values, train_idx, val_idx, binary)
 
 
 # ---------------------------------------------------------------------------- arguments and split
