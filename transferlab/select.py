@@ -430,9 +430,23 @@ def _label_matching_kl(target_probs, priors: Mapping[str, object], from_logits: 
     return kl
 
 
+def _zoo_priors(experts: Optional[Sequence[str]]) -> Dict[str, object]:
+    """The zoo's shipped expert priors, limited to ``experts`` (names checked) when given."""
+    from transferlab.zoo import label_priors  # JSON only; no torch
+
+    priors = label_priors()
+    if experts is None:
+        return priors
+    names = _names(experts, "experts")
+    unknown = sorted(set(names) - set(priors))
+    if unknown:
+        raise ValueError(f"experts: {unknown} have no shipped label prior; the zoo's experts are {sorted(priors)}")
+    return {n: priors[n] for n in names}
+
+
 def select_expert(method: str = "knn", *, knn: Optional[Mapping[str, float]] = None, target_probs=None,
-                  priors: Optional[Mapping[str, object]] = None, experts: Optional[Sequence[str]] = None,
-                  seed=None, from_logits: bool = False, smoothing: float = 0.0,
+                  priors=None, experts: Optional[Sequence[str]] = None,
+                  seed=None, from_logits: bool = False, smoothing: Optional[float] = None,
                   nan_policy: str = "raise") -> Selection:
     """Choose the expert to fine-tune (Puigcerver et al., Sec. 5); ``sel.models[0]`` is the chosen expert and
     the rest of the ranking follows.
@@ -443,6 +457,11 @@ def select_expert(method: str = "knn", *, knn: Optional[Mapping[str, float]] = N
         upstream-label prior (``priors={expert: (Z,) array}``; counts are normalised, ``smoothing`` is added to
         every entry first), the expert with the smallest ``KL(q || p_e) = sum_z q_z log(q_z / p_{e,z})`` is
         chosen (terms with ``q_z = 0`` are 0; ``p_{e,z} = 0 < q_z`` gives +inf). Values: the KL divergences.
+        ``priors=None`` (or ``"zoo"``): the zoo experts' shipped upstream label counts
+        (:func:`transferlab.zoo.label_priors`; ``target_probs`` over the 20 upstream labels, e.g.
+        :func:`transferlab.zoo.upstream_label_probs`), with ``smoothing=1`` (one pseudo-count per label, so an
+        expert of a subtree is far, not infinitely far, from a target with mass outside it) unless given;
+        ``experts`` limits them to those names. With your own priors, ``smoothing`` defaults to 0.
     method="random": a uniformly random expert of ``experts`` (or of the keys of ``knn``/``priors``), seeded.
     Rules: ``"expert:<method>"``.
     """
@@ -455,12 +474,15 @@ def select_expert(method: str = "knn", *, knn: Optional[Mapping[str, float]] = N
         sel = task_aware(knn, name="knn", nan_policy=nan_policy)
         return Selection(sel.models, (rule,) * len(sel), rule, sel.values, sel.omitted, sel.groups)
     if method == "label_matching":
-        if target_probs is None or priors is None:
-            raise ValueError("method='label_matching' needs target_probs (n, Z) and priors {expert: (Z,)}")
+        if target_probs is None:
+            raise ValueError("method='label_matching' needs target_probs (n, Z) (and priors {expert: (Z,)}, "
+                             "or none for the zoo's experts)")
+        if priors is None or (isinstance(priors, str) and priors == "zoo"):
+            priors, smoothing = _zoo_priors(experts), (1.0 if smoothing is None else smoothing)
         if not isinstance(priors, Mapping):
             raise TypeError(f"priors must be a mapping {{expert: (Z,) prior}}, got {type(priors).__name__}")
         _names(list(priors), "priors")
-        kl = _label_matching_kl(target_probs, priors, from_logits, smoothing)
+        kl = _label_matching_kl(target_probs, priors, from_logits, 0.0 if smoothing is None else smoothing)
         order = sorted(kl, key=lambda m: (kl[m], m))
         return Selection(tuple(order), (rule,) * len(order), rule, tuple(kl[m] for m in order))
     pool = experts if experts is not None else (knn if knn is not None else priors)

