@@ -14,6 +14,9 @@
   D = 1024, C = 20) on device="cuda" (the Gram seam on the GPU) vs device="cpu" (all host cores).
   NLEEP is left out: its time is the host mixture fit, the same on both.
 * score_many of 8 models (N = 20k, D = 768; sfda, logme, hscore, knn_loo) with cuda_streams=4 vs 1.
+* the tensor-core exact kNN (TRANSFERLAB_KNN_CUDA_PRECISION=tf32) vs the exact path vs faiss-gpu's flat
+  index at TL_BENCH_TC_N x TL_BENCH_TC_D (default 1,000,000 x 2,048): `-k knn_tc`. Not yet measured
+  (no GPU was lent when it was written; docs/gpu.md).
 Times are the minimum over rounds (TL_BENCH_ROUNDS, default 3; the host side of the literature scores
 one round), device work synchronised.
 
@@ -221,3 +224,85 @@ def test_score_many_streams(benchmark, streams):
             assert got[name] == pytest.approx(_TIMES[("many-values", 4)][name], rel=1e-10), name
     _time(benchmark, lambda: tl.score_many(feats, y, scores=scores, cuda_streams=streams),
           ("score_many", 8, f"streams-{streams}"), base="streams-4")
+
+
+# ------------------------------------------------------------------ tensor-core exact kNN (issue 17 part 2)
+# TRANSFERLAB_KNN_CUDA_PRECISION=tf32 (csrc/knn/cuda/knn_tc.cu) vs the exact path (the float32 CUDA-core
+# tiles) vs faiss-gpu's flat index, on one bank of TL_BENCH_TC_N x TL_BENCH_TC_D (default 1,000,000 x 2,048,
+# 8 GB of float32 generated on the device), 1-NN. The TF32 result is checked equal to the exact path's
+# (neighbours and tie counts, bitwise) before it is timed; faiss's 1-NN is checked up to float64 near-ties.
+# One round each (the exact path is about a minute at the default size).
+TC_N = int(os.environ.get("TL_BENCH_TC_N", "1000000"))
+TC_D = int(os.environ.get("TL_BENCH_TC_D", "2048"))
+
+
+@pytest.fixture(scope="module")
+def tc_bank():
+    import torch
+
+    g = torch.Generator(device="cuda").manual_seed(17)
+    centers = torch.randn(10, TC_D, device="cuda", generator=g) * 0.35
+    y = torch.randint(0, 10, (TC_N,), device="cuda", generator=g)
+    Xt = (centers[y] + torch.randn(TC_N, TC_D, device="cuda", generator=g)).contiguous()
+    return Xt, y.cpu().numpy()
+
+
+def _knn_tc(Xt, y, precision, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_KNN_CUDA_PRECISION", precision)
+    return tl.knn_loo(Xt, y, k=1, ties="lowest_index", device="cuda", return_details=True)
+
+
+def _tc_ratio(name, base):
+    if (("knn-tc", TC_N, name) in _TIMES) and (("knn-tc", TC_N, base) in _TIMES):
+        r = _TIMES[("knn-tc", TC_N, base)] / _TIMES[("knn-tc", TC_N, name)]
+        print(f"  {base} / {name} = {r:.2f}x")
+
+
+def _once(fn, name):
+    """One synchronised call, timed (the baselines at this size take a minute or more)."""
+    _sync()
+    t0 = time.perf_counter()
+    out = fn()
+    _sync()
+    _TIMES[("knn-tc", TC_N, name)] = time.perf_counter() - t0
+    print(f"\n('knn-tc', {TC_N}, '{name}'): {_TIMES[('knn-tc', TC_N, name)]:.3f} s (one call)")
+    return out
+
+
+def test_knn_tc_exact_path(tc_bank, monkeypatch):
+    Xt, y = tc_bank
+    _knn_tc(Xt[:20_000], y[:20_000], "exact", monkeypatch)  # warm up (module load, allocator)
+    _TIMES["tc-exact"] = _once(lambda: _knn_tc(Xt, y, "exact", monkeypatch), "exact")
+
+
+def test_knn_tc_tf32(benchmark, tc_bank, monkeypatch):
+    Xt, y = tc_bank
+    got = _knn_tc(Xt, y, "tf32", monkeypatch)
+    want = _TIMES.get("tc-exact")
+    if want is not None:
+        np.testing.assert_array_equal(got.neighbors, want.neighbors)
+        np.testing.assert_array_equal(got.tie_count, want.tie_count)
+        assert got.score == want.score
+    _time(benchmark, lambda: _knn_tc(Xt, y, "tf32", monkeypatch), ("knn-tc", TC_N, "tf32"), rounds=1, base="-")
+    _tc_ratio("tf32", "exact")
+
+
+def test_knn_tc_faiss_gpu(tc_bank):
+    faiss = pytest.importorskip("faiss")
+    if not hasattr(faiss, "StandardGpuResources"):
+        pytest.skip("faiss without GPU support")
+    Xt, y = tc_bank
+    X = Xt.cpu().numpy()
+    res = faiss.StandardGpuResources()
+
+    def run():
+        index = faiss.GpuIndexFlatL2(res, TC_D)
+        index.add(X)
+        _, I = index.search(X, 2)
+        return np.where(I[:, 0] == np.arange(TC_N), I[:, 1], I[:, 0])
+
+    nn = _once(run, "faiss-gpu")
+    want = _TIMES.get("tc-exact")
+    if want is not None:
+        _check_nn(X, nn, want.neighbors[:, 0])
+    _tc_ratio("tf32", "faiss-gpu")

@@ -81,7 +81,15 @@ void knn_boundary_labels_cpu(const MatrixView& x, const int32_t* labels, const i
 // CUDA variant: same contract; all pointers are device pointers; `stream` is a cudaStream_t.
 // The CUDA distance uses its own fixed accumulation order, so it is deterministic run to run
 // and symmetric, but may differ from the CPU distance in the last bits.
+// TRANSFERLAB_KNN_CUDA_PRECISION=exact (default) | tf32 selects one of the two below; same result.
 void knn_loo_cuda(const MatrixView& x, const int32_t* labels, int64_t k, int64_t* nbr_index,
                   float* nbr_dist, int64_t* tie_count, int64_t* tie_same, void* stream);
+// The float32 CUDA-core tiles (knn/cuda/knn_cuda.cu).
+void knn_loo_cuda_exact(const MatrixView& x, const int32_t* labels, int64_t k, int64_t* nbr_index,
+                        float* nbr_dist, int64_t* tie_count, int64_t* tie_same, void* stream);
+// A TF32 tensor-core pass with a rigorous per-pair bound, then the exact re-check of the candidates
+// it cannot exclude (knn/cuda/knn_tc.h, knn_tc.cu): bitwise the result of knn_loo_cuda_exact.
+void knn_loo_cuda_tf32(const MatrixView& x, const int32_t* labels, int64_t k, int64_t* nbr_index,
+                       float* nbr_dist, int64_t* tie_count, int64_t* tie_same, void* stream);
 
 }  // namespace tl

@@ -241,8 +241,23 @@ void run_tiles(const KnnArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
+// TRANSFERLAB_KNN_CUDA_PRECISION=exact (default) | tf32 picks the first pass: the float32 CUDA-core
+// tiles below, or the TF32 tensor-core pass with an exact re-check (knn_tc.cu). Both give the same
+// result; tf32 stays opt-in until a GPU has measured it (docs/gpu.md).
 void knn_loo_cuda(const MatrixView& x, const int32_t* labels, int64_t k, int64_t* nbr_index,
                   float* nbr_dist, int64_t* tie_count, int64_t* tie_same, void* stream_ptr) {
+  std::string p = "exact";
+  if (const char* env = std::getenv("TRANSFERLAB_KNN_CUDA_PRECISION")) p = env;
+  TL_CHECK_ARG(p == "exact" || p == "tf32",
+               "TRANSFERLAB_KNN_CUDA_PRECISION must be 'exact' or 'tf32', got '" + p + "'");
+  if (p == "tf32")
+    knn_loo_cuda_tf32(x, labels, k, nbr_index, nbr_dist, tie_count, tie_same, stream_ptr);
+  else
+    knn_loo_cuda_exact(x, labels, k, nbr_index, nbr_dist, tie_count, tie_same, stream_ptr);
+}
+
+void knn_loo_cuda_exact(const MatrixView& x, const int32_t* labels, int64_t k, int64_t* nbr_index,
+                        float* nbr_dist, int64_t* tie_count, int64_t* tie_same, void* stream_ptr) {
   const int64_t n = x.rows, d = x.cols;
   TL_CHECK_ARG(n >= 2 && k >= 1 && k <= n - 1, "k must be in [1, n_samples-1]");
   TL_CHECK_ARG(d >= 1, "empty feature bank: n_features=0");
