@@ -92,7 +92,8 @@ def _add_score_parser(sub) -> None:
                "  transferlab score banks -o knn.csv --scores knn_loo --arg knn_loo.k=3\n"
                "  transferlab score features.npy --labels labels.npy      # your own arrays (one model per file)\n"
                "  transferlab score resnet.npz vit.npz -o scores.csv      # .npz: features, labels[, probs|logits]\n"
-               "  transferlab score table.csv --label-column y            # CSV: feature columns + a label column")
+               "  transferlab score table.csv --label-column y            # CSV: feature columns + a label column\n"
+               "  transferlab score features.npy --labels y.npy --task regression   # float targets (N,) or (N, T)")
     sc.add_argument("banks", nargs="+", metavar="INPUT",
                     help="bank directories, directories holding banks, or array files (.npy, .npz, .csv), "
                          "one model per file, named by the file name")
@@ -101,6 +102,9 @@ def _add_score_parser(sub) -> None:
     sc.add_argument("--scores", nargs="+", metavar="SCORE",
                     help="score names (default: every available score; see 'transferlab info')")
     sc.add_argument("--device", default="auto", help="auto (default), cpu, cuda or reference")
+    sc.add_argument("--task", default="classification", choices=["classification", "regression", "multilabel"],
+                    help="what the labels are: classes (default), float targets (regression) or 0/1 indicator "
+                         "columns (multilabel, a (N, L) .npy); scores that do not support it are skipped with a note")
     sc.add_argument("--arg", action="append", default=[], metavar="SCORE.NAME=VALUE",
                     help="an argument of one score, e.g. knn_loo.k=3 (repeatable; values parsed as Python literals)")
     sc.add_argument("--keep-going", action="store_true",
@@ -291,18 +295,53 @@ def _inputs(args, items: List[str]) -> list:
     return [next(it) if is_array_file(p) else p for p in items]
 
 
+def _task_inputs(args, items: List[str]):
+    """(banks, score_pool keywords) for --task regression / multilabel: bank directories as given (their
+    integer labels read as targets), or .npy feature files with one --labels file of targets / indicators
+    (FeatureBanks store class labels, so such arrays go to score_pool as arrays with labels=)."""
+    from transferlab._cli_arrays import _load_npy, is_array_file, read_labels
+
+    files = [p for p in items if is_array_file(p)]
+    if not files:
+        if args.labels:
+            raise ValueError("--labels goes with array-file inputs (.npy); bank directories carry their own")
+        return list(items), {}
+    if len(files) != len(items):
+        raise ValueError(f"--task {args.task}: give either bank directories or .npy feature files, not both")
+    bad = [p for p in files if not p.lower().endswith(".npy")]
+    if bad:
+        raise ValueError(f"--task {args.task} with array files takes .npy features and --labels FILE; got {bad[0]}")
+    if not args.labels:
+        raise ValueError(f"--task {args.task} with .npy inputs needs --labels FILE (the targets: .npy (N,) / (N, T), "
+                         "or one number a line)")
+    if args.probs or args.logits:
+        raise ValueError(f"--probs/--logits feed LEEP and NCE, which do not support --task {args.task}")
+    arrays = {}
+    for p in files:
+        name = os.path.splitext(os.path.basename(p))[0]
+        if name in arrays:
+            raise ValueError(f"two inputs would both be model {name!r}; rename one file")
+        arrays[name] = _load_npy(p, "input")
+    return arrays, {"labels": read_labels(args.labels), "dataset": args.dataset}
+
+
 def _cmd_score(args) -> int:
     from transferlab.scoring import score_pool
 
     check_output("-o/--out", args.out)
     kwargs = _parse_args_kv(args.arg)
     _check_arg_scores(kwargs, args.scores)
-    banks = _inputs(args, args.banks)
+    extra = {}
+    if args.task != "classification":
+        banks, extra = _task_inputs(args, args.banks)
+    else:
+        banks = _inputs(args, args.banks)
     if args.scheduler and not all(isinstance(b, str) for b in banks):
         raise ValueError("--scheduler scores bank directories the workers can read; write array files to banks "
                          "first (FeatureBank.from_arrays) or score them without --scheduler")
     res = score_pool(banks, args.scores, device=args.device, score_kwargs=kwargs or None,
-                     errors="note" if args.keep_going else "raise", scheduler=args.scheduler or None)
+                     errors="note" if args.keep_going else "raise", scheduler=args.scheduler or None, task=args.task,
+                     **extra)
     sys.stdout.write(res.to_markdown() + "\n")
     for note in res.notes:
         sys.stdout.write(f"note: {note}\n")

@@ -41,6 +41,7 @@ from transferlab.core import linalg
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.bank import FeatureBank
+from transferlab.core.arrays import check_task
 from transferlab.scores import registry
 
 __all__ = ["PoolScores", "score_pool", "find_banks"]
@@ -496,7 +497,7 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
                dataset: Optional[str] = None, device: str = "auto",
                score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None, errors: str = "raise",
                client: Any = None, scheduler: Optional[str] = None,
-               kernel_threads: Optional[int] = None) -> PoolScores:
+               kernel_threads: Optional[int] = None, task: str = "classification") -> PoolScores:
     """Every score for every model of a pool, timed; here, or on a Dask cluster with ``client=`` / ``scheduler=``.
 
     banks: the models, in one of two forms.
@@ -527,6 +528,10 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
         seconds are the workers'. Needs ``pip install 'transferlab[dask]'``.
     kernel_threads: OpenMP threads of the CPU kernels while scoring (None: the default); on a cluster with
         several Dask threads per machine, 1 avoids oversubscription.
+    task: ``"classification"`` (default), ``"regression"`` or ``"multilabel"``: passed to every score as
+        ``task=``; the labels are then float targets (N,) / (N, T) or 0/1 indicators (N, L). With ``scores``
+        None the scores of that task are run (``transferlab.available(task=...)``); named scores that do not
+        support it are skipped, each with a note.
 
     Returns :class:`PoolScores` (rows ordered by dataset, model, then the order of ``scores``).
     """
@@ -557,7 +562,8 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
                              "their own labels")
         entries = _array_entries(banks, probs, dataset or "data")
     entries.sort(key=lambda e: (e[0].dataset, e[0].model))
-    names = list(registry.available() if scores is None else scores)
+    check_task(task)
+    names = list(registry.available(task=task) if scores is None else scores)
     if isinstance(scores, str):
         names = [scores]
     infos = [registry.get(s) for s in names]  # unknown names raise, listing the available ones
@@ -565,6 +571,7 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
     unknown = sorted(set(kwargs_all) - set(names))
     if unknown:
         raise ValueError(f"score_kwargs names scores that are not scored: {unknown} (scoring {names})")
+    infos, task_notes = _for_task(infos, kwargs_all, task)
 
     if remote:
         res = _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel_threads, client,
@@ -576,11 +583,27 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
                                        skip=set(pool.unavailable), stop_on_error=errors == "raise",
                                        kernel_threads=kernel_threads))
         res = pool.result()
-    res.notes[:0] = broken or []
+    res.notes[:0] = (broken or []) + task_notes
     for unit, _, _ in entries:
         if not math.isnan(unit.extract_seconds):
             res.extract_seconds.setdefault(unit.dataset, {})[unit.model] = unit.extract_seconds
     return res
+
+
+def _for_task(infos: Sequence[Any], kwargs_all: Dict[str, Dict[str, Any]], task: str) -> Tuple[list, List[str]]:
+    """(the scores that support ``task``, a note for each one skipped); ``task=`` added to their arguments
+    (only when it is not the default, so scores without a task argument keep working)."""
+    if task == "classification":
+        return list(infos), []
+    keep = [i for i in infos if task in i.tasks]
+    notes = [f"{i.name}: skipped (it does not support task={task!r}; scores that do: "
+             f"{', '.join(registry.available(task=task))})" for i in infos if task not in i.tasks]
+    if not keep:
+        raise ValueError(f"none of the requested scores supports task={task!r}; scores that do: "
+                         f"{', '.join(registry.available(task=task))}")
+    for i in keep:
+        kwargs_all[i.name] = {**kwargs_all.get(i.name, {}), "task": task}
+    return keep, notes
 
 
 def _is_npy(x: Any) -> bool:

@@ -27,11 +27,19 @@ def test_regression_rdm_equals_oracle_and_ignores_row_order():
     assert tl.parc(X[p], Y[p], task="regression", probe_size=100) == tl.parc(X, Y, task="regression", probe_size=100)
 
 
-def test_regression_needs_two_target_columns_and_non_constant_rows():
+def test_single_target_column_uses_absolute_differences():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(90, 5))
+    y = X[:, 0] + 0.3 * rng.normal(size=90)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    iu = np.triu_indices(90, k=1)
+    want = 100.0 * spearmanr((1.0 - np.corrcoef(Z))[iu], np.abs(y[:, None] - y[None, :])[iu])[0]
+    assert tl.parc(X, y, task="regression", pca=None, probe_size=None) == pytest.approx(want, rel=1e-9)
+
+
+def test_regression_target_rows_must_not_be_constant():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(40, 4))
-    with pytest.raises(ValueError, match="at least 2 columns"):
-        tl.parc(X, rng.normal(size=40), task="regression")
     Y = rng.normal(size=(40, 2))
     Y[3] = 1.0
     with pytest.raises(ValueError, match="constant"):

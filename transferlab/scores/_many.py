@@ -19,6 +19,7 @@ one model runs on that model's stream, after the bank is placed on the device on
 """
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -27,10 +28,10 @@ import numpy as np
 
 from transferlab.core import devices
 from transferlab import kernels
-from transferlab.core.arrays import as_labels, as_matrix
+from transferlab.core.arrays import as_labels, as_matrix, as_targets, check_task
 from transferlab.core.inputs import check_bool
 from transferlab.scores import _batched
-from transferlab.scores.registry import get
+from transferlab.scores.registry import available, get
 
 # CUDA streams (worker threads) score_many uses at most: enough to hide one model's host work behind
 # the others' kernels; more only multiplies the GPU memory held at once (each stream holds a bank).
@@ -48,9 +49,34 @@ def _feature_list(features_list, what: str = "features_list") -> list:
     return items
 
 
+def _score_many_task(items, labels, infos, score_kwargs, device: str, task: str) -> Dict[str, List[float]]:
+    """score_many with regression targets / multilabel indicators: every supporting score, model by model."""
+    skipped = [i.name for i in infos if task not in i.tasks]
+    if skipped:
+        warnings.warn(f"score_many: skipped {', '.join(skipped)} (they do not support task={task!r}; scores that do: "
+                      f"{', '.join(available(task=task))})", UserWarning, stacklevel=3)
+    n = as_matrix(items[0], "features_list[0]").n
+    targets = as_targets(labels, task, n, "labels").values  # validated once
+    out: Dict[str, List[float]] = {}
+    for info in infos:
+        if task not in info.tasks:
+            continue
+        kw = {"device": device, **score_kwargs.get(info.name, {}), "task": task}
+        values = []
+        for j, x in enumerate(items):
+            try:
+                values.append(float(info.func(x, targets, **kw)))
+            except Exception as e:
+                _note(e, j, info.name)
+                raise
+        out[info.name] = values
+    return out
+
+
 def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("sfda", "logme", "knn_loo"), *,
                device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
-               cuda_streams: int = DEFAULT_CUDA_STREAMS, batched: bool = True) -> Dict[str, List[float]]:
+               cuda_streams: int = DEFAULT_CUDA_STREAMS, batched: bool = True,
+               task: str = "classification") -> Dict[str, List[float]]:
     """Score many models of one dataset with several scores in one call.
 
     features_list: one (N, D_m) array per model (numpy, memmap, torch CPU/CUDA; D may differ), all on the same
@@ -65,6 +91,9 @@ def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("s
         one class-sum pass and one centred Gram per model, the Grams of a block of models in one batched
         kernel call (``transferlab/scores/_batched.py``): sfda is then bitwise its one-shot value, logme and
         hscore equal theirs to rounding (relative 1e-9 tested). False: every score is its own call.
+    task: "classification" (default), "regression" or "multilabel" (labels: float targets / 0/1 indicators),
+        passed to every score as ``task=``; a score that does not support it is skipped with a ``UserWarning``
+        (the note) and is absent from the result.
     Returns ``{score: [value of model 0, value of model 1, ...]}``, each value equal to the one-shot call
     (on CUDA to the GPU's rounding: the same kernels on another stream). An error in one model's call is
     raised unchanged with a note naming the model and the score.
@@ -77,6 +106,8 @@ def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("s
     unknown = set(score_kwargs) - {i.name for i in infos}
     if unknown:
         raise ValueError(f"score_kwargs names scores that are not requested: {sorted(unknown)}")
+    if check_task(task) != "classification":
+        return _score_many_task(items, labels, infos, score_kwargs, device, task)
     n = as_matrix(items[0], "features_list[0]").n
     for j, x in enumerate(items[1:], 1):
         nj = as_matrix(x, f"features_list[{j}]").n

@@ -62,10 +62,11 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     PARC = 100 x Spearman correlation (Pearson correlation of average ranks) of the strict upper
     triangles.
 
-    ``task="regression"`` (labels = float targets (N, T), T >= 2): RDM_Y = 1 - corrcoef of the target
-    rows, as the paper defines it for regression (the rows in canonical order keyed by the sorted
-    distinct target rows). A single target column has no row correlation (each row is one number):
-    ``ValueError``. ``label_rdm`` does not apply.
+    ``task="regression"`` (labels = float targets (N,) or (N, T)): with T >= 2, RDM_Y = 1 - corrcoef of
+    the target rows, as the paper defines it for regression (the rows in canonical order keyed by the
+    sorted distinct target rows). A single target column has no row correlation (each row is one
+    number): there RDM_Y = |y_i - y_j| (transferlab's choice, beyond the paper; only its ranks enter).
+    ``label_rdm`` does not apply.
 
     Row order: the probe draw and the randomized PCA see the row order (the published score
     depends on it). Here the rows are first put in a canonical order (``core.row_order``: sorted by two
@@ -93,9 +94,6 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
 def _parc_regression(m: Matrix, Y: np.ndarray, rows, pca, n_dims: int, dev: str) -> float:
     """PARC with the regression label RDM ``1 - corrcoef(target rows)`` (same rows, order and PCA as the
     classification path: the canonical order's label key is the rank of each distinct target row)."""
-    if Y.shape[1] < 2:
-        raise ValueError("parc with task='regression' needs targets with at least 2 columns (N, T): its label RDM "
-                         "is 1 - corrcoef of the target rows, undefined for a single number per row")
     keys = np.unique(Y, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int32)
     order = canonical_order(m, keys)
     if order is not None:
@@ -109,6 +107,10 @@ def _parc_regression(m: Matrix, Y: np.ndarray, rows, pca, n_dims: int, dev: str)
         corr = feature_correlations(F)
         iu = np.triu_indices(m.n, k=1)
         _warn_degenerate_rdm(corr[iu])
+        if Y.shape[1] == 1:
+            # One number per row has no row correlation: its dissimilarity is |y_i - y_j| (only ranks enter).
+            rdm_y = np.abs(Y[:, 0][:, None] - Y[:, 0][None, :])
+            return float(100.0 * _pearson(rankdata(1.0 - corr[iu]), rankdata(rdm_y[iu])))
         Yc = Y - Y.mean(axis=1, keepdims=True)
         norms = np.sqrt(np.einsum("ij,ij->i", Yc, Yc))
         if np.any(norms == 0):
