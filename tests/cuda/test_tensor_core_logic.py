@@ -247,3 +247,49 @@ def test_without_labels_and_validation():
         _tc(X, y, X.shape[0], 8)
     with pytest.raises(ValueError, match="cap"):
         _tc(X, y, 3, 8, cap=2)
+
+
+def test_half_and_double_inputs_are_rounded_as_the_exact_path():
+    import torch
+
+    X, y = _integer_bank(seed=9)
+    X = X * np.float32(0.3) + np.float32(0.01)
+    t = torch.from_numpy(X).to(torch.bfloat16)
+    bits = t.view(torch.int16).numpy().view(np.uint16)
+    got = cuda_logic.knn_loo_tc(bits, y, 3, 8, is_bf16=True)
+    want = cuda_logic.knn_loo(t.float().numpy(), y, 3, 8)
+    for name, g, w in zip(NAMES, got[:4], want):
+        np.testing.assert_array_equal(g, w, err_msg=f"bf16 {name}")
+    X64 = X.astype(np.float64) + 1e-9  # rounded to float32 first, as the exact path does
+    got = cuda_logic.knn_loo_tc(X64, y, 3, 8)
+    want = cuda_logic.knn_loo(X64, y, 3, 8)
+    for name, g, w in zip(NAMES, got[:4], want):
+        np.testing.assert_array_equal(g, w, err_msg=f"float64 {name}")
+
+
+# ------------------------------------------------------------------ property: any bank, any tile, any buffer
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 40),
+    d=st.integers(1, 6),
+    levels=st.integers(1, 4),
+    noise=st.sampled_from([0.0, 2.0**-20, 1e-3]),
+    tile=st.integers(1, 20),
+    extra=st.integers(0, 6),
+    truncate=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+    data=st.data(),
+)
+def test_tc_equals_exact_path_property(n, d, levels, noise, tile, extra, truncate, seed, data):
+    """Small banks full of ties and near ties, any tile edge and candidate buffer: the TF32 pass with its
+    re-check and fallback is bitwise the exact path, and a row falls back iff its candidates exceed the buffer."""
+    rng = np.random.default_rng(seed)
+    X = (rng.integers(0, levels + 1, size=(n, d)) + noise * rng.standard_normal((n, d))).astype(np.float32)
+    y = rng.integers(0, 3, size=n).astype(np.int32)
+    k = data.draw(st.integers(1, n - 1))
+    got = _assert_exact(X, y, k, tile, cap=k + extra, truncate=truncate)
+    np.testing.assert_array_equal(got[4].astype(bool), _needed(X, k, truncate) > k + extra)
