@@ -131,3 +131,32 @@ def test_knn_loo_score_tf32_equals_exact(k, monkeypatch):
     assert got.score == want.score
     np.testing.assert_array_equal(got.neighbors, want.neighbors)
     np.testing.assert_array_equal(got.tie_count, want.tie_count)
+
+
+@pytest.mark.parametrize("bank", ["gaussian", "positive_adversarial"])
+def test_device_tf32_products_obey_the_bound_model(bank):
+    """The bound's model of a TF32 dot product (knn_tc.h: inputs within 2^-10, exact products, float32
+    accumulation within D 2^-21 of the magnitudes) checked on this GPU's TF32 GEMM (cuBLAS through torch)
+    against float64: the error never exceeds it, and the model is not vacuous."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    if bank == "gaussian":
+        X = rng.standard_normal((512, 2048)).astype(np.float32)
+    else:  # every input just below a TF32 rounding boundary, all products positive
+        X = (1 + 2.0**-10 - 2.0**-23) * (1 + rng.integers(0, 4, size=(512, 2048))).astype(np.float32)
+    d, t = X.shape[1], 2.0**-10
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        Xt = torch.from_numpy(X).cuda()
+        got = (Xt @ Xt.T).double().cpu().numpy()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    X64 = X.astype(np.float64)
+    true = X64 @ X64.T
+    mag = np.abs(X64) @ np.abs(X64).T
+    model = ((2 * t + t * t) + d * 2.0**-21 * (1 + t) ** 2) * mag
+    ratio = np.abs(got - true) / model
+    assert ratio.max() <= 1.0
+    assert ratio.max() > 1e-3
