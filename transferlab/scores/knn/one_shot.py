@@ -17,13 +17,13 @@ from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, as_targets, check_labels_omit
 from transferlab.core.inputs import (check_bool, check_finite, distances_in_bank_scale, prepare, rescaled_to_unit,
-                                    scaled_by_power_of_two, scan_rows, unit_exponent)
+                                    scan_rows, unit_exponent)
 from transferlab.reference.knn import knn_loo as _oracle
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
 from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options, normalise, normalise_host
-from transferlab.scores.knn.targets import (ambiguous_rows, boundary_members, check_knn_task, multilabel_score,
-                                           regression_score)
+from transferlab.scores.knn.targets import (ambiguous_rows, bank_members, boundary_members, check_knn_task,
+                                           multilabel_score, regression_score)
 
 __all__ = ["knn_loo"]
 
@@ -187,12 +187,7 @@ def _knn_loo_targets(features, labels, k: int, metric: str, ties: str, device: s
         srt = np.sort(qidx)
         idx, dist, tc, _ = neighbour_lists(m, np.zeros(m.n, dtype=np.int32), srt, k, metric=metric, query_rows=q_rows,
                                            ref_rows=ref_rows, exponent=exponent)
-        prep = (lambda b: normalise(b)) if metric == "cosine" else (lambda b: scaled_by_power_of_two(b, exponent))
-
-        def members_of(rows, T):
-            return boundary_members(prep(blocks.take(m, srt[rows])), m, T, self_rows=srt[rows], prep=prep,
-                                    ref_rows=ref_rows)
-
+        members_of = bank_members(m, lambda pos: srt[pos], metric=metric, exponent=exponent, ref_rows=ref_rows)
         return score_of(Y, Y[srt], idx, dist, tc, k, ties, members_of)
     m, tg, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, min_samples=k + 1, place=False,
                             rescale=False, too_few=_too_few(k), task=task)

@@ -4,8 +4,9 @@ Contract: built over the whole reference bank and its labels; chunks are blocks 
 against the whole bank through ``out_of_core.neighbour_lists`` (bitwise ``knn_loo``'s lists); states over
 disjoint query rows merge in any order; ``compute()`` once every query is covered equals ``knn_loo`` with
 the same options bit for bit. A state pickles (a memory-mapped bank travels as its file name, not its
-bytes); the class stays importable as ``transferlab.scores.knn.stream.KnnLooStream``. Imports ``rules``,
-``credit`` and ``out_of_core``.
+bytes); the class stays importable as ``transferlab.scores.knn.stream.KnnLooStream``. With ``task=
+"regression"`` / ``"multilabel"`` the labels are targets / indicators and ``compute()`` equals ``knn_loo``
+with that task (``targets``). Imports ``rules``, ``credit``, ``out_of_core`` and ``targets``.
 """
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ import numpy as np
 
 from transferlab.core import blocks
 from transferlab.core import devices
-from transferlab.core.arrays import Matrix, as_labels, as_matrix
+from transferlab.core.arrays import Labels, Matrix, as_labels, as_matrix, as_targets
 from transferlab.core.inputs import check_finite, distances_in_bank_scale, scan_rows, unit_exponent
 from transferlab.scores._stream import ScoreStream
 from transferlab.scores.knn.credit import credit
 from transferlab.scores.knn.out_of_core import neighbour_lists, plan_blocks, resolve_queries
 from transferlab.scores.knn.rules import KnnLooResult, check_loo_problem, check_options
+from transferlab.scores.knn.targets import bank_members, check_knn_task, multilabel_score, regression_score
 
 __all__ = ["KnnLooStream"]
 
@@ -50,15 +52,22 @@ class KnnLooStream(ScoreStream):
     over_bank = True  # streaming.run builds it over the source bank and its labels
 
     def __init__(self, features=None, labels=None, *, k=1, metric="euclidean", ties="expected", queries=None,
-                 seed=0, max_memory=None) -> None:
+                 seed=0, max_memory=None, task="classification") -> None:
         if features is None or labels is None:
             raise TypeError("the knn_loo stream is built over the reference bank: "
                             "stream('knn_loo', features, labels, k=...) (or streaming.run('knn_loo', bank, labels))")
         k = check_options(k, metric, ties)
         blocks.parse_max_memory(max_memory)
         m = devices.to_host(as_matrix(features, "features"))
-        lab = as_labels(labels, m.n, "labels", min_classes=1)
-        check_loo_problem(m.n, int(k), lab, stacklevel=3)
+        self._targets = None  # regression targets / multilabel indicators (N, T) float64 for those tasks
+        if check_knn_task(task, False) == "classification":
+            lab = as_labels(labels, m.n, "labels", min_classes=1)
+            check_loo_problem(m.n, int(k), lab, stacklevel=3)
+        else:
+            self._targets = as_targets(labels, task, m.n, "labels").values
+            if not 1 <= int(k) <= m.n - 1:
+                raise ValueError(f"k must be in [1, n_samples-1]: got k={k} with n_samples={m.n}")
+            lab = Labels(np.zeros(m.n, dtype=np.int32), np.zeros(1, dtype=np.int64), np.array([m.n], dtype=np.int64))
         self._qidx = resolve_queries(queries, m.n, seed)
         self._plan = plan_blocks(m, self._qidx.size, int(k), metric, max_memory)  # too small: ValueError here
         bad, row_top = scan_rows(m.with_budget(blocks.Budget(self._plan[1])))
@@ -71,8 +80,9 @@ class KnnLooStream(ScoreStream):
         self._order = np.argsort(self._qidx, kind="stable")
         self._sorted = self._qidx[self._order]
         q_param = queries if queries is None or isinstance(queries, (int, np.integer)) else tuple(self._qidx.tolist())
+        more = {} if task == "classification" else {"task": task}  # default params as before (old pickles merge)
         super().__init__(k=int(k), metric=metric, ties=ties, queries=q_param, seed=seed, max_memory=max_memory,
-                         bank=_fingerprint(m))
+                         bank=_fingerprint(m), **more)
         self.d = m.d
         self._next = 0
 
@@ -101,9 +111,14 @@ class KnnLooStream(ScoreStream):
             raise ValueError(f"chunk rows {start}..{stop} run past the bank's n_samples={n}")
         if labels is not None:
             lab = np.asarray(labels).reshape(-1)
-            if lab.shape[0] != chunk.n:
+            if lab.shape[0] != chunk.n * (1 if self._targets is None else self._targets.shape[1]):
                 raise ValueError(f"labels has length {lab.shape[0]} but the chunk has {chunk.n} rows")
-            if not np.array_equal(lab, self._lab.classes[self._lab.codes[start:stop]]):
+            if self._targets is not None:
+                same = lab.size == chunk.n * self._targets.shape[1] and np.array_equal(
+                    np.asarray(labels, dtype=np.float64).reshape(chunk.n, -1), self._targets[start:stop])
+            else:
+                same = np.array_equal(lab, self._lab.classes[self._lab.codes[start:stop]])
+            if not same:
                 raise ValueError(f"labels of rows {start}..{stop} differ from the bank's labels")
         if not np.array_equal(_host_f64(chunk), m.to_float64_host(start, stop), equal_nan=True):
             raise ValueError(f"the chunk's rows differ from the bank's rows {start}..{stop}: feed the bank's own rows")
@@ -145,14 +160,28 @@ class KnnLooStream(ScoreStream):
         return twin
 
     def _compute(self) -> float:
-        return self.details().score
+        if self._targets is None:
+            return self.details().score
+        self._check_covered()
+        p = self.params
+        Y = self._targets
+        members_of = bank_members(self._bank, lambda pos: self._sorted[pos], metric=p["metric"],
+                                  exponent=self._exponent, ref_rows=self._plan[1])
+        score_of = regression_score if p["task"] == "regression" else multilabel_score
+        return score_of(Y, Y[self._sorted], self.idx, self.dist, self.tie_count, p["k"], p["ties"], members_of)
 
-    def details(self):
-        """:class:`transferlab.scores.knn.KnnLooResult` of the queries (in the order they were given)."""
+    def _check_covered(self) -> None:
         if not np.all(self.covered):
             miss = int(self._sorted[np.argmin(self.covered)])
             raise ValueError(f"{int((~self.covered).sum())} of {self.covered.size} query rows are not covered yet "
                              f"(first: row {miss}); feed every row (or every requested query) before compute()")
+
+    def details(self):
+        """:class:`transferlab.scores.knn.KnnLooResult` of the queries (in the order they were given)."""
+        if self._targets is not None:
+            raise ValueError("details() is for task='classification'; with regression / multilabel targets call "
+                             "compute()")
+        self._check_covered()
         p = self.params
         correct = credit(self._bank, self._lab.codes, p["k"], p["ties"], self.idx, self.dist, self.tie_count,
                           self.tie_same, rows=self._sorted, metric=p["metric"], max_memory=p["max_memory"],

@@ -30,9 +30,10 @@ from transferlab import kernels
 from transferlab.core import blocks
 from transferlab.core import cpu_threads
 from transferlab.core.arrays import Matrix
-from transferlab.scores.knn.rules import expected_vote_credit, vote
+from transferlab.core.inputs import scaled_by_power_of_two
+from transferlab.scores.knn.rules import expected_vote_credit, normalise, vote
 
-__all__ = ["boundary_members", "ambiguous_rows", "regression_score", "multilabel_score", "class_credit",
+__all__ = ["boundary_members", "bank_members", "ambiguous_rows", "regression_score", "multilabel_score", "class_credit",
            "check_knn_task"]
 
 _QUERY_CHUNK = 64
@@ -86,6 +87,22 @@ def boundary_members(queries: Matrix, bank: Matrix, boundary: np.ndarray, *, sel
                 for r in np.flatnonzero(hit.any(axis=1)):
                     found[a + r].append(idx[r][hit[r]])
     return [np.sort(np.concatenate(f)) if f else np.zeros(0, dtype=np.int64) for f in found]
+
+
+def bank_members(m: Matrix, rows_of: Callable[[np.ndarray], np.ndarray], *, metric: str, exponent: int,
+                 ref_rows: Optional[int]) -> Callable[[np.ndarray, np.ndarray], List[np.ndarray]]:
+    """``members_of(positions, boundary)`` for leave-one-out lists over the raw host bank ``m`` read in
+    blocks (the streamed paths): bank rows ``rows_of(positions)``, each block normalised (cosine) or scaled
+    by 2^-``exponent`` as the lists' kernel read it."""
+    def prep(b: Matrix) -> Matrix:
+        return normalise(b) if metric == "cosine" else scaled_by_power_of_two(b, exponent)
+
+    def members_of(positions: np.ndarray, boundary: np.ndarray) -> List[np.ndarray]:
+        rows = rows_of(positions)
+        return boundary_members(prep(blocks.take(m, rows)), m, boundary, self_rows=rows, prep=prep,
+                                ref_rows=ref_rows)
+
+    return members_of
 
 
 def _members_or_listed(idx, dist, tie_count, ties, members_of):
