@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from transferlab.bank import BankWriter, FeatureBank, library_versions
+from transferlab.core.progress import bar
 
 __all__ = ["extract", "weights_hash"]
 
@@ -215,36 +215,8 @@ def _dataset_batches(torch, data, start: int, batch_size: int):
 
 # --- progress ------------------------------------------------------------------------------------------------
 
-class _SimpleBar:
-    """A minimal stderr progress bar for environments without tqdm (shown only on a TTY)."""
-
-    def __init__(self, total: int, initial: int, desc: str):
-        self.total, self.n, self.desc = total, initial, desc
-        self.on = sys.stderr.isatty()
-        self.t0 = time.perf_counter()
-
-    def update(self, k: int) -> None:
-        self.n += k
-        if self.on:
-            frac = self.n / max(1, self.total)
-            sys.stderr.write(f"\r{self.desc} [{'#' * int(30 * frac):<30}] {self.n}/{self.total} "
-                             f"{time.perf_counter() - self.t0:.1f}s")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.on:
-            sys.stderr.write("\n")
-
-
 def _progress(enabled: bool, total: int, initial: int, desc: str):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _SimpleBar(total, initial, desc)
-    # disable=None: tqdm turns itself off when stderr is not a TTY (logs and CI stay clean).
-    return tqdm(total=total, initial=initial, desc=desc, unit="img", file=sys.stderr, disable=None, leave=False)
+    return bar(enabled, total, desc, unit="img", initial=initial)
 
 
 # --- extract -------------------------------------------------------------------------------------------------

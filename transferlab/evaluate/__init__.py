@@ -11,7 +11,7 @@ Definitions: Renggli et al. 2022, "Which model to transfer? Finding the needle i
 (regret, hybrid strategy, budget to zero regret in Appendix G, success rate in Figure 7); ``SCORES.md``.
 Score ties count as ties: every figure is the expectation over uniformly random tie-breaks unless ``ties="name"``.
 """
-from transferlab.evaluate._cost import cost_markdown, cost_quality, plot_cost_quality
+from transferlab.evaluate._cost import cost_markdown, cost_quality, cost_quality_figure, plot_cost_quality
 from transferlab.evaluate._lobo import LOBOResult, hierarchical_ci, leave_one_benchmark_out
 from transferlab.evaluate._correlation import kendall_tau, pearson, spearman, top_k_recall, weighted_tau
 from transferlab.evaluate._regret import (REGRET_KINDS, TIES, budget_to_zero_regret, expected_random_budget_to_zero, expected_random_regret, random_success_rate, regret, relative_delta, success_at, success_rate, top_k_regret)
@@ -27,6 +27,7 @@ __all__ = [
     "budget_to_zero_regret",
     "cost_markdown",
     "cost_quality",
+    "cost_quality_figure",
     "expected_random_budget_to_zero",
     "expected_random_regret",
     "hierarchical_ci",

@@ -22,7 +22,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["cost_quality", "cost_markdown", "plot_cost_quality"]
+__all__ = ["cost_quality", "cost_markdown", "cost_quality_figure", "plot_cost_quality"]
 
 
 Seconds = Dict[str, Dict[str, Dict[str, float]]]
@@ -136,44 +136,104 @@ def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str
 
 def plot_cost_quality(rows: List[Dict[str, object]], path: Union[str, "os.PathLike[str]"], *, budget: int = 1,
                       report=None, dpi: int = 110) -> str:
-    """Scatter: mean seconds per bank (log x) against mean regret@``budget`` (%), one point per score (filled:
-    task-aware ranking; hollow: its hybrid). With ``report``, the strategies that cost no scoring
-    (task-agnostic, oracle, random) are drawn as dashed horizontal lines. Writes a PNG to ``path`` (headless)
-    and returns the path."""
-    from transferlab.plot import _headless_figure
-
-    key, hkey = f"regret@{budget}", f"hybrid_regret@{budget}"
-    fig = _headless_figure((6.5, 4.2))
-    ax = fig.add_subplot()
-    for i, r in enumerate(rows):
-        x = float(r["mean_seconds"])
-        if math.isnan(x) or x <= 0:
-            continue
-        color = f"C{i % 10}"
-        y = 100 * float(r.get(key, math.nan))
-        if not math.isnan(y):
-            ax.scatter([x], [y], color=color, s=45, zorder=3, label=str(r["score"]))
-            ax.annotate(str(r["score"]), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        yh = 100 * float(r.get(hkey, math.nan))
-        if not math.isnan(yh):
-            ax.scatter([x], [yh], facecolors="none", edgecolors=color, s=45, zorder=3)
-    if report is not None:
-        for k, s in enumerate(("task-agnostic", "oracle", "random")):
-            v = _get(report, s, key) if s in report.subjects else math.nan
-            if not math.isnan(v):
-                ax.axhline(100 * v, color=f"0.{3 + 2 * k}", ls="--", lw=1, zorder=1)
-                ax.annotate(s, (0.01, 100 * v), xycoords=("axes fraction", "data"), textcoords="offset points",
-                            xytext=(0, 3), fontsize=7, color="0.3")
-    ax.set_ylim(bottom=0)
-    ax.set_xscale("log")
-    ax.set_xlabel("seconds per (model, dataset) bank (log scale)")
-    ax.set_ylabel(f"mean relative regret@{budget} (%)")
-    ax.set_title("cost vs quality (filled: task-aware, hollow: hybrid)", fontsize="medium")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    """Write :func:`cost_quality_figure` as a PNG to ``path`` (headless; its directory is created) and return
+    the path."""
+    fig = cost_quality_figure(rows, budget=budget, report=report)
     p = os.fspath(path)
     d = os.path.dirname(p)
     if d:
         os.makedirs(d, exist_ok=True)
     fig.savefig(p, dpi=dpi)
     return p
+
+
+def cost_quality_figure(rows: List[Dict[str, object]], *, budget: int = 1, report=None):
+    """The cost/quality figure (a matplotlib Figure on an Agg canvas). Scatter: seconds per bank (log x where they span a decade) against mean regret@``budget`` (%), one point per score (filled:
+    task-aware ranking; hollow: its hybrid), each score in its colour of the other figures. Left panel: the
+    scoring seconds; right panel (when the banks recorded their forward passes): extraction + scoring, the
+    proxy's cost as Renggli et al. count it. With ``report``, the strategies that cost no scoring
+    (task-agnostic, oracle, random) are horizontal lines, labelled beside the axes without overlap."""
+    from transferlab._plot_labels import label_points, renderer_of, spread
+    from transferlab.plot import _ORACLE_NOTE, BASELINES, _headless_figure, footnote, strategy_styles
+
+    key, hkey = f"regret@{budget}", f"hybrid_regret@{budget}"
+    with_extract = any(not math.isnan(float(r.get("proxy_mean_seconds", math.nan))) for r in rows)
+    panels = [("mean_seconds", "scoring seconds per (model, dataset) bank")]
+    if with_extract:
+        panels.append(("proxy_mean_seconds", "extraction + scoring seconds per bank"))
+    fig = _headless_figure((6.0 * len(panels) + 1.4, 4.4))
+    axes = [fig.add_subplot(1, len(panels), k + 1) for k in range(len(panels))]
+    styles = strategy_styles([str(r["score"]) for r in rows])
+    lines = []
+    if report is not None:
+        lines = [(s, 100 * _get(report, s, key)) for s in BASELINES if s in report.subjects]
+        lines = [(s, v) for s, v in lines if not math.isnan(v)]
+    per_ax = []
+    for ax, (xkey, xlabel) in zip(axes, panels):
+        pts, hollow = [], []
+        for r in rows:
+            x = float(r.get(xkey, math.nan))
+            if math.isnan(x) or x <= 0:
+                continue
+            color = styles[str(r["score"])][0]
+            y = 100 * float(r.get(key, math.nan))
+            if not math.isnan(y):
+                ax.scatter([x], [y], color=color, s=45, zorder=3)
+                pts.append((x, y, str(r["score"])))
+            yh = 100 * float(r.get(hkey, math.nan))
+            if not math.isnan(yh):
+                ax.scatter([x], [yh], facecolors="none", edgecolors=color, s=45, zorder=3)
+                hollow.append((x, yh))
+        for k, (s, v) in enumerate(lines):
+            ax.axhline(v, color=f"0.{3 + 2 * k}", ls="--", lw=1, zorder=1)
+        ax.set_ylim(bottom=0)
+        xs = [p[0] for p in pts] + [h[0] for h in hollow]
+        wide = bool(xs) and max(xs) / min(xs) >= 10  # a log axis only where the seconds span a decade
+        if wide:
+            from matplotlib.ticker import FuncFormatter, NullFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.margins(x=0.25, y=0.15)
+        ax.set_xlabel(xlabel + (" (log scale)" if wide else ""))
+        ax.grid(True, alpha=0.3)
+        per_ax.append((pts, hollow))
+    axes[0].set_ylabel(f"mean relative regret@{budget} (%)")
+    if with_extract:  # Renggli et al.'s observation, measured: how much of the cost is the forward pass
+        both = [r for r in rows if not math.isnan(float(r.get("proxy_mean_seconds", math.nan)))]
+        share = (sum(float(r["extract_mean_seconds"]) for r in both)
+                 / sum(float(r["proxy_mean_seconds"]) for r in both))
+        axes[-1].set_title(f"forward passes: {100 * share:.0f}% of these proxies' cost", fontsize="small")
+    fig.suptitle("cost vs quality (filled: task-aware ranking by the score, hollow: its hybrid)",
+                 fontsize="medium")
+    notes = []
+    if not with_extract:
+        notes.append("extraction seconds: not recorded in these banks (only scoring is shown)")
+    if any(s == "oracle" for s, _ in lines):
+        notes.append(_ORACLE_NOTE)
+    bottom = footnote(fig, notes)
+    fig.tight_layout(rect=(0, bottom, 1 - 1.2 / fig.get_figwidth(), 1))
+    # Labels once the geometry is final: the scores beside their points, the baselines right of the axes.
+    renderer = renderer_of(fig)
+    for ax, (pts, hollow) in zip(axes, per_ax):
+        ax.set_xlim(ax.get_xlim())
+        ax.set_ylim(ax.get_ylim())
+        if pts:
+            _, left = label_points(ax, [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], fontsize=8,
+                                   marker_pt=4.5, avoid=hollow)
+            if left:
+                ax.text(0.01, 0.99, "unlabelled: " + ", ".join(pts[i][2] for i in sorted(left)), fontsize=6,
+                        transform=ax.transAxes, va="top", color="0.3")
+    if lines:
+        ax = axes[-1]
+        texts = [ax.text(1.02, v, s, transform=ax.get_yaxis_transform(), fontsize=7, color="0.3", va="center",
+                         ha="left") for s, v in lines]
+        ys = [ax.transData.transform((1.0, v))[1] for _, v in lines]
+        hs = [t.get_window_extent(renderer).height + 2 for t in texts]
+        frame = ax.get_window_extent(renderer)
+        inv = ax.transAxes.inverted()
+        for t, y in zip(texts, spread(ys, hs, frame.y0, frame.y1)):
+            t.set_transform(ax.transAxes)
+            t.set_y(inv.transform((frame.x1, y))[1])
+    return fig

@@ -21,6 +21,10 @@ __all__ = ["Report"]
 
 MEAN = "mean"
 AGNOSTIC, ORACLE, RANDOM = "task-agnostic", "oracle", "random"
+#: What the "oracle" row is, printed with every report that has one (it is not a strategy one can run).
+ORACLE_EXPLAINED = ("oracle: each dataset's models ranked by their mean fine-tune accuracy on the *other* "
+                    "datasets (Renggli et al.'s upper reference: it needs fine-tune results, so it cannot be run on a "
+                    "new task).")
 
 #: Correlation statistics: (key, column title, function).
 CORRELATIONS = (
@@ -224,7 +228,8 @@ class Report:
                f"regret@B: {self._regret_unit()} when the top B models are fine-tuned; "
                f"budget→0: smallest B with zero regret; random: closed-form expectation; "
                f"{_TIES_NOTE[m.get('ties', 'expected')]}; "
-               f"task-agnostic ranking: {m['pool'] or 'not available'}.",
+               f"task-agnostic ranking: {m['pool'] or 'not available'}."
+               + (f" {ORACLE_EXPLAINED}" if ORACLE in self.subjects else ""),
                ""]
         corr_keys = [k for k, _, _ in CORRELATIONS]
         head = ["subject"] + [t for _, t, _ in CORRELATIONS] + [f"regret@{b}" for b in self.budgets] + ["budget→0"]
