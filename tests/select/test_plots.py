@@ -16,13 +16,12 @@ matplotlib = pytest.importorskip("matplotlib")
 from matplotlib.text import Text  # noqa: E402
 
 from transferlab._plot_labels import label_points, spread  # noqa: E402
-from transferlab.evaluate import Report, cost_quality, cost_quality_figure  # noqa: E402
+from transferlab.evaluate import Report, cost_quality, cost_quality_figure, published  # noqa: E402
 from transferlab.plot import (RegretDisplay, ScoreVsFinetuneDisplay, SuccessRateDisplay, report_figures,  # noqa: E402
                               save_report_plots, strategy_styles, _headless_figure)
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "data", "published")
-SCORES = os.path.join(DATA, "modelspider_baseline_scores.csv")
-TLLIB = os.path.join(DATA, "tllib_finetune.csv")
+SCORES = published("modelspider_baseline_scores")
+TLLIB = published("tllib_finetune")
 
 
 @pytest.fixture(scope="module")
