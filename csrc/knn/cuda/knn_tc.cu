@@ -15,8 +15,8 @@
 //      (e.g. all rows equal), the whole exact path (knn_cuda.cu) runs instead.
 // Requires compute capability >= 8.0 (TF32 MMA); elsewhere, and for n >= 2^31 or d >= 2^15 (the
 // bound's validity), the exact path runs. Results never differ from the exact path's.
-// Performance: not yet measured (no GPU was lent when this was written; docs/gpu.md). The tile loads
-// are single-buffered; the scan is the exact path's.
+// Performance: not yet measured (no GPU was lent when this was written; docs/gpu.md). The next slab is
+// prefetched into registers while the current one is multiplied; the scan is the exact path's.
 #include <mma.h>
 
 #include <algorithm>
@@ -101,7 +101,7 @@ __global__ void tc_norms(TcArgs a) {
 
 // One CTA per tile (I, J) of the exact path's schedule; round < 0: the diagonal tile blockIdx.x.
 template <DType DT>
-__global__ void __launch_bounds__(NTT) tc_tile_kernel(TcArgs a, int64_t nb, int64_t round) {
+__global__ void __launch_bounds__(NTT, 1) tc_tile_kernel(TcArgs a, int64_t nb, int64_t round) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   extern __shared__ __align__(128) float smem[];
@@ -127,17 +127,35 @@ __global__ void __launch_bounds__(NTT) tc_tile_kernel(TcArgs a, int64_t nb, int6
 #pragma unroll
     for (int v = 0; v < 2; ++v) wmma::fill_fragment(acc[u][v], 0.f);
   const DevRows<DT> rows{a.x, a.stride};
-  for (int64_t p0 = 0; p0 < a.d; p0 += KT) {
-    for (int e = threadIdx.x; e < TT * KT; e += NTT) {  // 32 threads read 32 consecutive features
-      const int r = e / KT, q = e % KT;
-      const int64_t p = p0 + q;
-      const float va = (i0 + r < a.n && p < a.d) ? rows(i0 + r, p) : 0.f;  // zero padding: sums unchanged
-      const float vb = (j0 + r < a.n && p < a.d) ? rows(j0 + r, p) : 0.f;
-      As[r * LDS + q] = wmma::__float_to_tf32(va);
-      Bs[r * LDS + q] = wmma::__float_to_tf32(vb);
-    }
-    __syncthreads();
+  // Register prefetch: the next slab's global loads are in flight while this slab is multiplied.
+  // Element e = threadIdx.x + s * NTT of a slab is (row e / KT, feature e % KT): 32 threads read 32
+  // consecutive features of a row. Zero padding past n and d leaves the sums unchanged.
+  constexpr int PER = TT * KT / NTT;
+  float pa[PER], pb[PER];
+  auto fetch = [&](int64_t p0) {
 #pragma unroll
+    for (int s = 0; s < PER; ++s) {
+      const int e = threadIdx.x + s * NTT, r = e / KT;
+      const int64_t p = p0 + e % KT;
+      pa[s] = (i0 + r < a.n && p < a.d) ? rows(i0 + r, p) : 0.f;
+      pb[s] = (j0 + r < a.n && p < a.d) ? rows(j0 + r, p) : 0.f;
+    }
+  };
+  auto stash = [&]() {
+#pragma unroll
+    for (int s = 0; s < PER; ++s) {
+      const int e = threadIdx.x + s * NTT;
+      As[(e / KT) * LDS + e % KT] = wmma::__float_to_tf32(pa[s]);
+      Bs[(e / KT) * LDS + e % KT] = wmma::__float_to_tf32(pb[s]);
+    }
+  };
+  fetch(0);
+  stash();
+  __syncthreads();
+  for (int64_t p0 = 0; p0 < a.d; p0 += KT) {
+    const bool more = p0 + KT < a.d;
+    if (more) fetch(p0 + KT);
+#pragma unroll 1  // unrolled, the prefetch registers spill (ptxas -v, sm_90)
     for (int kk = 0; kk < KT; kk += 8) {
       wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa[4];
       wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fb[2];
@@ -150,7 +168,11 @@ __global__ void __launch_bounds__(NTT) tc_tile_kernel(TcArgs a, int64_t nb, int6
 #pragma unroll
         for (int v = 0; v < 2; ++v) wmma::mma_sync(acc[u][v], fa[u], fb[v], acc[u][v]);
     }
-    __syncthreads();
+    __syncthreads();  // every warp is done with this slab
+    if (more) {
+      stash();
+      __syncthreads();
+    }
   }
 #pragma unroll
   for (int u = 0; u < 4; ++u)
@@ -171,13 +193,12 @@ __global__ void __launch_bounds__(NTT) tc_tile_kernel(TcArgs a, int64_t nb, int6
     const int r = row_side ? t : t - TT;
     if (r >= (row_side ? na : nbv)) continue;
     const int64_t g = (row_side ? i0 : j0) + r;
+    const float* own_n = row_side ? ni : nj;  // this row's block
+    const float* own_r = row_side ? ri : rj;
     CandState s = a.cs[g];
-    if (row_side)
-      cand_scan(s, a.ub + g * a.k, a.cidx + g * a.cap, a.clo + g * a.cap, a.k, a.cap, a.b, ni[r], ri[r],
-                c + r * LDC, 1, nj, rj, 1, nbv, j0, g);
-    else
-      cand_scan(s, a.ub + g * a.k, a.cidx + g * a.cap, a.clo + g * a.cap, a.k, a.cap, a.b, nj[r], rj[r], c + r,
-                LDC, ni, ri, 1, na, i0, g);
+    cand_scan(s, a.ub + g * a.k, a.cidx + g * a.cap, a.clo + g * a.cap, a.k, a.cap, a.b, own_n[r], own_r[r],
+              row_side ? c + r * LDC : c + r, row_side ? 1 : LDC, row_side ? nj : ni, row_side ? rj : ri, 1,
+              row_side ? nbv : na, row_side ? j0 : i0, g);
     a.cs[g] = s;
   }
 #else
