@@ -23,6 +23,28 @@ import numpy as np
 from transferlab.core.arrays import Matrix
 from transferlab.core import blocks
 
+#: ``row_order=`` of the scores with an order-dependent step (PARC, NLEEP): "canonical" (default: rows put in
+#: the canonical order first, so permuting rows changes nothing) or "given" (the published pipeline on the
+#: caller's row order, reproducing the published implementations' numbers).
+ROW_ORDERS = ("canonical", "given")
+
+
+def check_row_order(row_order) -> str:
+    """``row_order`` after checking it is one of :data:`ROW_ORDERS` (ValueError naming the argument)."""
+    if not isinstance(row_order, str) or row_order not in ROW_ORDERS:
+        raise ValueError(f"row_order must be one of {ROW_ORDERS}, got {row_order!r}")
+    return row_order
+
+
+def check_stream_row_order(row_order, score: str) -> None:
+    """Streams keep the canonical order only: the order a stream sees is a chunking and merge order."""
+    if check_row_order(row_order) == "given":
+        raise ValueError(f"row_order='given' is not available for streaming {score}: a stream sees the rows chunk "
+                         f"by chunk and in merge order, not one caller's row order; score the bank in one piece "
+                         f"with {score.lower()}(features, labels, row_order='given'), or keep "
+                         f"row_order='canonical'")
+
+
 _SEED = 20210  # fixed: any canonical order works; the scores' own seeds stay for their own steps
 
 

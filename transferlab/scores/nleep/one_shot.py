@@ -10,14 +10,14 @@ from transferlab.scores.registry import require_task
 from transferlab.core import cpu_threads
 from transferlab.scores import _gram
 from transferlab.core.inputs import prepare
-from transferlab.core.row_order import canonical_order
+from transferlab.core.row_order import canonical_order, check_row_order
 
 RULES = ("5c", "ratio")
 _REG_COVAR_RETRIES = (1e-6, 1e-5, 1e-4, 1e-3)  # 1e-6: scikit-learn's default
 
 
 def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123, device="auto",
-          nan_policy="raise", task="classification"):
+          nan_policy="raise", task="classification", row_order="canonical"):
     """NLEEP: LEEP of the target labels given the posteriors of a Gaussian mixture on PCA features.
 
     Li et al. 2021, "Ranking Neural Checkpoints".
@@ -48,6 +48,9 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     two fixed projections of their contents, then by label), so the score is a function of the
     rows' contents and the seed only: permuting the rows gives bitwise the same value (BAD_INPUTS.md
     row 9). It equals the published algorithm fed the rows in that canonical order.
+    ``row_order="given"``: no canonical order; the published algorithm runs on the rows in the order given,
+    reproducing the published implementation's number for that order (and so depending on it). Not for the
+    streaming state (``NLEEPStream`` raises).
 
     Memory: the N x K posteriors (sklearn's EM); LEEP runs over blocks of whole classes (O(4096 K)), with
     no C x K joint matrix.
@@ -58,11 +61,12 @@ def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123,
     """
     require_task("nleep", task)  # classification only: its definition needs classes
     check_options(components, var_ratio)
+    given = check_row_order(row_order) == "given"
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, what="nleep",
                              cost=lambda m, lab: _gram.pass_cost(m, lab.n_classes), fixed_state_must_fit=True)
     k = resolve_components(components, lab.n_classes, m.n, stacklevel=2)
     codes = lab.codes
-    order = canonical_order(m, codes)
+    order = None if given else canonical_order(m, codes)
     if order is not None:
         m, codes = m.take(order), codes[order]
     if dev == "reference":

@@ -25,7 +25,7 @@ import numpy as np
 
 from transferlab.scores import _gram
 from transferlab.core import devices
-from transferlab.core.row_order import content_ranks, order_of_keys, row_keys, sort_runs, tied_positions
+from transferlab.core.row_order import check_stream_row_order, content_ranks, order_of_keys, row_keys, sort_runs, tied_positions
 from transferlab.scores._stream import ScoreStream
 from transferlab.scores._stream_parts import ShiftedGram, check_counts, host_rows
 from transferlab.scores.nleep.one_shot import check_options, nleep_of_reduced, resolve_components
@@ -69,7 +69,9 @@ class NLEEPStream(ScoreStream):
 
     n_passes = 2
 
-    def __init__(self, components="5c", var_ratio: float = 0.8, random_state=123) -> None:
+    def __init__(self, components="5c", var_ratio: float = 0.8, random_state=123,
+                 row_order="canonical") -> None:
+        check_stream_row_order(row_order, "NLEEP")  # only the canonical order: "given" raises
         check_options(components, var_ratio)
         super().__init__(components=components, var_ratio=var_ratio, random_state=random_state)
 

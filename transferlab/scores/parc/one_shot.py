@@ -10,7 +10,7 @@ from transferlab.core import blocks, cpu_threads
 from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
 from transferlab.core.inputs import prepare
-from transferlab.core.row_order import canonical_order
+from transferlab.core.row_order import canonical_order, check_row_order
 from transferlab.scores.registry import require_task
 
 PCAS = ("randomized", "exact", None)
@@ -22,7 +22,7 @@ PUBLISHED_RDM_MAX_CLASSES = 1024
 
 @blocks.checks_max_memory
 def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published",
-         device="auto", nan_policy="raise", max_memory=None, task="classification"):
+         device="auto", nan_policy="raise", max_memory=None, task="classification", row_order="canonical"):
     """PARC: Spearman correlation (x 100) of the feature and label dissimilarity matrices.
 
     Bolya et al. 2021, "Scalable Diverse Model Selection for Accessible Transfer Learning".
@@ -73,16 +73,20 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     fixed projections of their contents, then by label), so the score is a function of the rows'
     contents and the seed: permuting the rows gives bitwise the same value (BAD_INPUTS.md row 9). It
     equals the published pipeline fed the (probe) rows in that canonical order.
+    ``row_order="given"``: no canonical order; the probe is drawn from, and the published pipeline run on,
+    the rows in the order given, which reproduces the published implementation's number for that order
+    (and so depends on it). Not for the streaming state (``PARCStream`` raises).
     """
     check_options(pca, label_rdm, n_dims)
+    given = check_row_order(row_order) == "given"
     require_task("parc", task)
     m, lab, dev, _ = prepare(features, labels, nan_policy=nan_policy, device=device, max_memory=max_memory,
                           cost=lambda mm, lb: _memory_cost(mm, probe_size), what="parc", task=task)
     rows = probe_indices(m.n, probe_size, seed)
     if task == "regression":
-        return _parc_regression(m, lab.values, rows, pca, n_dims, dev)
+        return _parc_regression(m, lab.values, rows, pca, n_dims, dev, given)
     codes = lab.codes
-    order = canonical_order(m, codes)
+    order = None if given else canonical_order(m, codes)
     if order is not None:
         rows = order if rows is None else order[rows]
     if rows is not None:
@@ -91,11 +95,11 @@ def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=
     return score_probe(m, codes, lab.n_classes, pca, n_dims, label_rdm, dev)
 
 
-def _parc_regression(m: Matrix, Y: np.ndarray, rows, pca, n_dims: int, dev: str) -> float:
+def _parc_regression(m: Matrix, Y: np.ndarray, rows, pca, n_dims: int, dev: str, given: bool = False) -> float:
     """PARC with the regression label RDM ``1 - corrcoef(target rows)`` (same rows, order and PCA as the
     classification path: the canonical order's label key is the rank of each distinct target row)."""
     keys = np.unique(Y, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int32)
-    order = canonical_order(m, keys)
+    order = None if given else canonical_order(m, keys)
     if order is not None:
         rows = order if rows is None else order[rows]
     if rows is not None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from transferlab.core import devices
 from transferlab.core.arrays import Matrix
-from transferlab.core.row_order import content_ranks, order_of_keys, row_keys
+from transferlab.core.row_order import check_stream_row_order, content_ranks, order_of_keys, row_keys
 from transferlab.scores._stream import ScoreStream
 from transferlab.scores._stream_parts import check_counts, host_rows
 from transferlab.scores.parc.one_shot import check_options, probe_indices, score_probe
@@ -28,12 +28,14 @@ Key = Tuple[float, float, int]  # (k1, k2, label slot)
 
 class PARCStream(ScoreStream):
     """Streaming :func:`transferlab.parc` (``pca``, ``n_dims``, ``probe_size``, ``seed``,
-    ``label_rdm`` as there)."""
+    ``label_rdm`` as there; ``row_order`` only ``"canonical"``)."""
 
     n_passes = 2
 
-    def __init__(self, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published") -> None:
+    def __init__(self, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published",
+                 row_order="canonical") -> None:
         check_options(pca, label_rdm, n_dims)
+        check_stream_row_order(row_order, "PARC")  # only the canonical order: "given" raises
         super().__init__(pca=pca, n_dims=n_dims, probe_size=probe_size, seed=seed, label_rdm=label_rdm)
 
     def _reset_pass(self) -> None:
