@@ -186,3 +186,43 @@ def test_knn_accuracy_bad_inputs():
         tl.knn_accuracy(X, y, X[:5], y[:5], k=21)
     with pytest.raises(ValueError, match="does not support task='regression'|task must be one of"):
         tl.knn_accuracy(X, y, X[:5], y[:5], task="ordinal")
+
+
+# ---------------------------------------------------------------------------- the CUDA path
+
+
+def test_cuda_lists_are_kept_when_the_cpu_rescan_agrees_and_replaced_when_not(tied):
+    """The CPU-side logic of the CUDA path (no GPU needed): another kernel's lists are kept when the CPU
+    rescan finds every tied row they count, and replaced by the CPU kernel's when a boundary group differs
+    (as a GPU distance differing in its last bit would make it)."""
+    from transferlab import kernels
+    from transferlab.core.arrays import as_matrix
+    from transferlab.scores.knn.one_shot import consistent_lists
+
+    X, _, _ = tied
+    host = as_matrix(X)
+    idx, dist, tc, _ = kernels.cpu_module().knn_loo(host.data, None, 2, False, 1)
+    same = consistent_lists(host, 2, "expected", idx, dist, tc)
+    assert all(a is b for a, b in zip(same, (idx, dist, tc)))  # agreed: the given lists, untouched
+    amb = np.flatnonzero(tc > np.sum(dist == dist[:, -1:], axis=1))
+    assert amb.size  # the fixture has boundary groups larger than the slots
+    off = tc.copy()
+    off[amb[0]] += 1  # a group the rescan cannot confirm
+    fixed = consistent_lists(host, 2, "expected", idx, dist, off)
+    assert fixed[2] is not off and np.array_equal(fixed[2], tc) and np.array_equal(fixed[0], idx)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("task", ["regression", "multilabel"])
+def test_cuda_equals_cpu(tied, task):
+    X, Y, L = tied
+    T = Y if task == "regression" else L
+    for k in (1, 3):
+        assert tl.knn_loo(X, T, task=task, k=k, device="cuda") == pytest.approx(
+            tl.knn_loo(X, T, task=task, k=k, device="cpu"), rel=1e-9)
+    rng = np.random.default_rng(7)
+    Xc = rng.normal(size=(500, 32)).astype(np.float32)
+    Yc = Xc[:, :2] @ rng.normal(size=(2, 2)) if task == "regression" else (Xc[:, :3] > 0).astype(int)
+    assert tl.knn_loo(Xc, Yc, task=task, k=5, device="cuda") == pytest.approx(
+        tl.knn_loo(Xc, Yc, task=task, k=5, device="cpu"), rel=1e-6)
+    assert tl.logme(Xc, Yc, task=task, device="cuda") == pytest.approx(tl.logme(Xc, Yc, task=task), rel=1e-6)

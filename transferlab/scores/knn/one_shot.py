@@ -201,15 +201,7 @@ def _knn_loo_targets(features, labels, k: int, metric: str, ties: str, device: s
     placed = normalise(placed) if metric == "cosine" else rescaled_to_unit(placed)[0]
     host = devices.to_host(placed)
     if dev == "cuda":
-        idx, dist, tc, _ = _run_cuda(placed, np.zeros(m.n, dtype=np.int32), k)
-        _, _, amb = ambiguous_rows(dist, tc)
-        if ties == "expected" and amb.size:
-            sizes = [g.size for g in boundary_members(host.take(amb), host, dist[amb, -1], self_rows=amb)]
-            if np.any(np.asarray(sizes) != tc[amb]):
-                # The rescan uses the CPU distances, which may differ from the GPU's in the last bit: take
-                # the lists from the CPU kernel then, so that lists and boundary groups agree.
-                idx, dist, tc, _ = kernels.cpu_module().knn_loo(host.data, None, k, host.is_bf16,
-                                                                cpu_threads.num_threads())
+        idx, dist, tc = consistent_lists(host, k, ties, *_run_cuda(placed, np.zeros(m.n, dtype=np.int32), k)[:3])
     else:
         idx, dist, tc, _ = kernels.cpu_module().knn_loo(host.data, None, k, host.is_bf16, cpu_threads.num_threads())
 
@@ -217,6 +209,18 @@ def _knn_loo_targets(features, labels, k: int, metric: str, ties: str, device: s
         return boundary_members(host.take(rows), host, T, self_rows=rows)
 
     return score_of(Y, Y, idx, dist, tc, k, ties, members_in_memory)
+
+
+def consistent_lists(host: Matrix, k: int, ties: str, idx: np.ndarray, dist: np.ndarray, tc: np.ndarray):
+    """(idx, dist, tie_count) of another kernel (the GPU's) when the CPU rescan of their boundary groups finds
+    every tied row they count, else the CPU kernel's lists. Why: the rescan uses the CPU distances, which may
+    differ from the GPU's in the last bit; lists and boundary groups must come from one distance function."""
+    _, _, amb = ambiguous_rows(dist, tc)
+    if ties == "expected" and amb.size:
+        sizes = np.array([g.size for g in boundary_members(host.take(amb), host, dist[amb, -1], self_rows=amb)])
+        if np.any(sizes != tc[amb]):
+            idx, dist, tc, _ = kernels.cpu_module().knn_loo(host.data, None, k, host.is_bf16, cpu_threads.num_threads())
+    return idx, dist, tc
 
 
 def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device: str, return_details: bool,
