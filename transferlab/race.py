@@ -64,6 +64,11 @@ __all__ = ["RaceResult", "race", "register_per_row", "per_row_scores", "bernstei
 
 _KAPPA = 7.0 / 3.0 + 3.0 / math.sqrt(2.0)
 
+# A round that adds at least this fraction of the N rows runs a registered full pass instead (same values, bit
+# for bit): knn_loo's query path (``_C.knn_cross``) measured 4-10x the symmetric kernel's cost per row on 2 cores
+# (D=32: ~10x, D>=128: ~4.5x), so a quarter of the rows by queries costs about one full pass.
+FULL_FRACTION = 0.25
+
 
 @dataclass(frozen=True)
 class RaceResult:
@@ -73,10 +78,10 @@ class RaceResult:
     exhaustive score where ``rows_used == n_rows``). intervals: a two-sided confidence interval on each
     model's exhaustive score (empirical Bernstein-Serfling, each side at ``delta'``; exact where all rows were
     used). rows_used: rows each model was scored on. eliminated: ``{model: rows used when eliminated}``.
-    seconds: wall-clock of the race. exhaustive_seconds: each model's scoring time per row, times N, summed
-    over the models (what scoring every row of every model would have cost on the paths the race took; the
-    query path costs about twice the symmetric full kernel per row, bench/bench_race.py times both),
-    exhaustive_rows = M * N.
+    seconds: wall-clock of the race. exhaustive_seconds: what scoring every row of every model would have
+    cost, estimated from the race's own timings: a model's full pass where one ran, else its query-path time per
+    row times N (the query path costs several times the symmetric full kernel per row, so this overstates
+    the exhaustive knn_loo; bench/bench_race.py times that directly). exhaustive_rows = M * N.
     exact: whether the answer is the exhaustive one (every row of the survivors scored).
     """
 
@@ -115,8 +120,9 @@ def register_per_row(name: str, fn: Callable[..., np.ndarray], bounds: Tuple[flo
     """Make ``race(score=name)`` available: ``fn(features, labels, rows, **kw)`` returns the values of ``rows``
     (int64 indices) within ``bounds``, and the score is their mean over all rows. ``full(features, labels,
     **kw)``, if given, returns all N values at once, bit for bit ``fn`` on every row, for less than scoring
-    half the rows one by one (knn_loo: the symmetric in-memory kernel, N^2 D / 2 against q N D for q query
-    rows): the race uses it for a round that adds at least half of the rows."""
+    a fraction of the rows one by one (knn_loo: the symmetric in-memory kernel, N^2 D / 2 against q N D for q
+    query rows): the race uses it for a round that adds at least ``FULL_FRACTION`` of the rows, and the model's
+    later rounds then cost nothing. ``rows_used`` still counts the rows the decisions used."""
     if not isinstance(name, str) or not name:
         raise ValueError("name must be a non-empty string")
     if not callable(fn):
@@ -229,19 +235,20 @@ def _score_rows(fn, bounds, name, x, codes, rows, kw) -> np.ndarray:
     return v
 
 
-def _score_round(fn, full, bounds, name, x, codes, rows, n, kw) -> np.ndarray:
-    """The values of ``rows`` (the full pass when it is given and the round adds half of the rows or more)."""
-    if full is not None and 2 * rows.shape[0] >= n:
+def _score_round(fn, full, bounds, name, x, codes, rows, n, kw) -> Tuple[np.ndarray, bool]:
+    """(values, whether they are every row's): the full pass when it is given and the round adds at least
+    ``FULL_FRACTION`` of the rows, else the values of ``rows``."""
+    if full is not None and rows.shape[0] >= FULL_FRACTION * n:
         every = _score_rows(lambda x, c, r, **k: full(x, c, **k), bounds, name, x, codes, np.arange(n), kw)
-        return every[rows]
-    return _score_rows(fn, bounds, name, x, codes, rows, kw)
+        return every, True
+    return _score_rows(fn, bounds, name, x, codes, rows, kw), False
 
 
-def _remote_rows(fn, full, bounds, name, bank, codes, rows, n, kw) -> Tuple[np.ndarray, float]:
-    """One model's rows on a Dask worker: (values, seconds)."""
+def _remote_rows(fn, full, bounds, name, bank, codes, rows, n, kw) -> Tuple[np.ndarray, bool, float]:
+    """One model's rows on a Dask worker: (values, every row's, seconds)."""
     t0 = time.perf_counter()
-    v = _score_round(fn, full, bounds, name, _open(bank), codes, rows, n, kw)
-    return v, time.perf_counter() - t0
+    v, every = _score_round(fn, full, bounds, name, _open(bank), codes, rows, n, kw)
+    return v, every, time.perf_counter() - t0
 
 
 def race(banks, labels, *, score: str = "knn_loo", delta: float = 0.05, epsilon: float = 0.0,
@@ -301,23 +308,36 @@ def race(banks, labels, *, score: str = "knn_loo", delta: float = 0.05, epsilon:
     t_start = time.perf_counter()
     width = bounds[1] - bounds[0]
 
+    complete = np.zeros(m, dtype=bool)  # every value of the model already known (a full pass ran)
+    full_seconds = np.full(m, np.nan)  # the full pass's own time, where one ran
+
+    def store(j: int, rows: np.ndarray, v: np.ndarray, every: bool, sec: float) -> None:
+        if every:
+            values[j] = v
+            complete[j] = True
+            full_seconds[j] = sec
+        else:
+            values[j, rows] = v
+            spent[j] += sec
+
     def run_round(lo: int, hi: int) -> None:
         rows = perm[lo:hi]
+        todo = [j for j in alive if not complete[j]]
         if client is None and scheduler is None:
-            for j in alive:
+            for j in todo:
                 t0 = time.perf_counter()
-                values[j, rows] = _score_round(fn, full, bounds, names[j], opened[j], codes, rows, n, kw)
-                spent[j] += time.perf_counter() - t0
-        else:
+                v, every = _score_round(fn, full, bounds, names[j], opened[j], codes, rows, n, kw)
+                sec = time.perf_counter() - t0
+                store(j, rows, v, every, sec)
+        elif todo:
             from transferlab._dask import connect
 
             with connect(client, scheduler) as c:
                 futs = {j: c.submit(_remote_rows, fn, full, bounds, names[j], items[j][1], codes, rows, n, kw,
                                     pure=False)
-                        for j in alive}
+                        for j in todo}
                 for j, f in futs.items():
-                    values[j, rows], sec = f.result()
-                    spent[j] += sec
+                    store(j, rows, *f.result())
         used[alive] = hi
 
     prev = 0
@@ -361,7 +381,8 @@ def race(banks, labels, *, score: str = "knn_loo", delta: float = 0.05, epsilon:
         estimates[names[j]] = est
         intervals[names[j]] = (max(bounds[0], est - r), min(bounds[1], est + r))
     seconds = time.perf_counter() - t_start
-    exhaustive = float(sum(spent[j] / used[j] * n for j in range(m) if used[j] > 0))
+    # every row of every model: a model's full pass as timed, else its query-path time per row times N
+    exhaustive = float(sum(full_seconds[j] if complete[j] else spent[j] / used[j] * n for j in range(m)))
     return RaceResult(chosen=names[chosen], estimates=estimates, intervals=intervals,
                       rows_used={names[j]: int(used[j]) for j in range(m)}, eliminated=eliminated,
                       seconds=seconds, exhaustive_seconds=exhaustive, n_rows=n, score=score, delta=delta,

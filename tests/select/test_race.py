@@ -76,6 +76,10 @@ def test_race_on_knn_picks_the_exhaustive_winner_in_every_seeded_run():
         for k in banks:
             lo, hi = res.intervals[k]
             assert lo <= res.estimates[k] <= hi
+    with pytest.MonkeyPatch.context() as mp:  # the query path only: the same values, so the same race
+        mp.setattr(race_mod, "FULL_FRACTION", 2.0)
+        alone = tl.select.race(banks, y, first_rows=128, seed=2)
+    assert (alone.chosen, alone.estimates, alone.rows_used) == (res.chosen, res.estimates, res.rows_used)
 
 
 def test_exhaustive_fallback_equals_knn_loo_exactly():
@@ -86,11 +90,15 @@ def test_exhaustive_fallback_equals_knn_loo_exactly():
     assert digest(X, X2, y) == before
     assert res.exact and res.rows_used == {"a": 700, "b": 700} and res.chosen == "a"
     assert res.estimates["a"] == tl.knn_loo(X, y) and res.intervals["a"] == (res.estimates["a"],) * 2
-    # the last round on the query path (it adds fewer than half the rows), k=3, cosine
+    # every round on the query path (no full pass), then every round but the first on none; k=3, cosine
     kw = {"k": 3, "metric": "cosine"}
-    res = tl.select.race([X, X2], y, first_rows=690, score_kwargs=kw)
-    assert res.exact and res.rounds == [690, 700]
-    assert res.estimates == {"0": tl.knn_loo(X, y, **kw), "1": tl.knn_loo(X2, y, **kw)}
+    want = {"0": tl.knn_loo(X, y, **kw), "1": tl.knn_loo(X2, y, **kw)}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(race_mod, "FULL_FRACTION", 2.0)
+        res = tl.select.race([X, X2], y, first_rows=50, score_kwargs=kw)
+    assert res.exact and res.rounds == [50, 100, 200, 400, 700] and res.estimates == want
+    res = tl.select.race([X, X2], y, first_rows=200, score_kwargs=kw)  # 200 >= 700 / 4: a full pass first
+    assert res.exact and res.rounds == [200, 400, 700] and res.estimates == want
 
 
 def test_bernstein_serfling_radius_formula():
