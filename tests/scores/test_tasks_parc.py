@@ -44,3 +44,14 @@ def test_regression_target_rows_must_not_be_constant():
     Y[3] = 1.0
     with pytest.raises(ValueError, match="constant"):
         tl.parc(X, Y, task="regression")
+
+
+def test_two_target_columns_warn_and_rounding_does_not_order_the_ties():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 5))
+    Y = X[:, :2] + 0.3 * rng.normal(size=(60, 2))
+    with pytest.warns(UserWarning, match="target-row pairs are perfectly correlated"):
+        a = tl.parc(X, Y, task="regression")
+    with pytest.warns(UserWarning, match="target-row pairs are perfectly correlated"):
+        b = tl.parc(X, Y.astype(np.float32), task="regression")
+    assert a == b

@@ -122,7 +122,15 @@ def _parc_regression(m: Matrix, Y: np.ndarray, rows, pca, n_dims: int, dev: str,
                              f"across the {Y.shape[1]} target columns (first: row {int(np.flatnonzero(norms == 0)[0])}); "
                              "their correlation with other rows is undefined")
         Yn = Yc / norms[:, None]
-        rdm_y = 1.0 - np.clip(Yn @ Yn.T, -1.0, 1.0)
+        # Exact ties stay exact (as for the features): with 2 columns every centred row is (a, -a), so every
+        # correlation is +-1 and the label RDM is two-valued; rounding must not order those ties.
+        corr_y = snap_perfect_correlations(np.clip(Yn @ Yn.T, -1.0, 1.0), Y.shape[1])
+        share = float(np.mean(np.abs(corr_y[iu]) == 1.0))
+        if share >= DEGENERATE_SHARE:
+            warnings.warn(f"PARC: {100 * share:.0f}% of the probe's target-row pairs are perfectly correlated (2 target "
+                          "columns, or duplicate rows), so the label RDM is mostly ties and the score says little",
+                          UserWarning, stacklevel=4)
+        rdm_y = 1.0 - corr_y
         return float(100.0 * _pearson(rankdata(1.0 - corr[iu]), rankdata(rdm_y[iu])))
 
 
