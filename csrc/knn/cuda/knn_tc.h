@@ -26,9 +26,11 @@
 //     so |x~ y~ - x y| <= (2t + t^2) |x y|. A TF32 x TF32 product has <= 22 significant bits: exact
 //     in float32. The tensor core adds the products into a float32 accumulator with its own order,
 //     alignment and rounding (measured to truncate, Fasi et al. 2021, "Numerical behavior of NVIDIA
-//     tensor cores", PeerJ CS 7:e330). We allow each of its steps (any block of m <= 8 products plus
-//     the accumulator) an error of (m + 2) 2^-23 times the sum of the magnitudes of its operands, so
-//     the whole accumulation is within g_acc = 4 D 2^-23 = D 2^-21 of sum |x~ y~| <= (1 + t)^2 P.
+//     tensor cores", PeerJ CS 7:e330). We allow each of its steps (a block of m <= 8 products, zero
+//     padding included, plus the accumulator) an error of (m + 2) 2^-23 times the sum of the
+//     magnitudes of its operands. The kernel runs 4 ceil(D / 32) <= D / 8 + 4 steps, each with
+//     |accumulator| <= sum |x~ y~| (1 + small), so the whole accumulation is within
+//     10 (D / 8 + 5) 2^-23 <= g_acc = (4 D + 64) 2^-23 of sum |x~ y~| <= (1 + t)^2 P.
 //     Hence |dot~ - dot_e| <= K P,  K = g_D + (2t + t^2) + g_acc (1 + t)^2.
 //   Distance: S = n_i + n_j (float32, the same value on both paths), e = fl(S - 2 dot_e) and
 //     a = fl(S - 2 dot~) (doubling is exact), each one rounding: |e - a| <= 2 K P + u (2 S + 2|dot_e|
@@ -38,8 +40,10 @@
 //   Evaluating B = C1 fl(r_i r_j) + C2 S + C3 in float32 and forming a - B, a + B in float32 cost a
 //     few more roundings of magnitude <= u (|a| + B), |a| <= S + 2 (1 + g_D + K) P: folded into C1
 //     (C1 = (2 K + 2u (1 + g_D) + 4u (1 + g_D + K)) / ((1 - u)^3 (1 - g_D)) and C2 = 3u, both times
-//     (1 + 4u) for B's own roundings and (1 + 2^-16) of slack). C3 = (4 D + 8) 2^-149 covers the absolute error of
-//     subnormal results (a product or an fma landing below 2^-126).
+//     (1 + 4u) for B's own roundings and (1 + 2^-16) of slack).
+//   C3 = (D + 64) 2^-124 covers absolute errors near underflow, doubled by the distance: a tensor
+//     core may flush a subnormal accumulator to zero (<= 2^-126 per step, <= D / 8 + 5 steps) and an
+//     fma of the exact chain may land below 2^-126 (<= 2^-150 each, D of them).
 //   Range: the relative models above need normal TF32 inputs and no overflow. The norms pass flags
 //     any nonzero |x| outside [2^-60, 2^50] (products then stay >= 2^-120, norms <= D 2^100) or a
 //     non-finite value, and such a bank runs the exact path whole. (knn_loo rescales banks to unit
@@ -73,7 +77,7 @@ struct TcBound {
 TL_HD TcBound tc_bound(int64_t d) {
   const double u = 0x1p-24, t = 0x1p-10, D = (double)d;
   const double gD = D * u / (1.0 - D * u);
-  const double gacc = D * 0x1p-21;
+  const double gacc = (4.0 * D + 64.0) * 0x1p-23;
   const double K = gD + (2.0 * t + t * t) + gacc * (1.0 + t) * (1.0 + t);
   const double Pscale = 1.0 / ((1.0 - u) * (1.0 - u) * (1.0 - u) * (1.0 - gD));
   const double slack = 1.0 + 0x1p-16;
@@ -81,7 +85,7 @@ TL_HD TcBound tc_bound(int64_t d) {
   // B's own evaluation and of a -/+ B adds u (|a| + B) (see the header).
   const double c1 = (2.0 * K + 2.0 * u * (1.0 + gD) + 4.0 * u * (1.0 + gD + K)) * Pscale * slack * (1.0 + 4.0 * u);
   const double c2 = 3.0 * u * slack * (1.0 + 4.0 * u);
-  const double c3 = (4.0 * D + 8.0) * 0x1p-149;
+  const double c3 = (D + 64.0) * 0x1p-124;
   TcBound b;
   // float(v) rounds to nearest: nudge up by 2^-20 relative so the float is >= the double.
   b.c1 = (float)(c1 * (1.0 + 0x1p-20));
