@@ -123,6 +123,8 @@ def _cmd_info(args) -> int:
     show_config()
     have = set(available_tasks())
     sys.stdout.write(f"scores              : {', '.join(available())}\n"
+                     f"  task=regression   : {', '.join(available(task='regression'))}\n"
+                     f"  task=multilabel   : {', '.join(available(task='multilabel'))}\n"
                      f"zoo models          : {', '.join(MODELS)}\n"
                      f"zoo tasks           : {', '.join(t if t in have else t + ' (data not installed)' for t in TASKS)}\n")
     if args.banks:

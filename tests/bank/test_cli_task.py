@@ -86,3 +86,10 @@ def test_cli_task_errors_are_one_line_exit_2(reg, capsys):
                "--scores", "sfda"])
     err = capsys.readouterr().err
     assert rc == 2 and "none of the requested scores supports task='regression'" in err
+
+
+def test_cli_info_lists_the_scores_of_each_task(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"task=regression   : {', '.join(tl.available(task='regression'))}" in out
+    assert f"task=multilabel   : {', '.join(tl.available(task='multilabel'))}" in out

@@ -75,3 +75,13 @@ def test_knn_stream_task_checks(data):
         st.update(Xi[:10], Y[:10] + 1.0, start=0)
     with pytest.raises(ValueError, match="details\\(\\) is for task='classification'"):
         st.details()
+
+
+def test_states_without_the_task_say_so(data):
+    X, Y, _, _ = data
+    with pytest.raises(ValueError, match="the streaming state of linear_probe scores task='classification' only"):
+        streaming.stream("linear_probe", task="regression")
+    with pytest.raises(ValueError, match="the streaming state of parc scores task='classification' only"):
+        streaming.run("parc", X, Y, task="regression")
+    with pytest.raises(ValueError, match="sfda does not support task='regression'"):
+        streaming.stream("sfda", task="regression")

@@ -19,6 +19,7 @@ in one process loads in another that has only run ``import pickle``.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 import numpy as np
@@ -41,9 +42,23 @@ def _stream_class(name: str) -> type:
     return cls
 
 
+def _check_stream_task(name: str, cls: type, params: dict) -> None:
+    """``task=`` for a state: the score must support it, and the state must take it (LogME and kNN do);
+    otherwise one clear error instead of an unexpected-keyword TypeError."""
+    task = params.get("task", "classification")
+    if task == "classification":
+        return
+    registry.require_task(name, task)
+    if "task" not in inspect.signature(cls.__init__).parameters:
+        raise ValueError(f"the streaming state of {name} scores task='classification' only; call "
+                         f"transferlab.{name}(features, labels, task={task!r}) on the whole bank")
+
+
 def stream(name: str, **params: Any) -> ScoreStream:
     """A fresh streaming state of score ``name`` with the one-shot score's keyword options."""
-    return _stream_class(name)(**params)
+    cls = _stream_class(name)
+    _check_stream_task(name, cls, params)
+    return cls(**params)
 
 
 def __getattr__(attr: str) -> type:
@@ -75,6 +90,8 @@ def run(score: Any, source: Source, labels: Any = None, *, chunk_rows: Optional[
     each chunk's rows are queries against the whole bank), so ``source`` must then be an array.
     """
     cls = _stream_class(score) if isinstance(score, str) else None
+    if cls is not None:
+        _check_stream_task(score, cls, params)
     if getattr(cls, "over_bank", False):
         st = cls(source, labels, **params)  # built over the reference bank itself (knn_loo)
     else:
