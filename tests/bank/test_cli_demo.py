@@ -37,8 +37,7 @@ needs_zoo = pytest.mark.skipif(_zoo_ready() is not None, reason=f"zoo packages m
 def test_cli_extract_score_evaluate_reproduce_the_demo(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(zoo, "ground_truth", lambda *a, **k: FAKE_GT)
     buf = io.StringIO()
-    res = demo.run_demo(tasks=TASKS, out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf,
-                        time_budget=None)  # every score, so that the CLI (which has no budget) matches
+    res = demo.run_demo(tasks=TASKS, out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf)
     text = buf.getvalue()
     for part in ("## 1. feature banks", "## 3. fine-tune order", "## 4. regret", "## 5. cost vs quality",
                  "task-agnostic", "hybrid:knn_loo", "transferlab evaluate --scores"):
@@ -46,9 +45,10 @@ def test_cli_extract_score_evaluate_reproduce_the_demo(tmp_path, monkeypatch, ca
     assert any(p.endswith("cost_quality.png") for p in res.plots)
 
     out = tmp_path / "cli"
-    assert cli.main(["extract", "--model", *MODELS, "--task", *TASKS, "--n", str(N), "--out", str(out / "banks"),
-                     "--quiet"]) == 0
-    assert cli.main(["score", str(out / "banks"), "-o", str(out / "scores.csv")]) == 0
+    with demo._pinned_threads():  # as the demo's closing lines say: OMP_NUM_THREADS=2
+        assert cli.main(["extract", "--model", *MODELS, "--task", *TASKS, "--n", str(N), "--out",
+                         str(out / "banks"), "--quiet"]) == 0
+        assert cli.main(["score", str(out / "banks"), "-o", str(out / "scores.csv")]) == 0
     assert read_scores(str(out / "scores.csv")) == read_scores(str(tmp_path / "demo" / "scores.csv"))
     assert read_scores(str(out / "scores.csv")) == res.scores.table()
     capsys.readouterr()
@@ -113,40 +113,52 @@ def test_demo_explains_missing_packages(monkeypatch, capsys):
     assert "pip install --no-deps" in capsys.readouterr().err
 
 
-def test_demo_time_budget_leaves_out_slow_scores(monkeypatch):
-    import time
+def test_demo_workload_is_fixed_in_code(monkeypatch):
+    """Issue 16: the demo computes the same tasks, models and scores every time: no time budget, no task swapped
+    for another when optional data (Fashion-MNIST) is or is not installed."""
+    import inspect
 
-    import numpy as np
+    assert "time_budget" not in inspect.signature(demo.run_demo).parameters
+    assert set(demo.DEMO_MODELS) <= set(zoo.MODELS) and len(demo.DEMO_MODELS) == 13
+    assert all(zoo.task_info(t)["source"] in ("mnist", "digits", "animal") for t in demo.DEMO_TASKS)  # pip data
+    for have in (list(zoo.TASKS), [t for t in zoo.TASKS if not t.startswith("fashion")]):
+        monkeypatch.setattr(zoo, "available_tasks", lambda have=have: have)
+        assert demo._pick_tasks(None) == list(demo.DEMO_TASKS)
+    monkeypatch.setattr(zoo, "available_tasks", lambda: ["mnist-high-5", "animal-farm-5"])
+    with pytest.raises(demo.DemoSetupError, match=r"\['digits-10'\] is not installed"):
+        demo._pick_tasks(None)
 
-    from transferlab import scores as scores_mod
-    from transferlab.bank import FeatureBank
-    from transferlab.scores import register, unregister
 
-    @register("_fast")
-    def fast(features, labels):
-        """Instant (test only)."""
-        return float(features.shape[1])
+def _score_table(text: str) -> str:
+    """The score table of the demo's step 2 (its heading, which holds the seconds, left out)."""
+    part = text.split("## 2. scores", 1)[1].split("## 3.", 1)[0]
+    return part.split("\n", 1)[1]
 
-    @register("_slow")
-    def slow(features, labels):
-        """Sleeps 0.02 s x (D/8)^2 (test only)."""
-        time.sleep(0.02 * (features.shape[1] / 8) ** 2)
-        return 1.0
 
-    monkeypatch.setattr(scores_mod, "available", lambda: ["_fast", "_slow"])
-    rng = np.random.default_rng(0)
-    banks = [FeatureBank(rng.normal(size=(20, d)), np.arange(20) % 2, meta={"model_id": f"m{i}", "dataset_id": "t"})
-             for i, d in enumerate([8, 8, 8, 64, 64])]
-    try:
-        res = demo._score_within_budget(banks, 1.0)
-        assert res.scores == ["_fast"] and len(res.rows) == 5
-        assert any(n.startswith("_slow: left out of the demo (") and "--scores _slow" in n for n in res.notes)
-        res = demo._score_within_budget(banks, None)
-        assert res.scores == ["_fast", "_slow"] and len(res.rows) == 10
-        assert [r["model"] for r in res.rows if r["score"] == "_fast"] == ["m0", "m1", "m2", "m3", "m4"]
-    finally:
-        unregister("_fast")
-        unregister("_slow")
+@needs_zoo
+def test_two_demo_runs_print_identical_score_tables_one_beside_a_busy_process(tmp_path, monkeypatch):
+    """A slice of the demo (3 models, 2 tasks, 60 images), extracted and scored twice from scratch, the second
+    time beside a busy process: the printed score tables are identical (bench/demo_determinism.py does the
+    same with the whole demo and two busy processes)."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(zoo, "ground_truth", lambda *a, **k: FAKE_GT)
+    texts = []
+    for run in range(2):
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if run else None
+        try:
+            buf = io.StringIO()
+            demo.run_demo(tasks=TASKS, out=str(tmp_path / f"run{run}"), models=MODELS, n=N, plot=False, stream=buf)
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+        texts.append(buf.getvalue())
+    table = _score_table(texts[0])
+    assert table.count("\n| ") >= len(MODELS) * len(TASKS) and "knn_loo" in table and "sfda" in table
+    assert _score_table(texts[1]) == table
+    assert read_scores(str(tmp_path / "run0" / "scores.csv")) == read_scores(str(tmp_path / "run1" / "scores.csv"))
 
 
 def test_cli_extract_module_factory_model(tmp_path, capsys):
@@ -171,8 +183,7 @@ def test_demo_without_matplotlib_prints_its_tables_and_skips_the_plots(tmp_path,
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
     monkeypatch.setattr(zoo, "ground_truth", lambda *a, **k: FAKE_GT)
     buf = io.StringIO()
-    res = demo.run_demo(tasks=TASKS[:1], out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf,
-                        time_budget=None)
+    res = demo.run_demo(tasks=TASKS[:1], out=str(tmp_path / "demo"), models=MODELS, n=N, plot=True, stream=buf)
     text = buf.getvalue()
     assert "## 4. regret" in text and "plots skipped: matplotlib is not installed" in text
     assert res.plots == [] and not (tmp_path / "demo" / "plots").exists()
