@@ -130,7 +130,7 @@ class RegretDisplay:
                         v = self.regrets[i, j]
                         dark = not math.isnan(v) and v > 0.6 * np.nanmax(self.regrets)
                         ax.text(j, i, "n/a" if math.isnan(v) else f"{v:.2f}", ha="center", va="center",
-                                fontsize=7, color="white" if dark else "black")
+                                fontsize=7, color="white" if dark else "black").set_in_layout(False)
             ax.figure.colorbar(im, ax=ax, label=self.unit)
         ax.set_title(f"regret@{self.budget} per dataset")
         self.ax_, self.figure_ = ax, ax.figure
@@ -159,7 +159,7 @@ class RegretDisplay:
             for yi, vi in zip(y, v):
                 txt = "n/a" if math.isnan(vi) else (f"{vi:.2f}" if self.percent else f"{vi:.3g}")
                 ax.text((0 if math.isnan(vi) else vi) + 0.02 * top, yi, txt, va="center", ha="left",
-                        fontsize=6, color="0.3" if math.isnan(vi) else "0.1")
+                        fontsize=6, color="0.3" if math.isnan(vi) else "0.1").set_in_layout(False)
             ax.set_xlim(0, 1.3 * top)
             ax.set_title(self.datasets[k], fontsize="medium", fontweight="bold" if self.datasets[k] == "mean"
                          else "normal")
@@ -194,7 +194,7 @@ def footnote(fig, notes: Sequence[str], *, fontsize: float = 7.0) -> float:
     if not notes:
         return 0.0
     per_line = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.56)))
-    lines = [w for n in notes for w in textwrap.wrap(n, per_line)]
+    lines = [w for n in notes for part in n.split("\n") for w in textwrap.wrap(part, per_line)]
     fig.text(0.01, 0.005, "\n".join(lines), fontsize=fontsize, color="0.25", va="bottom", ha="left")
     return (len(lines) * fontsize * 1.35 / 72 + 0.06) / fig.get_figheight()
 
@@ -394,9 +394,28 @@ def _figure_plan(report) -> List[Tuple[str, object]]:
 def _regret_heatmap(report, b: int):
     disp = RegretDisplay.from_report(report, budget=b)
     fig = _headless_figure((max(6.0, 0.9 * len(disp.datasets) + 3), max(3.0, 0.32 * len(disp.strategies) + 1.8)))
+    # Margins from the longest strategy and dataset names (a few measured strings), not tight_layout: it
+    # measures every artist of the figure, the cell values included, in a pass as long as the drawing itself.
+    left = _text_inches(fig, disp.strategies, 10) + 0.25
+    bottom = 0.5 * _text_inches(fig, disp.datasets, 10) + 0.35  # the dataset names are rotated by 30 degrees
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    fig.subplots_adjust(left=left / w, right=1 - 0.1 / w, bottom=bottom / h, top=1 - 0.4 / h)
     disp.plot(ax=fig.add_subplot(), kind="heatmap")
-    fig.tight_layout()
     return fig
+
+
+def _text_inches(fig, strings: Sequence[str], fontsize: float) -> float:
+    """Width in inches of the widest of ``strings`` at ``fontsize`` (measured by the figure's renderer)."""
+    from transferlab._plot_labels import renderer_of
+
+    probe = fig.text(0, 0, "", fontsize=fontsize)
+    r = renderer_of(fig)
+    width = 0.0
+    for st in strings:
+        probe.set_text(st)
+        width = max(width, probe.get_window_extent(r).width)
+    probe.remove()
+    return width / fig.dpi
 
 
 def _regret_bars(report, b: int, scores: List[str]):
@@ -422,7 +441,11 @@ def _regret_bars(report, b: int, scores: List[str]):
     w, h = RegretDisplay.panels_size(len(disp.strategies), len(disp.datasets))
     fig = _headless_figure((w, h + 0.15 * n_extra))
     disp.plot(fig, kind="panels")
-    fig.tight_layout(rect=(0, disp.footnote_, 1, 1))
+    # Fixed margins (inches) from the longest strategy name rather than tight_layout's pass over every text.
+    ncol = min(5, len(disp.datasets))
+    nrow = int(math.ceil(len(disp.datasets) / ncol))
+    _fixed_margins(fig, ncol, nrow, left=_text_inches(fig, disp.strategies, 7) + 0.2, right=0.1,
+                   bottom=disp.footnote_ * fig.get_figheight() + 0.45, top=0.55, wspace=0.15, hspace=0.75)
     return fig
 
 
