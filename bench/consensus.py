@@ -30,18 +30,8 @@ import numpy as np
 from transferlab import evaluate as ev
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 METRICS = ("regret@1", "regret@2", "wtau")
 LOWER_IS_BETTER = {"regret@1": True, "regret@2": True, "wtau": False}
-
-
-def published_dir() -> str:
-    """Where this checkout ships the published tables (package data if moved there, else the test data)."""
-    for d in (os.path.join(ROOT, "transferlab", "data", "published"), os.path.join(ROOT, "tests", "data", "published")):
-        if os.path.isfile(os.path.join(d, "modelspider_baseline_scores.csv")):
-            return d
-    raise SystemExit("bench/consensus.py: the published tables are not in transferlab/data/published or "
-                     "tests/data/published")
 
 
 def zoo_scores(args) -> Dict[str, Dict[str, Dict[str, float]]]:
@@ -115,11 +105,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     out("# consensus ranking, leave-one-benchmark-out (mean over units [95% hierarchical bootstrap CI]; "
         f"members chosen by {args.criterion})\n")
     record = {}
-    d = published_dir()
-    record["published"] = evaluate(
+    record["published"] = evaluate(  # the shipped tables (transferlab/data/published, via evaluate.published)
         "published: Model-Spider scores vs tllib fine-tune accuracy (10 ImageNet CNNs)",
-        ev.read_scores(os.path.join(d, "modelspider_baseline_scores.csv")),
-        ev.read_finetune(os.path.join(d, "tllib_finetune.csv")), args.criterion, out)
+        ev.read_scores(ev.published("modelspider_baseline_scores")),
+        ev.read_finetune(ev.published("tllib_finetune")), args.criterion, out)
     if not args.no_zoo:
         from transferlab import zoo
         truth = zoo.ground_truth(per_seed=True)

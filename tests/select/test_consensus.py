@@ -19,6 +19,7 @@ def test_consensus_hand_case_with_ties():
     assert sel.models == ("y", "z", "x")  # y, z tied at 13/6: by name
     assert sel.values == pytest.approx((13 / 6, 13 / 6, 5 / 3), abs=1e-15)
     assert sel.rules == ("consensus:mean_rank",) * 3 and sel.strategy == "consensus:mean_rank"
+    assert sel.tied_groups == (("y", "z"), ("x",))  # equal mean ranks are one tied group
     assert select.consensus(scores, 1).models == ("y",)
 
 
