@@ -148,6 +148,8 @@ def _add_rank_parser(sub) -> None:
                     help="model cards for the task-agnostic and hybrid strategies: none (default), zoo (the "
                          "embedded zoo's), auto (shipped ImageNet CNN cards) or a .json/.csv card file")
     rk.add_argument("--device", default="auto", help="with INPUTs: auto (default), cpu, cuda or reference")
+    rk.add_argument("--task", default="classification", choices=["classification", "regression", "multilabel"],
+                    help="with INPUTs: what the labels are (as 'transferlab score --task')")
     _add_array_flags(rk)
     rk.add_argument("--budget", type=int, default=None, metavar="B", help="show only the first B models")
     rk.set_defaults(func=_cmd_rank)
@@ -357,6 +359,8 @@ def _cmd_rank(args) -> int:
 
     if bool(args.inputs) == bool(args.scores):
         raise ValueError("give either INPUTs (banks or array files, scored first) or --scores CSV")
+    if args.scores and args.task != "classification":
+        raise ValueError("--task goes with INPUTs (scored first); a --scores CSV holds values already")
     if args.scores:
         if args.by:
             raise ValueError("--by goes with INPUTs; a --scores CSV is ranked by every score it holds")
@@ -366,7 +370,11 @@ def _cmd_rank(args) -> int:
     else:
         from transferlab.scoring import score_pool
 
-        res = score_pool(_inputs(args, args.inputs), args.by or ["knn_loo", "logme"], device=args.device)
+        if args.task != "classification":
+            banks, extra = _task_inputs(args, args.inputs)
+        else:
+            banks, extra = _inputs(args, args.inputs), {}
+        res = score_pool(banks, args.by or ["knn_loo", "logme"], device=args.device, task=args.task, **extra)
         for note in res.notes:
             sys.stdout.write(f"note: {note}\n")
         table = res.table()

@@ -93,3 +93,15 @@ def test_cli_info_lists_the_scores_of_each_task(capsys):
     out = capsys.readouterr().out
     assert f"task=regression   : {', '.join(tl.available(task='regression'))}" in out
     assert f"task=multilabel   : {', '.join(tl.available(task='multilabel'))}" in out
+
+
+def test_cli_rank_task_regression_orders_by_r2(reg, capsys):
+    tmp, good, weak, y = reg
+    rc = main(["rank", str(tmp / "weak.npy"), str(tmp / "good.npy"), "--labels", str(tmp / "y.npy"),
+               "--task", "regression", "--by", "knn_loo"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert tl.knn_loo(good, y, task="regression") > tl.knn_loo(weak, y, task="regression")
+    table = [ln.replace(" ", "") for ln in out.splitlines() if ln.startswith("|")]
+    assert "task-aware:knn_loo" in table[0]
+    assert table[2:4] == ["|1|good|", "|2|weak|"]  # the higher R^2 first
