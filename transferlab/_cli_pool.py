@@ -107,6 +107,7 @@ def _add_score_parser(sub) -> None:
                          "columns (multilabel, a (N, L) .npy); scores that do not support it are skipped with a note")
     sc.add_argument("--arg", action="append", default=[], metavar="SCORE.NAME=VALUE",
                     help="an argument of one score, e.g. knn_loo.k=3 (repeatable; values parsed as Python literals)")
+    sc.add_argument("--quiet", action="store_true", help="no progress bar (it shows on a terminal only anyway)")
     sc.add_argument("--keep-going", action="store_true",
                     help="when a score fails on a bank, drop that score (with a note) instead of stopping")
     sc.add_argument("--scheduler", metavar="ADDRESS",
@@ -343,7 +344,7 @@ def _cmd_score(args) -> int:
                          "first (FeatureBank.from_arrays) or score them without --scheduler")
     res = score_pool(banks, args.scores, device=args.device, score_kwargs=kwargs or None,
                      errors="note" if args.keep_going else "raise", scheduler=args.scheduler or None, task=args.task,
-                     **extra)
+                     progress=not args.quiet, **extra)
     sys.stdout.write(res.to_markdown() + "\n")
     for note in res.notes:
         sys.stdout.write(f"note: {note}\n")

@@ -61,6 +61,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--omit-nan", action="store_true", help="drop NaN scores instead of failing")
     ev.add_argument("--summary", action="store_true", help="print only the summary table")
     ev.add_argument("--plot", metavar="DIR", help="write the figures (PNG) into DIR (needs matplotlib)")
+    ev.add_argument("--quiet", action="store_true",
+                    help="no progress bar while the figures are drawn (it shows on a terminal only anyway)")
     ev.add_argument("--csv", metavar="PATH", help="also write every figure as long CSV")
     ev.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     ev.set_defaults(func=_cmd_evaluate)
@@ -101,7 +103,7 @@ def _cmd_evaluate(args) -> int:
     if args.json:
         report.to_json(args.json)
     if args.plot:
-        paths = report.plot(args.plot)
+        paths = report.plot(args.plot, progress=not args.quiet)
         if cost is not None:
             paths.append(plot_cost_quality(cost, os.path.join(args.plot, "cost_quality.png"), report=report))
         sys.stdout.write(f"wrote {len(paths)} figures to {args.plot}\n")

@@ -497,7 +497,8 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
                dataset: Optional[str] = None, device: str = "auto",
                score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None, errors: str = "raise",
                client: Any = None, scheduler: Optional[str] = None,
-               kernel_threads: Optional[int] = None, task: str = "classification") -> PoolScores:
+               kernel_threads: Optional[int] = None, task: str = "classification",
+               progress: bool = True) -> PoolScores:
     """Every score for every model of a pool, timed; here, or on a Dask cluster with ``client=`` / ``scheduler=``.
 
     banks: the models, in one of two forms.
@@ -528,6 +529,8 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
         seconds are the workers'. Needs ``pip install 'transferlab[dask]'``.
     kernel_threads: OpenMP threads of the CPU kernels while scoring (None: the default); on a cluster with
         several Dask threads per machine, 1 avoids oversubscription.
+    progress: a bar on stderr, one step per bank, shown on a terminal only (tqdm's rule; logs and pipes stay
+        clean); False: none. On a cluster it steps as the banks' results arrive.
     task: ``"classification"`` (default), ``"regression"`` or ``"multilabel"``: passed to every score as
         ``task=``; the labels are then float targets (N,) / (N, T) or 0/1 indicators (N, L). With ``scores``
         None the scores of that task are run (``transferlab.available(task=...)``); named scores that do not
@@ -573,16 +576,25 @@ def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = N
         raise ValueError(f"score_kwargs names scores that are not scored: {unknown} (scoring {names})")
     infos, task_notes = _for_task(infos, kwargs_all, task)
 
-    if remote:
-        res = _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel_threads, client,
-                                scheduler)
-    else:
-        pool = _Pool(errors)
-        for unit, data, probs_src in entries:
-            pool.add(unit, _score_unit(unit, data, labels, probs_src, infos, kwargs_all, device,
-                                       skip=set(pool.unavailable), stop_on_error=errors == "raise",
-                                       kernel_threads=kernel_threads))
-        res = pool.result()
+    from transferlab.core.progress import bar
+
+    pbar = bar(progress, len(entries), "score_pool", unit="bank")
+    try:
+        if remote:
+            res = _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel_threads, client,
+                                    scheduler, pbar)
+        else:
+            pool = _Pool(errors)
+            for unit, data, probs_src in entries:
+                pool.add(unit, _score_unit(unit, data, labels, probs_src, infos, kwargs_all, device,
+                                           skip=set(pool.unavailable), stop_on_error=errors == "raise",
+                                           kernel_threads=kernel_threads))
+                if pbar is not None:
+                    pbar.update(1)
+            res = pool.result()
+    finally:
+        if pbar is not None:
+            pbar.close()
     res.notes[:0] = (broken or []) + task_notes
     for unit, _, _ in entries:
         if not math.isnan(unit.extract_seconds):
@@ -617,7 +629,7 @@ def _pool_task(unit: _Unit, data: Any, labels: Any, probs_src: Any, infos, kwarg
 
 
 def _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel_threads, client,
-                      scheduler) -> PoolScores:
+                      scheduler, pbar=None) -> PoolScores:
     from transferlab._dask import connect  # dask is imported on use only
 
     def ship(c, x):
@@ -643,6 +655,8 @@ def _score_on_cluster(entries, labels, infos, kwargs_all, device, errors, kernel
             for (unit, _, _), fut in zip(entries, futures):
                 try:
                     events = fut.result()
+                    if pbar is not None:
+                        pbar.update(1)
                 except Exception as e:
                     e.add_note(f"score_pool: while scoring dataset {unit.dataset!r}, model {unit.model!r} "
                                f"({unit.origin}) on the cluster")

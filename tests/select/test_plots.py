@@ -238,6 +238,34 @@ def test_save_report_plots_shows_progress_on_a_terminal_only(report, tmp_path, m
                                                          "success_rate.png", "score_vs_finetune_A.png"]
         drawn = err.getvalue()
         if progress and tty:
-            assert "figures" in drawn and "4/4" in drawn
+            assert "figures" in drawn and "/4 " in drawn
         else:
             assert drawn == ""
+
+
+def test_score_pool_steps_a_bar_per_bank_on_a_terminal_only(monkeypatch):
+    import sys
+
+    import transferlab as tl
+
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    banks = {m: rng.normal(size=(30, 4)) + y[:, None] for m in ("a", "b", "c")}
+    for progress, tty in ((True, True), (False, True), (True, False)):
+        err = _Terminal() if tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        res = tl.score_pool(banks, ["knn_loo"], labels=y, progress=progress)
+        monkeypatch.undo()
+        assert len(res.rows) == 3
+        drawn = err.getvalue()
+        if progress and tty:
+            assert "score_pool" in drawn and "/3 " in drawn  # tqdm redraws at most every 0.1 s
+        else:
+            assert drawn == ""
+
+
+def test_cli_quiet_flags_are_accepted(tmp_path, capsys):
+    from transferlab.cli import main
+
+    assert main(["evaluate", "--scores", SCORES, "--finetune", TLLIB, "--summary", "--quiet"]) == 0
+    assert "oracle: each dataset's models ranked" in capsys.readouterr().out

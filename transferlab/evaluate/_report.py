@@ -295,12 +295,13 @@ class Report:
                 f.write(text)
         return text
 
-    def plot(self, out_dir: Union[str, "os.PathLike[str]"]) -> List[str]:
+    def plot(self, out_dir: Union[str, "os.PathLike[str]"], *, progress: bool = True) -> List[str]:
         """Write the figures (regret per dataset per strategy, success rate vs budget, score vs fine-tune
-        accuracy) as PNG files into ``out_dir``; returns their paths. Needs matplotlib."""
+        accuracy) as PNG files into ``out_dir``; returns their paths. progress: a bar on stderr per figure,
+        shown on a terminal only. Needs matplotlib."""
         from transferlab.plot import save_report_plots
 
-        return save_report_plots(self, out_dir)
+        return save_report_plots(self, out_dir, progress=progress)
 
     def __repr__(self) -> str:
         return (f"Report({len(self.meta['scores'])} scores, {len(self.datasets)} datasets, "

@@ -146,7 +146,8 @@ def _score_model(name: str, feats: Features, labels: np.ndarray, layers: Layers,
     try:
         for k, (x, _) in units.items():  # one layer at a time, so that the bar moves
             res = score_pool({k: x}, names, labels=labels, probs={k: probs[k]} if k in probs else None,
-                             device=device, score_kwargs={s: dict(kw) for s, kw in kwargs.items() if kw})
+                             device=device, score_kwargs={s: dict(kw) for s, kw in kwargs.items() if kw},
+                             progress=False)  # this function's own bar counts the layers
             got.update({(r["model"], r["score"]): (r["value"], r["seconds"]) for r in res.rows})
             notes += res.notes
             if bar is not None:
