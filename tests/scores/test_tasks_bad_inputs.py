@@ -80,3 +80,26 @@ def test_bad_targets_name_the_argument(name, task):
         f(X, T[:, :, None], task=task)
     with pytest.raises(TypeError, match="real numbers"):
         f(X, np.array(["x"] * len(X)), task=task)
+
+
+@pytest.mark.parametrize("task", ["regression", "multilabel"])
+def test_knn_streamed_path_omits_nan_rows_like_the_in_memory_one(task):
+    X, T = _data(task)
+    Xn = X.copy()
+    Xn[[3, 17]] = np.inf
+    keep = np.setdiff1d(np.arange(len(X)), [3, 17])
+    want = tl.knn_loo(X[keep], T[keep], task=task, k=3)
+    assert tl.knn_loo(Xn, T, task=task, k=3, nan_policy="omit", max_memory="1MB") == want
+    assert tl.knn_loo(Xn, T, task=task, k=3, nan_policy="omit", queries=np.array([0, 5, 40])) == \
+        tl.knn_loo(X[keep], T[keep], task=task, k=3, queries=np.array([0, 4, 38]))
+    with pytest.raises(ValueError, match="dropped by nan_policy='omit'"):
+        tl.knn_loo(Xn, T, task=task, nan_policy="omit", queries=np.array([3, 5]))
+
+
+def test_knn_classification_budget_with_omitted_rows():
+    # Before: max_memory= with nan_policy="omit" refused every bank holding a NaN row ("query row 3 ... dropped").
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 4))
+    X[3] = np.nan
+    y = np.arange(50) % 2
+    assert tl.knn_loo(X, y, nan_policy="omit", max_memory="1MB") == tl.knn_loo(X, y, nan_policy="omit")

@@ -178,10 +178,11 @@ def _knn_loo_targets(features, labels, k: int, metric: str, ties: str, device: s
         if keep is not None:
             pos = np.full(m.n, -1, dtype=np.int64)
             pos[keep] = np.arange(keep.size)
-            if np.any(pos[qidx] < 0):
+            if np.any(pos[qidx] < 0) and queries is not None:
                 raise ValueError("a query row holds NaN or inf and was dropped by nan_policy='omit'; choose finite "
                                  "query rows")
             qidx, m, Y = pos[qidx], m.take(keep), as_targets(Y[keep], task, name="labels").values
+            qidx = qidx[qidx >= 0]  # queries=None: every kept row
         if not 1 <= k <= m.n - 1:
             raise ValueError(_too_few(k).format(n=m.n))
         srt = np.sort(qidx)
@@ -241,10 +242,11 @@ def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device
         pos = np.full(m.n, -1, dtype=np.int64)
         pos[keep] = np.arange(keep.size)
         dropped = qidx[pos[qidx] < 0]
-        if dropped.size:
+        if dropped.size and queries is not None:
             raise ValueError(f"query row {int(dropped[0])} holds NaN or inf and was dropped by nan_policy='omit'; "
                              "choose finite query rows")
         orig, qidx = keep, pos[qidx]
+        qidx = qidx[qidx >= 0]  # queries=None: every kept row (a budget alone must not refuse omitted rows)
         m = m.take(keep)
         lab = check_labels_omit(lab, keep, min_classes=1)
     check_loo_problem(m.n, k, lab, stacklevel=4)
