@@ -93,3 +93,8 @@ def test_probe_task_bad_inputs(diabetes):
         tl.linear_probe(X, y, task="regression", return_details=True)
     with pytest.raises(ValueError, match="task='regression'"):
         tl.linear_probe(X, y + 0.5)  # diabetes targets are integral floats: shifted, they look continuous
+
+
+def test_cv_none_searches_alpha_with_five_folds(diabetes):
+    X, y = diabetes
+    assert tl.linear_probe(X, y, task="regression", cv=None) == tl.linear_probe(X, y, task="regression", cv=5)

@@ -88,13 +88,18 @@ def choose_alpha(X: np.ndarray, Y: np.ndarray, cv: int, standardize: bool, alpha
     return float(best_a)
 
 
-def ridge_probe(m: Matrix, Y: np.ndarray, train: np.ndarray, val: np.ndarray, *, alpha: Optional[float], cv: int,
-                standardize: bool) -> float:
-    """Held-out R^2 of ridge on the train rows (alpha given, or chosen by :func:`choose_alpha`)."""
+#: Folds of the alpha search when ``cv=None`` (one validation split, no fold count given).
+DEFAULT_ALPHA_FOLDS = 5
+
+
+def ridge_probe(m: Matrix, Y: np.ndarray, train: np.ndarray, val: np.ndarray, *, alpha: Optional[float],
+                cv: Optional[int], standardize: bool) -> float:
+    """Held-out R^2 of ridge on the train rows (alpha given, or chosen by :func:`choose_alpha` with ``cv``
+    folds, :data:`DEFAULT_ALPHA_FOLDS` when ``cv`` is None)."""
     Xtr, Xva = m.take(train).to_float64_host(), m.take(val).to_float64_host()
     Ytr, Yva = Y[train], Y[val]
     if alpha is None:
-        alpha = choose_alpha(Xtr, Ytr, cv, standardize)
+        alpha = choose_alpha(Xtr, Ytr, DEFAULT_ALPHA_FOLDS if cv is None else cv, standardize)
     return ridge_r2(ridge_fit(Xtr, Ytr, float(alpha), standardize), Xva, Yva)
 
 
