@@ -95,6 +95,50 @@ def test_probe_task_bad_inputs(diabetes):
         tl.linear_probe(X, y + 0.5)  # diabetes targets are integral floats: shifted, they look continuous
 
 
-def test_cv_none_searches_alpha_with_five_folds(diabetes):
+def _canonical_order(X, seed=0):
+    from transferlab.core.arrays import as_matrix
+    from transferlab.scores.linear_probe.one_shot import content_keys
+
+    keys = content_keys(as_matrix(X), seed)
+    return np.lexsort((keys[:, 1], keys[:, 0]))
+
+
+def test_cv_none_is_the_seeded_split_with_a_five_fold_alpha_search(diabetes):
+    from transferlab.core.arrays import as_matrix
+    from transferlab.scores.linear_probe.one_shot import content_keys, stratified_split
+
     X, y = diabetes
-    assert tl.linear_probe(X, y, task="regression", cv=None) == tl.linear_probe(X, y, task="regression", cv=5)
+    tr, va = stratified_split(content_keys(as_matrix(X), 0), np.zeros(len(y), dtype=np.int64), 1, 0.2)
+    assert tl.linear_probe(X, y, task="regression", cv=None) == tl.linear_probe(X, y, task="regression",
+                                                                                 split=(tr, va), cv=5)
+
+
+@pytest.mark.parametrize("alpha", [0.5, None])
+def test_k_fold_r2_equals_sklearn_cross_val_predict(diabetes, alpha):
+    """cv=K: the rows in canonical order dealt round-robin to K folds, every row predicted once by
+    StandardScaler + Ridge fitted on the other folds (alpha given, or chosen per fold by KFold(K) over the
+    fold's training rows in canonical order), R^2 over all rows."""
+    from sklearn.model_selection import PredefinedSplit, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+
+    X, y = diabetes
+    X = X + np.random.default_rng(1).normal(scale=0.05, size=X.shape)
+    order = _canonical_order(X)
+    folds = np.empty(len(y), dtype=int)
+    folds[order] = np.arange(len(y)) % 4
+    if alpha is not None:
+        pred = cross_val_predict(make_pipeline(StandardScaler(), Ridge(alpha=alpha)), X, y, cv=PredefinedSplit(folds))
+    else:
+        pred = np.empty_like(y)
+        for f in range(4):
+            fit = order[folds[order] != f]
+            cv_scores = {a: np.mean([_sk_ridge_r2(X[fit][i], y[fit][i], X[fit][h], y[fit][h], a)
+                                     for i, h in KFold(4).split(fit)]) for a in ALPHAS}
+            best = max(sorted(ALPHAS), key=lambda a: (cv_scores[a], a))
+            sc = StandardScaler().fit(X[fit])
+            pred[folds == f] = Ridge(alpha=best).fit(sc.transform(X[fit]), y[fit]).predict(sc.transform(X[folds == f]))
+    want = r2_score(y, pred)
+    got = tl.linear_probe(X, y, task="regression", cv=4, alpha=alpha)
+    assert got == pytest.approx(want, rel=1e-6)
+    p = np.random.default_rng(2).permutation(len(y))
+    assert tl.linear_probe(X[p], y[p], task="regression", cv=4, alpha=alpha) == pytest.approx(got, rel=1e-12)

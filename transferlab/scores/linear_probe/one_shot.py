@@ -114,12 +114,14 @@ def linear_probe(
     nan_policy : "raise" (default) or "omit" (drop rows with NaN/inf first; indices then refer to
         the original rows).
     task : "classification" (default); "regression" (labels = float targets (N,) or (N, T)): ridge on the
-        standardised features, score = held-out R^2; "multilabel" (labels = 0/1 indicators (N, L)):
-        one-vs-rest binary probes (this function, ``protocol``/``C``/... as given), score = mean per-label
-        accuracy. Same seeded split (one stratum: there are no classes) or ``split``
+        standardised features, score = cross-validated R^2 (``cv`` folds, every row predicted once) or,
+        with ``cv=None`` or ``split``, the held-out R^2 of the split; "multilabel" (labels = 0/1 indicators
+        (N, L)): one-vs-rest binary probes on the seeded split (one stratum: there are no classes) or
+        ``split`` (``protocol``/``C``/... as given), score = mean per-label accuracy
         (``transferlab.scores.linear_probe.targets``). ``return_details`` is for classification.
-    alpha, cv : regression only: the ridge strength (scikit-learn ``Ridge``'s ``alpha``); None (default)
-        chooses it from ``targets.ALPHAS`` by ``cv``-fold cross-validation on the train split.
+    alpha, cv : regression: the ridge strength (scikit-learn ``Ridge``'s ``alpha``); None (default) chooses
+        it from ``targets.ALPHAS`` by ``cv``-fold cross-validation (5 when ``cv`` is None) on the training
+        rows. ``cv``: int >= 2 (default 5) or None.
 
     Definition
     ----------
@@ -222,6 +224,9 @@ def _probe_targets(features, labels, task: str, *, protocol, val_fraction, seed,
                                min_samples=2 if split is None else 1, place=False, task=task,
                                too_few="linear_probe needs at least 2 samples (one to train, one to validate), "
                                        "got n_samples={n}")
+    if task == "regression" and split is None and cv is not None:
+        order = probe_targets.canonical_rows(content_keys(m, seed))
+        return probe_targets.ridge_cross_validated(m, tg.values, order, cv, alpha=alpha, standardize=standardize)
     if split is None:
         train_idx, val_idx = probe_targets.split_rows(content_keys(m, seed), val_fraction, stratified_split)
     else:

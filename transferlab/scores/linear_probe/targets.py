@@ -1,9 +1,11 @@
 """The linear probe beyond single-label classes: ridge regression (held-out R^2) and one-vs-rest logistic
 regression (mean per-label accuracy), on the classifier's split.
 
-Contract (SCORES.md, "Targets beyond single-label classification"). The rows are split as the classifier
-splits them (``split_rows``: the seeded content-key split of ``linear_probe``, all rows one stratum since
-there are no classes; or the caller's ``split``). Regression: ridge on the features standardised with the
+Contract (SCORES.md, "Targets beyond single-label classification"). Regression with ``cv=K`` (default):
+K-fold cross-validated R^2 over every row (``round_robin_folds``: the rows in the classifier's canonical
+content-key order dealt to the folds in turn, one stratum since there are no classes). Otherwise (and for
+multilabel) the rows are split as the classifier splits them (``split_rows``: the seeded content-key split of
+``linear_probe``, all rows one stratum; or the caller's ``split``). Regression: ridge on the features standardised with the
 train split's mean and (biased) std (``standardize=False``: only centred), intercept unpenalised, i.e.
 scikit-learn's ``Ridge(alpha)`` on ``StandardScaler``-ed features; ``alpha=None`` picks it from
 :data:`ALPHAS` by ``cv``-fold cross-validation on the train split (``cv_folds``: contiguous folds of the
@@ -21,8 +23,8 @@ import numpy as np
 
 from transferlab.core.arrays import Matrix
 
-__all__ = ["ALPHAS", "split_rows", "cv_folds", "ridge_fit", "ridge_r2", "choose_alpha", "ridge_probe",
-           "multilabel_probe"]
+__all__ = ["ALPHAS", "split_rows", "cv_folds", "round_robin_folds", "ridge_fit", "ridge_r2", "choose_alpha",
+           "ridge_probe", "ridge_cross_validated", "canonical_rows", "multilabel_probe"]
 
 #: The ridge strengths the cross-validation chooses from (scikit-learn's ``alpha`` scale).
 ALPHAS = tuple(float(a) for a in 10.0 ** np.arange(-3, 5))
@@ -101,6 +103,45 @@ def ridge_probe(m: Matrix, Y: np.ndarray, train: np.ndarray, val: np.ndarray, *,
     if alpha is None:
         alpha = choose_alpha(Xtr, Ytr, DEFAULT_ALPHA_FOLDS if cv is None else cv, standardize)
     return ridge_r2(ridge_fit(Xtr, Ytr, float(alpha), standardize), Xva, Yva)
+
+
+def canonical_rows(keys: np.ndarray) -> np.ndarray:
+    """Rows in canonical order (ascending content keys, as the classifier's split orders them)."""
+    return np.lexsort((keys[:, 1], keys[:, 0]))
+
+
+def round_robin_folds(order: np.ndarray, cv: int) -> np.ndarray:
+    """(N,) fold of every row: the rows in canonical ``order`` dealt to folds 0..cv-1 in turn (the
+    classifier's round-robin folds with a single stratum)."""
+    n = order.shape[0]
+    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+        raise ValueError(f"cv must be an int >= 2, got {cv!r}")
+    if cv > n:
+        raise ValueError(f"cv={cv} folds need at least {cv} rows, got n_samples={n}")
+    folds = np.empty(n, dtype=np.int64)
+    folds[order] = np.arange(n) % cv
+    return folds
+
+
+def ridge_cross_validated(m: Matrix, Y: np.ndarray, order: np.ndarray, cv: int, *, alpha: Optional[float],
+                          standardize: bool) -> float:
+    """Cross-validated R^2: every row predicted once by ridge fitted on the other folds
+    (:func:`round_robin_folds`; each fold's alpha given, or chosen by :func:`choose_alpha` with ``cv`` folds
+    of its training rows in canonical order), then 1 - SSE/SST over all rows (scikit-learn
+    ``cross_val_predict`` + ``r2_score``). Permuting the rows changes nothing (canonical order)."""
+    X = m.to_float64_host()
+    folds = round_robin_folds(order, cv)
+    pred = np.empty_like(Y)
+    for f in range(cv):
+        held = np.flatnonzero(folds == f)
+        fit_rows = order[folds[order] != f]  # canonical order: it fixes the inner folds of the alpha search
+        a = alpha if alpha is not None else choose_alpha(X[fit_rows], Y[fit_rows], cv, standardize)
+        mean, scale, W, b = ridge_fit(X[fit_rows], Y[fit_rows], float(a), standardize)
+        pred[held] = ((X[held] - mean) / scale) @ W + b
+    sst = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+    if np.any(sst == 0):
+        raise ValueError("R^2 is undefined: a target column is constant")
+    return float(np.mean(1.0 - ((Y - pred) ** 2).sum(axis=0) / sst))
 
 
 def multilabel_probe(m: Matrix, L: np.ndarray, train: np.ndarray, val: np.ndarray,
