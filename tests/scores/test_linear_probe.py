@@ -1,8 +1,10 @@
-"""linear_probe: both protocols against the float64 oracle (a different solver) and scikit-learn, the
-seeded split, properties, bad input (BAD_INPUTS.md)."""
+"""linear_probe on one validation split (``cv=None``): both protocols against the float64 oracle (a different
+solver) and scikit-learn, the seeded split, properties, bad input (BAD_INPUTS.md). The default k-fold protocol
+(``cv=5``) is tested in test_linear_probe_cv.py on top of the same fits."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import warnings
 
@@ -13,11 +15,14 @@ import transferlab
 from transferlab.core.arrays import as_matrix
 from transferlab.core.lbfgs import minimize
 from transferlab.reference import linear_probe as ref
-from transferlab.scores import LinearProbeResult, linear_probe
+from transferlab.scores import LinearProbeResult
+from transferlab.scores import linear_probe as _linear_probe
 
 from conftest import CUDA_READY, TOL, class_data, digest
 
 lp = sys.modules["transferlab.scores.linear_probe.one_shot"]  # the module (the package exports the function)
+# every test here is about the one-split protocol; cv= defaults to 5 folds (test_linear_probe_cv.py)
+linear_probe = functools.partial(_linear_probe, cv=None)
 
 TIGHT = dict(tol=1e-10, max_iter=5000)  # converge fully so that weights can be compared
 
@@ -577,7 +582,7 @@ def test_cuda_requested_without_cuda_is_actionable():
 def test_registered_and_result_type():
     assert "linear_probe" in transferlab.scores.available()
     X, y = class_data(n=200, d=6, c=3, seed=22)
-    assert transferlab.score("linear_probe", X, y) == linear_probe(X, y)
+    assert transferlab.score("linear_probe", X, y) == _linear_probe(X, y)
     res = linear_probe(X, y, return_details=True)
     assert isinstance(res, LinearProbeResult) and isinstance(linear_probe(X, y), float)
     np.testing.assert_array_equal(res.classes, [0, 1, 2])

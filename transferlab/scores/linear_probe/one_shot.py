@@ -1,7 +1,8 @@
 """Linear-probe accuracy on frozen features (Renggli et al. 2022, "Which model to transfer?").
 
-Multinomial logistic regression trained on a seeded stratified train split of the features and
-scored by its accuracy on the held-out validation split. Two protocols (SCORES.md):
+Multinomial logistic regression on the frozen features, scored by its accuracy on held-out rows: by
+default k-fold cross-validated (``cv=5``: every labelled row is predicted once by a probe that did not
+see it), or on one seeded stratified validation split (``cv=None``). Two protocols (SCORES.md):
 
 * ``"lbfgs"`` (default): full-batch L-BFGS on the L2-penalised mean cross-entropy, the objective of
   scikit-learn's ``LogisticRegression(C=C)``; float64 throughout; loss and gradient streamed over row
@@ -71,6 +72,21 @@ class LinearProbeResult:
     converged: bool
     runs: Optional[np.ndarray]  # renggli: (RUNS, len(LRS)) validation accuracies; None for lbfgs
     classes: np.ndarray
+    #: (len(val_index),) float64: 1.0 where the row of ``val_index`` was predicted right (lbfgs; None for renggli,
+    #: whose score is a median over runs, not a mean over rows)
+    correct: Optional[np.ndarray] = None
+    #: with ``cv``: (N,) int64 fold of every input row (-1: a single-sample class's row, never validated)
+    folds: Optional[np.ndarray] = None
+
+    @property
+    def se(self) -> Optional[float]:
+        """Standard error of ``score`` as a mean over the validated rows, ``std(correct, ddof=1) / sqrt(n)``
+        (the rows are the sampling unit; the folds' fits are treated as fixed). None without ``correct``."""
+        if self.correct is None or self.correct.size < 2:
+            return None
+        from transferlab.core.paired import standard_error
+
+        return standard_error(self.correct)
 
 
 def linear_probe(
@@ -93,7 +109,7 @@ def linear_probe(
     cv=5,
 ):
     """Linear-probe validation accuracy: how well a linear softmax classifier on the frozen features
-    generalises from a train split to a validation split (Renggli et al. 2022).
+    generalises to rows it was not trained on (Renggli et al. 2022).
 
     Parameters
     ----------
@@ -119,9 +135,20 @@ def linear_probe(
         (N, L)): one-vs-rest binary probes on the seeded split (one stratum: there are no classes) or
         ``split`` (``protocol``/``C``/... as given), score = mean per-label accuracy
         (``transferlab.scores.linear_probe.targets``). ``return_details`` is for classification.
-    alpha, cv : regression: the ridge strength (scikit-learn ``Ridge``'s ``alpha``); None (default) chooses
+    alpha : regression: the ridge strength (scikit-learn ``Ridge``'s ``alpha``); None (default) chooses
         it from ``targets.ALPHAS`` by ``cv``-fold cross-validation (5 when ``cv`` is None) on the training
-        rows. ``cv``: int >= 2 (default 5) or None.
+        rows.
+    cv : int >= 2 (default 5) or None. Classification: ``cv=K`` (protocol "lbfgs") scores the
+        stratified K-fold cross-validated accuracy; ``None``: one validation split of
+        ``val_fraction``. ``split=`` and protocol "renggli" (the paper's fixed-split protocol) always
+        use one split. Regression: cross-validated R^2 the same way (see ``task``).
+
+    Why cross-validation by default: with one split of 20%, a 300-row bank is scored on 60 rows, so
+    the accuracy moves in steps of 1/60, ties at the top of a pool are common, and a last-bit change
+    in the features (another CPU) moves a row across the cut and a model into or out of a tie
+    (issue 18). With K folds every labelled row is predicted once (steps of 1/N) and the score's
+    standard error (``return_details=True``: ``se``, per-row ``correct`` for paired comparisons across
+    models on the same rows) shrinks by sqrt(1 / val_fraction). Cost: K fits instead of one.
 
     Definition
     ----------
@@ -158,6 +185,18 @@ def linear_probe(
     Prediction is the argmax of ``W x' + b`` (ties to the lower class code). Score = the fraction of
     validation rows predicted right (higher = more transferable).
 
+    *Cross-validation* (``cv=K``): the rows grouped by class (ascending code), in canonical order
+    inside each class, go to folds 0, 1, ..., K-1, 0, 1, ... in turn (round robin: every fold
+    stratified, sizes within one, and a function of the rows' contents and the seed as the split
+    is); single-sample classes train in
+    every fold and are never validated (one ``UserWarning``). For each fold k the probe above
+    (standardisation included) is fitted on every row outside fold k and predicts fold k. Score =
+    (rows predicted right) / (validated rows). Every fold must hold a row: ``K`` cannot exceed the
+    number of validated rows. Details: ``val_index`` = the validated rows in ascending input order,
+    ``correct`` per row of it, ``folds`` per input row, ``train_index`` = the rows never validated;
+    ``coef``, ``intercept``, ``mean``, ``scale``, ``loss``, ``n_iter`` are those of fold 0's fit and
+    ``converged`` holds for all folds.
+
     Memory: O(C * D) plus fixed working blocks; no N x C matrix (logits are formed for row blocks
     of ``_BLOCK_BYTES / (8 * max(D, C))`` rows), so 10^4+ classes are fine.
 
@@ -171,6 +210,7 @@ def linear_probe(
     float in [0, 1], or a :class:`LinearProbeResult`.
     """
     protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
+    cv = check_cv(cv)
     standardize, return_details = check_bool(standardize, "standardize"), check_bool(return_details, "return_details")
     if require_task("linear_probe", task) != "classification":
         if return_details:
@@ -178,6 +218,9 @@ def linear_probe(
         return _probe_targets(features, labels, task, protocol=protocol, val_fraction=val_fraction, seed=seed,
                               device=device, C=C, standardize=standardize, max_iter=max_iter, tol=tol, split=split,
                               nan_policy=nan_policy, alpha=alpha, cv=cv)
+    if cv is not None and split is None and protocol == "lbfgs":
+        return _cross_validated(features, labels, cv, seed, device, C, standardize, max_iter, tol, return_details,
+                                nan_policy)
     # Placed after the split: the split's content keys are computed on the rows as given.
     m, lab, dev, keep = prepare(
         features, labels, nan_policy=nan_policy, device=device, min_samples=3 if split is None else 1, place=False,
@@ -203,6 +246,8 @@ def linear_probe(
                 design = _NumpyDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize, workers)
             if protocol == "lbfgs":
                 out = _fit_lbfgs(design, C, max_iter, tol)
+                if return_details:
+                    out["correct"] = _correct_rows(design, out["coef"], out["intercept"])
             else:
                 out = _fit_renggli(design, seed)
     score = out["score"]
@@ -211,7 +256,106 @@ def linear_probe(
     if keep is not None:
         train_idx, val_idx = keep[train_idx], keep[val_idx]
     return LinearProbeResult(score, train_idx, val_idx, out["coef"], out["intercept"], out["mean"], out["scale"],
-                             out["loss"], out["n_iter"], out["converged"], out["runs"], lab.classes)
+                             out["loss"], out["n_iter"], out["converged"], out["runs"], lab.classes, out.get("correct"))
+
+
+def check_cv(cv) -> Optional[int]:
+    """``cv`` as an int >= 2, or None."""
+    if cv is None:
+        return None
+    if isinstance(cv, bool) or not isinstance(cv, Integral):
+        raise TypeError(f"cv must be an int >= 2 (folds) or None (one validation split), got {type(cv).__name__}")
+    if cv < 2:
+        raise ValueError(f"cv must be >= 2 (folds) or None (one validation split), got {cv}")
+    return int(cv)
+
+
+def stratified_folds(keys: np.ndarray, codes: np.ndarray, n_classes: int, k: int) -> np.ndarray:
+    """Fold (0..k-1) of every row, -1 for single-sample classes: the rows grouped by class (ascending code),
+    canonical order (ascending ``(key_0, key_1, class code)``) inside each class, dealt to folds 0, 1, ...,
+    k-1 in turn (so every fold is stratified and the fold sizes differ by at most one)."""
+    codes = np.asarray(codes)
+    n = codes.shape[0]
+    order = np.lexsort((codes, keys[:, 1], keys[:, 0]))
+    by_class = order[np.argsort(codes[order], kind="stable")]
+    counts = np.bincount(codes, minlength=n_classes)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(n) - np.repeat(starts, counts)
+    folds = np.empty(n, dtype=np.int64)
+    folds[by_class] = (starts[codes[by_class]] + pos) % k  # = position in the class-grouped order mod k
+    folds[counts[codes] < 2] = -1
+    singles = int(np.sum(counts == 1))
+    if singles:
+        warnings.warn(f"{singles} class(es) have a single sample; it is used for training only (it cannot be "
+                      "validated)", UserWarning, stacklevel=3)
+    sizes = np.bincount(folds[folds >= 0], minlength=k)
+    if sizes.min() == 0:
+        raise ValueError(f"cv={k} needs at least {k} rows in classes with 2+ samples, got {int((folds >= 0).sum())}"
+                         " (lower cv, or cv=None for one validation split)")
+    return folds
+
+
+def _correct_rows(design, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per validation row of ``design`` (its order): 1.0 where predicted right."""
+    if isinstance(design, _TorchDesign):
+        Wt, bt = design._t(W), design._t(b)
+        out = []
+        for s in range(0, design.val_idx.size, design.step):
+            pred = (design.Xva[s : s + design.step] @ Wt.T + bt).argmax(dim=1)
+            out.append((pred == design.y_val[s : s + design.step]).cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
+    return np.concatenate([block_correct(design.block("val", s), design.y_val[s : s + design.step], W, b)
+                           for s in design.blocks("val")]).astype(np.float64)
+
+
+def _cross_validated(features, labels, cv: int, seed: int, device, C: float, standardize: bool, max_iter: int,
+                     tol: float, return_details: bool, nan_policy: str):
+    """The ``cv=K`` path of :func:`linear_probe` (protocol "lbfgs")."""
+    m, lab, dev, keep = prepare(
+        features, labels, nan_policy=nan_policy, device=device, min_samples=3, place=False,
+        too_few="linear_probe needs at least 3 samples (2 classes, one of them with a sample to validate on), "
+                "got n_samples={n}")
+    y = lab.codes
+    keys = content_keys(m, seed)
+    folds = stratified_folds(keys, y, lab.n_classes, cv)
+    order = np.lexsort((y, keys[:, 1], keys[:, 0]))  # canonical order, as the split uses
+    correct = np.zeros(m.n)
+    first = None
+    converged = True
+    placed = None if dev == "reference" else devices.place(m, dev)
+    with _Workers() as workers:
+        for k in range(cv):
+            in_k = folds[order] == k
+            train_idx, val_idx = order[~in_k], order[in_k]  # canonical order inside each side
+            if dev == "reference":
+                from transferlab.reference.linear_probe import fit_and_score
+
+                out = fit_and_score(m.to_float64_host(), y, lab.n_classes, train_idx, val_idx, protocol="lbfgs",
+                                    seed=seed, C=C, standardize=standardize)
+                correct[val_idx] = out["correct"]
+            else:
+                if dev == "cuda":
+                    design = _TorchDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize)
+                else:
+                    design = _NumpyDesign(placed, y, train_idx, val_idx, lab.n_classes, standardize, workers)
+                out = _fit_lbfgs(design, C, max_iter, tol)
+                correct[val_idx] = _correct_rows(design, out["coef"], out["intercept"])
+            converged = converged and out["converged"]
+            if first is None:
+                first = out
+    validated = np.flatnonzero(folds >= 0)
+    score = float(correct[validated].sum() / validated.size)
+    if not return_details:
+        return score
+    never = np.flatnonzero(folds < 0)
+    fold_of = folds
+    if keep is not None:
+        validated, never = keep[validated], keep[never]
+        fold_of = np.full(np.shape(labels)[0], -1, dtype=np.int64)
+        fold_of[keep] = folds
+    return LinearProbeResult(score, never.astype(np.int64), validated.astype(np.int64), first["coef"],
+                             first["intercept"], first["mean"], first["scale"], first["loss"], first["n_iter"],
+                             converged, None, lab.classes, correct[folds >= 0], fold_of)
 
 
 def _probe_targets(features, labels, task: str, *, protocol, val_fraction, seed, device, C, standardize, max_iter, tol,
