@@ -116,7 +116,7 @@ def test_statistical_ties_on_cross_validated_rows():
 
 
 @pytest.mark.parametrize("cv,exc,msg", [
-    (1, ValueError, "cv must be >= 2"),
+    (1, ValueError, "cv must be an int >= 2"),
     (True, TypeError, "cv must be an int"),
     (2.5, TypeError, "cv must be an int"),
     (500, ValueError, "cv=500 needs at least 500 rows"),

@@ -77,9 +77,12 @@ def test_chunk_sizes_random(size):
     want = tl.linear_probe(X, y, return_details=True)
     st = _feed(LinearProbeStream(), X, y, size or len(y))
     _check_equal(st, want)
-    # passes: keys, mean, var, one per loss evaluation of the solver, accuracy
-    assert st.pass_index == st.n_passes == 3 + st.n_evals + 1
+    # passes: keys, then per fold (cv=5): mean, var, one per loss evaluation of the solver, accuracy
+    assert st.pass_index == st.n_passes == 1 + 5 * 3 + st.n_evals
     assert st.n_evals > st.n_iter
+    one = _feed(LinearProbeStream(cv=None), X, y, size or len(y))  # one split: keys, mean, var, fit..., accuracy
+    assert one.pass_index == 3 + one.n_evals + 1
+    assert rel(one.compute(), tl.linear_probe(X, y, cv=None)) < ONE_SHOT_REL
 
 
 @pytest.mark.parametrize("size", [7, 1000, None])
@@ -108,7 +111,7 @@ def test_unstandardised_same_score():
     st = _feed(LinearProbeStream(standardize=False), H, y, 500)
     assert rel(st.compute(), want.score) < ONE_SHOT_REL
     assert rel(st.loss, want.loss) < 1e-6
-    assert st.pass_index == 1 + st.n_evals + 1  # no moment passes
+    assert st.pass_index == 1 + st.n_evals + 5  # no moment passes: keys, then per fold fits and accuracy
     np.testing.assert_array_equal(st.mean, 0.0)
 
 
@@ -224,7 +227,12 @@ def test_registered_and_phases():
         seen.append(st.phase)
         st.update(X, y).end_pass()
     assert seen[:3] == ["keys", "mean", "var"] and seen[-1] == "accuracy"
-    assert set(seen[3:-1]) == {"fit"} and st.phase == "done"
+    # cv=5: each fold runs mean, var, fit..., accuracy in turn
+    assert seen.count("accuracy") == seen.count("mean") == seen.count("var") == 5 and st.phase == "done"
+    folds = "".join({"keys": "k", "mean": "m", "var": "v", "fit": "f", "accuracy": "a"}[p] for p in seen)
+    import re
+
+    assert re.fullmatch(r"k(mvf+a){5}", folds)
 
 
 # ------------------------------------------------------------------ the solver in reverse communication

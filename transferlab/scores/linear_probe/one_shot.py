@@ -266,7 +266,7 @@ def check_cv(cv) -> Optional[int]:
     if isinstance(cv, bool) or not isinstance(cv, Integral):
         raise TypeError(f"cv must be an int >= 2 (folds) or None (one validation split), got {type(cv).__name__}")
     if cv < 2:
-        raise ValueError(f"cv must be >= 2 (folds) or None (one validation split), got {cv}")
+        raise ValueError(f"cv must be an int >= 2 (folds) or None (one validation split), got {cv}")
     return int(cv)
 
 

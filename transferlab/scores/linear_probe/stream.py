@@ -23,6 +23,12 @@ Passes (each reads every row once, in any chunks, order or workers):
    ``block_loss_grad``).
 5. *accuracy*: validation rows predicted right; ``compute()`` = that count / validation size.
 
+Cross-validation (``cv=K``, the one-shot's default): after the keys pass, the one-shot's
+``stratified_folds`` on the same keys gives every row its fold, and passes 2-5 run once per fold in
+turn (fold k's train rows are the rows outside it); ``compute()`` = rows predicted right over all
+folds / validated rows. ``coef``, ``intercept``, ``mean``, ``scale``, ``loss``, ``n_iter`` are fold
+0's (as the one-shot's details); ``converged`` holds for every fold.
+
 Rows find their side of the split in passes 2-5 by recomputing their keys. Exact duplicate rows of
 one class share a key, as in the one-shot where they are interchangeable; when such a group
 straddles the train/validation cut (k of its n copies in train) every copy enters the train sums
@@ -50,7 +56,7 @@ from transferlab.core import devices
 from transferlab.core.arrays import as_labels, as_matrix
 from transferlab.core.inputs import check_finite
 from transferlab.scores._stream import ScoreStream
-from transferlab.scores.linear_probe.one_shot import (_BLOCK_BYTES, _Workers, _block_rows, _check_args, block_correct, block_loss_grad, centred_squares, key_multipliers, lbfgs_solver, probe_objective, row_keys, scale_of, split_theta, standardise, stratified_split, warn_max_iter)
+from transferlab.scores.linear_probe.one_shot import (_BLOCK_BYTES, _Workers, _block_rows, _check_args, block_correct, check_cv, stratified_folds, block_loss_grad, centred_squares, key_multipliers, lbfgs_solver, probe_objective, row_keys, scale_of, split_theta, standardise, stratified_split, warn_max_iter)
 from transferlab.core import cpu_threads
 from transferlab.core.inputs import check_bool
 
@@ -75,7 +81,7 @@ class LinearProbeStream(ScoreStream):
     """Streaming :func:`transferlab.linear_probe` (protocol "lbfgs"; see the module docstring)."""
 
     def __init__(self, protocol="lbfgs", val_fraction=0.2, seed=0, device="auto", C=1.0, standardize=True,
-                 max_iter=1000, tol=1e-6, split=None, return_details=False, nan_policy="raise") -> None:
+                 max_iter=1000, tol=1e-6, split=None, return_details=False, nan_policy="raise", cv=5) -> None:
         if protocol == "renggli":
             raise ValueError(
                 "protocol='renggli' cannot be streamed: its SGD draws random minibatches from the whole train "
@@ -83,6 +89,7 @@ class LinearProbeStream(ScoreStream):
                 "(the default), or call tl.linear_probe(..., protocol='renggli') on the bank (a memory map works)"
             )
         protocol, val_fraction, seed, C, max_iter, tol = _check_args(protocol, val_fraction, seed, C, max_iter, tol)
+        cv = check_cv(cv)
         if device not in ("auto", "cpu"):
             raise ValueError(f"the linear_probe stream computes on the host (float64 numpy); device must be "
                              f"'auto' or 'cpu', got {device!r} (CUDA chunks are copied to the host)")
@@ -99,7 +106,10 @@ class LinearProbeStream(ScoreStream):
         self._opt = None  # the solver: only in the state that ends the fit passes (not in forks)
         super().__init__(protocol=protocol, val_fraction=val_fraction, seed=seed, device=device, C=C,
                          standardize=check_bool(standardize, "standardize"), max_iter=max_iter, tol=tol, split=None,
-                         return_details=False, nan_policy=nan_policy)
+                         return_details=False, nan_policy=nan_policy, cv=cv)
+        self._fold = 0
+        self._folds_w: Optional[np.ndarray] = None  # (K, groups): each group's train share per fold
+        self._right_total = 0
         self.coef = self.intercept = self.mean = self.scale = None
         self.loss: Optional[float] = None
         self.n_iter: Optional[int] = None
@@ -114,7 +124,10 @@ class LinearProbeStream(ScoreStream):
         it has converged this is the current pass plus at least the accuracy pass."""
         if self._phase == "done":
             return self.pass_index
-        return self.pass_index + (1 if self._phase == "accuracy" else 2)
+        more = 0
+        if self._folds_w is not None:  # each later fold: moments, at least one fit pass, accuracy
+            more = (self._folds_w.shape[0] - 1 - self._fold) * (4 if self.params["standardize"] else 2)
+        return self.pass_index + (1 if self._phase == "accuracy" else 2) + more
 
     @property
     def phase(self) -> str:
@@ -290,7 +303,19 @@ class LinearProbeStream(ScoreStream):
         elif phase == "fit":
             self._end_fit()
         elif phase == "accuracy":
-            self._score = round(self._right) / self.n_val
+            if self._folds_w is None:
+                self._score = round(self._right) / self.n_val
+                self._phase = "done"
+                return
+            self._right_total += round(self._right)
+            if self._fold + 1 < self._folds_w.shape[0]:
+                self._use_fold(self._fold + 1)
+                self._phase = "mean" if self.params["standardize"] else "fit"
+                if not self.params["standardize"]:
+                    self._start_fit()
+                return
+            self._score = self._right_total / self._n_validated
+            self.mean, self.scale = self._mean0, self._scale0  # the details are fold 0's
             self._phase = "done"
 
     def _end_keys(self) -> None:
@@ -310,16 +335,34 @@ class LinearProbeStream(ScoreStream):
         self._rank[order] = np.arange(order.size)
         self.classes = np.asarray([self.labels.values[i] for i in order])
         codes = self._rank[slots]
-        train_idx, val_idx = stratified_split(keys, codes, self.n_classes, self.params["val_fraction"])
-        self.n_train, self.n_val = int(train_idx.size), int(val_idx.size)
-        is_train = np.zeros(n)
-        is_train[train_idx] = 1.0
         # One entry per (key 0, key 1, class): exact duplicates share it; their train share k/n.
         self._table, inv = np.unique(_records(keys, codes), return_inverse=True)
         # the table's columns, contiguous (gathers of 8-byte items are cheaper than of 24-byte records)
         self._k0, self._k1, self._kc = (np.ascontiguousarray(self._table[f]) for f in ("k0", "k1", "c"))
-        self._wtrain = np.bincount(inv, weights=is_train) / np.bincount(inv)
         self._step = _block_rows(self.d, self.n_classes)
+        group_size = np.bincount(inv)
+        cv = self.params["cv"]
+        if cv is None:
+            train_idx, val_idx = stratified_split(keys, codes, self.n_classes, self.params["val_fraction"])
+            self.n_train, self.n_val = int(train_idx.size), int(val_idx.size)
+            is_train = np.zeros(n)
+            is_train[train_idx] = 1.0
+            self._wtrain = np.bincount(inv, weights=is_train) / group_size
+            return
+        folds = stratified_folds(keys, codes, self.n_classes, cv)
+        self._folds_w = np.stack([np.bincount(inv, weights=(folds != k).astype(np.float64)) / group_size
+                                  for k in range(cv)])
+        self._fold_sizes = np.bincount(folds[folds >= 0], minlength=cv)
+        self._n_validated = int(self._fold_sizes.sum())
+        self._n_rows = n
+        self._use_fold(0)
+
+    def _use_fold(self, k: int) -> None:
+        """Passes 2-5 of fold k: its train shares and sizes."""
+        self._fold = k
+        self._wtrain = self._folds_w[k]
+        self.n_val = int(self._fold_sizes[k])
+        self.n_train = self._n_rows - self.n_val
 
     def _start_fit(self) -> None:
         p = self.params
@@ -342,13 +385,23 @@ class LinearProbeStream(ScoreStream):
         x, f, nit, status = opt.result
         warn_max_iter(status, p["max_iter"], p["tol"], stacklevel=4)
         self._set_point(x)
-        self.coef, self.intercept = self._W, self._b
-        self.loss, self.n_iter, self.converged = float(f), int(nit), status != 1
-        self.n_evals = opt.n_evals  # = the number of fit passes
+        if self._fold == 0:  # with cv, the details are fold 0's (as the one-shot's)
+            self.coef, self.intercept = self._W, self._b
+            self.loss, self.n_iter, self.converged = float(f), int(nit), status != 1
+            self.n_evals = opt.n_evals  # = the number of fit passes
+            self._mean0, self._scale0 = self.mean, self.scale
+        else:
+            self.converged = self.converged and status != 1
+            self.n_evals += opt.n_evals
         self._opt = None
         self._phase = "accuracy"
 
     def _compute(self) -> float:
         if self._phase == "done":
             return self._score
+        if self._folds_w is not None:
+            if self._fold + 1 < self._folds_w.shape[0]:
+                raise ValueError("LinearProbeStream: folds are left to run; call end_pass() and feed the rows "
+                                 "again until st.complete")
+            return (self._right_total + round(self._right)) / self._n_validated
         return round(self._right) / self.n_val  # during the accuracy pass, once every row is in
