@@ -125,3 +125,18 @@ def test_bad_cv(cv, exc, msg):
     X, y = class_data(n=60, d=4, c=2, seed=0)
     with pytest.raises(exc, match=msg):
         tl.linear_probe(X, y, cv=cv)
+
+
+def test_knn_standard_errors():
+    """knn_loo and the train/test knn_accuracy report the standard error of their mean over rows."""
+    X, y = class_data(n=200, d=8, c=3, sep=1.0, seed=9)
+    loo = tl.knn_loo(X, y, return_details=True)
+    assert loo.se == pytest.approx(np.std(loo.correct, ddof=1) / np.sqrt(200), rel=1e-12)
+    assert 0 < loo.se < 0.05
+    acc = tl.knn_accuracy(X[:150], y[:150], X[150:], y[150:], return_details=True)
+    assert acc.score == tl.knn_accuracy(X[:150], y[:150], X[150:], y[150:])
+    assert acc.correct.shape == (50,) and acc.correct.mean() == pytest.approx(acc.score, abs=1e-15)
+    assert acc.se == pytest.approx(np.std(acc.correct, ddof=1) / np.sqrt(50), rel=1e-12)
+    with pytest.raises(ValueError, match="return_details=True is for task='classification'"):
+        tl.knn_accuracy(X[:150], y[:150].astype(float), X[150:], y[150:].astype(float), task="regression",
+                        return_details=True)

@@ -9,6 +9,7 @@ copied to the host: the cross kernel has no CUDA variant). Imports ``rules``, ``
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from transferlab import kernels
 from transferlab.core import cpu_threads, devices
 from transferlab.core.arrays import as_labels, as_matrix, as_targets, check_task
-from transferlab.core.inputs import check_finite, max_abs, scaled_by_power_of_two, unit_exponent
+from transferlab.core.inputs import check_bool, check_finite, max_abs, scaled_by_power_of_two, unit_exponent
 from transferlab.scores.knn.rules import check_options, normalise
 from transferlab.scores.knn.targets import (boundary_members, check_knn_task, class_credit, multilabel_score,
                                            regression_score)
@@ -28,7 +29,7 @@ _FAR = 1 << 62  # a query row offset beyond every train row: the kernel excludes
 
 def knn_accuracy(train_features: Any, train_labels: Any, test_features: Any, test_labels: Any, *, k: int = 1,
                  metric: str = "euclidean", ties: str = "expected", task: str = "classification",
-                 nan_policy: str = "raise") -> float:
+                 nan_policy: str = "raise", return_details: bool = False):
     """k-NN accuracy of the test split with the train split as the bank (Renggli et al. 2022's protocol).
 
     Parameters
@@ -40,6 +41,8 @@ def knn_accuracy(train_features: Any, train_labels: Any, test_features: Any, tes
     task : "classification" | "regression" (score = R^2 of the test targets) | "multilabel" (mean
         per-label accuracy).
     nan_policy : "raise" or "omit" (rows with NaN/inf dropped from either split).
+    return_details : classification only: a :class:`KnnAccuracyResult` (per test row credit ``correct``
+        and the score's standard error ``se``) instead of the float.
 
     Definition: ``knn_loo``'s, with the test rows as queries and every train row a candidate (no row is
     excluded): the k nearest train rows by (distance, index) vote; with ``ties="expected"`` the
@@ -47,7 +50,10 @@ def knn_accuracy(train_features: Any, train_labels: Any, test_features: Any, tes
     the exact expectation (k = 1: the fraction of tied train rows with the test row's label).
     """
     k = check_options(k, metric, ties)
+    return_details = check_bool(return_details, "return_details")
     check_task(task)
+    if return_details and task != "classification":
+        raise ValueError(f"return_details=True is for task='classification'; with task={task!r} call without it")
     check_knn_task(task, False)
     A = as_matrix(train_features, "train_features")
     Bq = as_matrix(test_features, "test_features")
@@ -81,11 +87,29 @@ def knn_accuracy(train_features: Any, train_labels: Any, test_features: Any, tes
     if task == "classification":
         idx, dist, _, tc, ts = kernels.cpu_module().knn_cross(Bq.data, _FAR, A.data, ytr, k, A.is_bf16,
                                                                cpu_threads.num_threads(), 0, yte)
-        return float(class_credit(ytr, yte, idx, dist, tc, ts, k, ties, members_of).mean())
+        credit = np.asarray(class_credit(ytr, yte, idx, dist, tc, ts, k, ties, members_of), dtype=np.float64)
+        if return_details:
+            return KnnAccuracyResult(float(credit.mean()), credit)
+        return float(credit.mean())
     idx, dist, _, tc, _ = kernels.cpu_module().knn_cross(Bq.data, _FAR, A.data, None, k, A.is_bf16,
                                                           cpu_threads.num_threads(), 0)
     score_of = regression_score if task == "regression" else multilabel_score
     return score_of(ytr, yte, idx, dist, tc, k, ties, members_of)
+
+
+@dataclass(frozen=True)
+class KnnAccuracyResult:
+    """Details of ``knn_accuracy(..., return_details=True)``: the score and each (kept) test row's credit."""
+
+    score: float
+    correct: np.ndarray  # (N_test,) float64 credit per test row (fractional under ties="expected")
+
+    @property
+    def se(self) -> float:
+        """Standard error of ``score`` over the test rows, ``std(correct, ddof=1) / sqrt(N_test)``."""
+        from transferlab.core.paired import standard_error
+
+        return standard_error(self.correct)
 
 
 def _joint_labels(train_labels, test_labels, n_train: int, n_test: int):

@@ -39,6 +39,15 @@ class KnnLooResult:
     classes: np.ndarray  # original label values, index = code
     rows: Optional[np.ndarray] = None  # with queries=: the query rows (the per-sample arrays follow them)
 
+    @property
+    def se(self) -> float:
+        """Standard error of ``score`` as a mean over the rows, ``std(correct, ddof=1) / sqrt(n)`` (the rows are
+        the sampling unit). For comparing two banks on the same rows use their ``correct`` paired
+        (``transferlab.core.paired``, ``select.task_aware(..., ties="statistical")``): far tighter."""
+        from transferlab.core.paired import standard_error
+
+        return standard_error(self.correct)
+
 
 # ---------------------------------------------------------------------------- checks
 
