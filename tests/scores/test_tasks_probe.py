@@ -142,3 +142,10 @@ def test_k_fold_r2_equals_sklearn_cross_val_predict(diabetes, alpha):
     assert got == pytest.approx(want, rel=1e-6)
     p = np.random.default_rng(2).permutation(len(y))
     assert tl.linear_probe(X[p], y[p], task="regression", cv=4, alpha=alpha) == pytest.approx(got, rel=1e-12)
+
+
+def test_multilabel_default_is_each_labels_own_binary_protocol(diabetes):
+    X, y = diabetes
+    L = np.c_[y > 140, X[:, 2] > 0].astype(int)
+    want = np.mean([tl.linear_probe(X, L[:, j]) for j in range(2)])
+    assert tl.linear_probe(X, L, task="multilabel") == pytest.approx(want, rel=1e-12)

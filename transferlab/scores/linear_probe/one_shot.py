@@ -132,8 +132,8 @@ def linear_probe(
     task : "classification" (default); "regression" (labels = float targets (N,) or (N, T)): ridge on the
         standardised features, score = cross-validated R^2 (``cv`` folds, every row predicted once) or,
         with ``cv=None`` or ``split``, the held-out R^2 of the split; "multilabel" (labels = 0/1 indicators
-        (N, L)): one-vs-rest binary probes on the seeded split (one stratum: there are no classes) or
-        ``split`` (``protocol``/``C``/... as given), score = mean per-label accuracy
+        (N, L)): one-vs-rest, each label a binary ``linear_probe`` with this call's protocol options (its own
+        stratified split / folds; with ``split`` the given one for every label), score = mean per-label accuracy
         (``transferlab.scores.linear_probe.targets``). ``return_details`` is for classification.
     alpha : regression: the ridge strength (scikit-learn ``Ridge``'s ``alpha``); None (default) chooses
         it from ``targets.ALPHAS`` by ``cv``-fold cross-validation (5 when ``cv`` is None) on the training
@@ -371,6 +371,14 @@ def _probe_targets(features, labels, task: str, *, protocol, val_fraction, seed,
     if task == "regression" and split is None and cv is not None:
         order = probe_targets.canonical_rows(content_keys(m, seed))
         return probe_targets.ridge_cross_validated(m, tg.values, order, cv, alpha=alpha, standardize=standardize)
+    dev_arg = "reference" if dev == "reference" else device
+    if task == "multilabel" and split is None:
+        # One-vs-rest: each label is a binary problem scored with the classifier's own protocol (its stratified
+        # split or folds, cv and val_fraction as given); the score is the mean per-label accuracy.
+        return float(np.mean([linear_probe(m, tg.values[:, j].astype(np.int64), protocol=protocol,
+                                           val_fraction=val_fraction, seed=seed, device=dev_arg, C=C,
+                                           standardize=standardize, max_iter=max_iter, tol=tol, cv=cv)
+                              for j in range(tg.n_targets)]))
     if split is None:
         train_idx, val_idx = probe_targets.split_rows(content_keys(m, seed), val_fraction, stratified_split)
     else:
@@ -378,8 +386,6 @@ def _probe_targets(features, labels, task: str, *, protocol, val_fraction, seed,
     if task == "regression":
         return probe_targets.ridge_probe(m, tg.values, train_idx, val_idx, alpha=alpha, cv=cv,
                                          standardize=standardize)
-    dev_arg = "reference" if dev == "reference" else device
-
     def binary(mm, column, sp):
         return linear_probe(mm, column, protocol=protocol, seed=seed, device=dev_arg, C=C, standardize=standardize,
                             max_iter=max_iter, tol=tol, split=sp)

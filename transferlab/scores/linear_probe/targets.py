@@ -11,8 +11,8 @@ scikit-learn's ``Ridge(alpha)`` on ``StandardScaler``-ed features; ``alpha=None`
 :data:`ALPHAS` by ``cv``-fold cross-validation on the train split (``cv_folds``: contiguous folds of the
 train rows in canonical order, each fold standardised with its own training part, mean R^2, ties to the
 larger alpha); score = R^2 on the held-out split (uniform average over target columns). Multilabel: each
-indicator column is a binary ``linear_probe`` on the same split (a column constant on the train split
-predicts that constant); score = the mean per-label validation accuracy. Float64 on the host. Inputs are
+indicator column is a binary ``linear_probe`` (with ``split``, on that split for every label: a column
+constant on its train rows predicts that constant); score = the mean per-label validation accuracy. Float64 on the host. Inputs are
 read, never written.
 """
 from __future__ import annotations
