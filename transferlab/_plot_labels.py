@@ -96,7 +96,10 @@ def label_points(ax, xs: Sequence[float], ys: Sequence[float], texts: Sequence[s
         arrow = None if ring <= _RINGS_PT[0] else dict(arrowstyle="-", color="0.55", lw=0.5, shrinkA=0, shrinkB=2)
         artists.append(ax.annotate(texts[i], (xs[i], ys[i]), xytext=(ox, oy), textcoords="offset points",
                                    ha=ha, va=va, fontsize=fontsize, color=color, arrowprops=arrow,
-                                   annotation_clip=False))
+                                   annotation_clip=False, zorder=4,
+                                   # a thin white backing keeps a label legible where a grid or
+                                   # reference line runs behind it (within the pixel of air around it)
+                                   bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.85)))
     probe.remove()
     return artists, left_out
 

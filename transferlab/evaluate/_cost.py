@@ -186,7 +186,9 @@ def cost_quality_figure(rows: List[Dict[str, object]], *, budget: int = 1, repor
                 hollow.append((x, yh))
         for k, (s, v) in enumerate(lines):
             ax.axhline(v, color=f"0.{3 + 2 * k}", ls="--", lw=1, zorder=1)
-        ax.set_ylim(bottom=0)
+        ys = [p[1] for p in pts] + [h[1] for h in hollow] + [v for _, v in lines]
+        top = max(ys) if ys and max(ys) > 0 else 1.0
+        ax.set_ylim(-0.06 * top, 1.12 * top)  # regret >= 0; a point or line at 0 stays visible above the edge
         xs = [p[0] for p in pts] + [h[0] for h in hollow]
         wide = bool(xs) and max(xs) / min(xs) >= 10  # a log axis only where the seconds span a decade
         if wide:
@@ -195,7 +197,7 @@ def cost_quality_figure(rows: List[Dict[str, object]], *, budget: int = 1, repor
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.margins(x=0.25, y=0.15)
+        ax.margins(x=0.25)
         ax.set_xlabel(xlabel + (" (log scale)" if wide else ""))
         ax.grid(True, alpha=0.3)
         per_ax.append((pts, hollow))
