@@ -49,12 +49,14 @@ def _box(x: float, y: float, w: float, h: float, ha: str, va: str) -> Box:
 
 def label_points(ax, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str], *,
                  order: Optional[Sequence[int]] = None, fontsize: float = 6.0, marker_pt: float = 3.0,
-                 color: str = "0.15", avoid: Sequence[Tuple[float, float]] = ()) -> Tuple[list, List[int]]:
+                 color: str = "0.15", avoid: Sequence[Tuple[float, float]] = (),
+                 backing: bool = False) -> Tuple[list, List[int]]:
     """Label point ``i`` at ``(xs[i], ys[i])`` with ``texts[i]`` without overlaps (see the module docstring).
 
     order: indices in priority order (default: as given); marker_pt: half the marker size in points (the area
     around each point that no label covers); avoid: more (x, y) data points that no label may cover (e.g.
-    unlabelled markers). Returns (the annotation artists, the indices left unlabelled)."""
+    unlabelled markers); backing: a thin white box behind each label, legible where grid or reference lines
+    run behind it. Returns (the annotation artists, the indices left unlabelled)."""
     fig = ax.figure
     renderer = renderer_of(fig)
     px_per_pt = fig.dpi / 72.0
@@ -97,9 +99,9 @@ def label_points(ax, xs: Sequence[float], ys: Sequence[float], texts: Sequence[s
         artists.append(ax.annotate(texts[i], (xs[i], ys[i]), xytext=(ox, oy), textcoords="offset points",
                                    ha=ha, va=va, fontsize=fontsize, color=color, arrowprops=arrow,
                                    annotation_clip=False, zorder=4,
-                                   # a thin white backing keeps a label legible where a grid or
-                                   # reference line runs behind it (within the pixel of air around it)
-                                   bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.85)))
+                                   # the backing stays within the pixel of air kept around each label
+                                   bbox=dict(boxstyle="square,pad=0.05", fc="white", ec="none", alpha=0.85)
+                                   if backing else None))
     probe.remove()
     return artists, left_out
 

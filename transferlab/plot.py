@@ -476,11 +476,16 @@ def _score_vs_finetune_figure(report, s: str):
     fig = _headless_figure((3.6 * ncol, 3.0 * nrow + 0.3))
     # A fixed layout (inches) instead of tight_layout: these panels all look alike (at most 4 ticks a side,
     # short tick labels), and measuring every tick label of every panel was a third of `evaluate --plot`.
-    _fixed_margins(fig, ncol, nrow, left=0.8, right=0.15, bottom=0.5, top=0.6, wspace=0.85, hspace=0.75)
+    _fixed_margins(fig, ncol, nrow, left=0.8, right=0.15, bottom=0.5, top=0.6, wspace=0.55, hspace=0.6)
     disps = [ScoreVsFinetuneDisplay.from_report(report, s, d).plot(ax=fig.add_subplot(nrow, ncol, k + 1),
                                                                      annotate=False)
              for k, d in enumerate(report.datasets)]
-    fig.suptitle(f"{s} vs fine-tune accuracy")
+    for k, disp in enumerate(disps):  # axis titles once per row / column: the suptitle names the score
+        if k % ncol:
+            disp.ax_.set_ylabel("")
+        if k + ncol < n:
+            disp.ax_.set_xlabel("")
+    fig.suptitle(f"{s} (x) vs fine-tune accuracy (y)")
     for disp in disps:  # labels are placed for the final geometry
         disp.label()
     return fig

@@ -223,7 +223,7 @@ def cost_quality_figure(rows: List[Dict[str, object]], *, budget: int = 1, repor
         ax.set_ylim(ax.get_ylim())
         if pts:
             _, left = label_points(ax, [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], fontsize=8,
-                                   marker_pt=4.5, avoid=hollow)
+                                   marker_pt=4.5, avoid=hollow, backing=True)
             if left:
                 ax.text(0.01, 0.99, "unlabelled: " + ", ".join(pts[i][2] for i in sorted(left)), fontsize=6,
                         transform=ax.transAxes, va="top", color="0.3")
