@@ -204,13 +204,12 @@ def _rows_of(x: Any, name: str) -> int:
     return int(shape[0])
 
 
-def _check_unit(value, what: str, *, open_low: bool) -> float:
+def _check_number(value, what: str, ok: Callable[[float], bool], where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what} must be a number, got {type(value).__name__}")
     v = float(value)
-    ok = (0.0 < v < 1.0) if open_low else (0.0 <= v < 1.0)
-    if not ok:
-        raise ValueError(f"{what} must be in {'(0, 1)' if open_low else '[0, 1)'}, got {value!r}")
+    if not ok(v):
+        raise ValueError(f"{what} must be {where}, got {value!r}")
     return v
 
 
@@ -262,8 +261,8 @@ def race(banks, labels, *, score: str = "knn_loo", delta: float = 0.05, epsilon:
     banks: ``{name: bank}`` or a sequence; a bank is an (N, D) array (numpy, memmap, torch), a ``.npy`` path
         or a FeatureBank; all on the same N rows. labels: the N labels (any sortable type, remapped once).
     score: a per-row-mean score (:func:`per_row_scores`; ``"knn_loo"`` by default).
-    delta: in (0, 1), the allowed probability of a pick worse than best - epsilon. epsilon: in [0, 1), the
-        slack (0: the best model itself, with probability >= 1 - delta).
+    delta: in (0, 1), the allowed probability of a pick worse than best - epsilon. epsilon: >= 0, the slack
+        in the score's units (0: the best model itself, with probability >= 1 - delta).
     first_rows, growth: the row schedule (first round's rows, factor per round, up to N).
     seed: the row permutation. max_memory: passed to the score (knn_loo streams its blocks within it).
     score_kwargs: the score's options (e.g. ``{"k": 5}``). client / scheduler: score each round's models
@@ -274,8 +273,8 @@ def race(banks, labels, *, score: str = "knn_loo", delta: float = 0.05, epsilon:
                          "(register others with transferlab.race.register_per_row)")
     fn, bounds = _PER_ROW[score]
     full = _FULL.get(score)
-    delta = _check_unit(delta, "delta", open_low=True)
-    epsilon = _check_unit(epsilon, "epsilon", open_low=False)
+    delta = _check_number(delta, "delta", lambda v: 0.0 < v < 1.0, "in (0, 1)")
+    epsilon = _check_number(epsilon, "epsilon", lambda v: 0.0 <= v < math.inf, "a finite number >= 0")
     if isinstance(first_rows, bool) or not isinstance(first_rows, (int, np.integer)) or first_rows < 2:
         raise ValueError(f"first_rows must be an int >= 2, got {first_rows!r}")
     if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not growth > 1.0 or not math.isfinite(growth):

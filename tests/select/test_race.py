@@ -146,6 +146,8 @@ def test_bad_input(column_score):
         tl.select.race([X, X], y, delta="0.1")
     with pytest.raises(ValueError, match="epsilon"):
         tl.select.race([X, X], y, epsilon=-0.1)
+    with pytest.raises(ValueError, match="epsilon"):
+        tl.select.race([X, X], y, epsilon=float("nan"))
     with pytest.raises(ValueError, match="per-row-mean score"):
         tl.select.race([X, X], y, score="logme")
     with pytest.raises(ValueError, match="at least 2 models"):
