@@ -238,6 +238,7 @@ def _regret_step(w, result: DemoResult, gt, out: str, plot: bool) -> None:
     without a ground truth it says why there is no regret."""
     from transferlab import zoo
     from transferlab.evaluate import Report, cost_markdown, cost_quality
+    from transferlab.evaluate._report import ORACLE_EXPLAINED
 
     res = result.scores
     if not res.rows:
@@ -251,8 +252,10 @@ def _regret_step(w, result: DemoResult, gt, out: str, plot: bool) -> None:
     result.report = report
     result.cost = cost_quality(res, report)
     w("## 4. regret against the LP-FT ground truth (relative regret in % of the best fine-tuned accuracy; "
-      "0 = the strategy's first pick is the best model)\n\n" + _regret_table(report, result.tasks) + "\n\n")
-    w("## 5. cost vs quality (wall-clock per bank beside the regret of ranking by the score)\n\n"
+      "0 = the strategy's first pick is the best model)\n\n" + _regret_table(report, result.tasks) + "\n\n"
+      + (f"{ORACLE_EXPLAINED}\n\n" if "oracle" in report.subjects else ""))
+    w("## 5. cost vs quality (extraction: the forward passes recorded in each bank; scoring: each score's "
+      "wall-clock; beside the regret of ranking by the score)\n\n"
       + cost_markdown(result.cost) + "\n\n")
     for note in report.meta["notes"]:
         w(f"note: {note}\n")

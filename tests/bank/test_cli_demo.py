@@ -43,6 +43,10 @@ def test_cli_extract_score_evaluate_reproduce_the_demo(tmp_path, monkeypatch, ca
                  "task-agnostic", "hybrid:knn_loo", "transferlab evaluate --scores"):
         assert part in text, part
     assert any(p.endswith("cost_quality.png") for p in res.plots)
+    # the oracle row is explained, and the cost table puts extraction beside scoring (recorded in the banks)
+    assert ("oracle" in res.report.subjects) == ("oracle: each dataset's models ranked" in text)
+    assert all(r["extract_banks"] == r["banks"] > 0 and r["proxy_mean_seconds"] > r["mean_seconds"]
+               for r in res.cost)
 
     out = tmp_path / "cli"
     with demo._pinned_threads():  # as the demo's closing lines say: OMP_NUM_THREADS=2
