@@ -264,7 +264,8 @@ def race(banks, labels, *, score: str = "knn_loo", delta: float = 0.05, epsilon:
     delta: in (0, 1), the allowed probability of a pick worse than best - epsilon. epsilon: >= 0, the slack
         in the score's units (0: the best model itself, with probability >= 1 - delta).
     first_rows, growth: the row schedule (first round's rows, factor per round, up to N).
-    seed: the row permutation. max_memory: passed to the score (knn_loo streams its blocks within it).
+    seed: the row permutation. max_memory: passed to the score (knn_loo streams its blocks within it); the
+        race itself holds M x N float64 per-row values (8 bytes per row and model) beside the banks.
     score_kwargs: the score's options (e.g. ``{"k": 5}``). client / scheduler: score each round's models
         as Dask tasks (``transferlab._dask.connect``).
     """
