@@ -10,8 +10,10 @@ Same data and thread count (--threads, default 2; threadpoolctl for every BLAS c
 checked before it is timed: the batched values equal the per-model calls (sfda bitwise, logme to 1e-9
 relative; the script stops otherwise) and the published values agree to 1e-5 (SFDA) / 1e-6 (LogME).
 The published loop takes minutes per model at full size, so it runs on the first --published models
-and its per-model time is multiplied by the pool size (stated in the output). Times: the minimum over
---rounds rounds; ratios = other / batched. Score sets: sfda+logme (the shared Gram pays) and sfda alone
+and its per-model time is multiplied by the pool size (stated in the output). Times: the batched and
+per-model arms run in turn for --rounds rounds (A B A B: load spikes of a shared machine hit both), the
+minimum of each; ratios = other / batched. On a loaded machine single runs vary by several x: compare
+only figures of one run. Score sets: sfda+logme (the shared Gram pays) and sfda alone
 (only the input checks are shared: the ratio says what that is worth).
 """
 from __future__ import annotations
@@ -44,13 +46,17 @@ def make_pool(models: int, n: int, d: int, c: int, seed: int = 0):
     return feats, y
 
 
-def timed(fn, rounds: int):
-    best, out = float("inf"), None
+def interleaved(fns, rounds: int):
+    """[(min seconds, last result)] per function, the functions run in turn (A B A B ...) so that a load
+    spike of the shared machine hits every arm alike; the minimum over rounds is the least disturbed run."""
+    best = [float("inf")] * len(fns)
+    outs = [None] * len(fns)
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            outs[i] = fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return list(zip(best, outs))
 
 
 def main(argv=None) -> int:
@@ -60,7 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--d", type=int, default=768)
     ap.add_argument("--c", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--published", type=int, default=2, help="models the published loop runs on (0: skip)")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
@@ -69,8 +75,9 @@ def main(argv=None) -> int:
     print(f"pool: {args.models} models, N={args.n}, D={args.d}, C={args.c}, float32, threads={args.threads}")
     with tl.threads(args.threads), threadpool_limits(args.threads):
         for scores in (["sfda", "logme"], ["sfda"]):
-            t_b, got = timed(lambda: tl.score_many(feats, y, scores=scores), args.rounds)
-            t_l, loop = timed(lambda: tl.score_many(feats, y, scores=scores, batched=False), args.rounds)
+            (t_b, got), (t_l, loop) = interleaved(
+                [lambda: tl.score_many(feats, y, scores=scores),
+                 lambda: tl.score_many(feats, y, scores=scores, batched=False)], args.rounds)
             assert got["sfda"] == loop["sfda"], "batched sfda differs from the per-model calls"
             if "logme" in got:
                 err = max(abs(a - b) / abs(b) for a, b in zip(got["logme"], loop["logme"]))
