@@ -28,7 +28,8 @@ import json
 from typing import Dict
 
 from transferlab.zoo._models import (ALL_MODELS, BASE_MODELS, MODELS, PENDING_MODELS, Preprocess, ZooModel, load_model, model_card, pool)
-from transferlab.zoo._experts import label_priors, upstream_label_probs
+from transferlab.zoo._experts import label_priors
+from transferlab.zoo._label_matching import upstream_label_probs
 from transferlab.zoo._tasks import TASKS, available_tasks, load_task, task_hash, task_info
 
 __all__ = ["MODELS", "BASE_MODELS", "ALL_MODELS", "PENDING_MODELS", "TASKS", "ZooModel", "Preprocess", "load_model",

@@ -22,7 +22,7 @@ from typing import Dict, List
 from transferlab.zoo._preprocess import Preprocess
 
 __all__ = ["EXPERT_NAMES", "ExpertCNN", "build_expert_cnn", "manifest", "experts_dir", "load_expert", "label_priors",
-           "upstream_label_probs", "GENERIC_MODEL"]
+           "GENERIC_MODEL"]
 
 #: The generic model of label matching: the generalist trained on all 20 upstream labels.
 GENERIC_MODEL = "mf20-base"
@@ -62,24 +62,6 @@ def label_priors() -> Dict[str, "object"]:
     import numpy as np
 
     return {k: np.asarray(v, dtype=np.float64) for k, v in _priors_record()["priors"].items()}
-
-
-def upstream_label_probs(images, generic: str = GENERIC_MODEL, batch_size: int = 1000):
-    """``(n, 20)`` float64 softmax predictions of the generic model over the 20 upstream labels on ``images``
-    (N x H x W or N x C x H x W, uint8 or float in [0, 1]): label matching's ``target_probs``. Needs torch."""
-    import numpy as np
-    import torch
-
-    from transferlab.zoo._models import load_model
-
-    if generic not in manifest() or int(manifest()[generic]["n_classes"]) != 20:
-        raise ValueError(f"generic must be a zoo model over all 20 upstream labels, got {generic!r}")
-    m = load_model(generic)
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(images), batch_size):
-            out.append(torch.softmax(m.module(m.preprocess(images[i:i + batch_size])).double(), dim=1).numpy())
-    return np.concatenate(out)
 
 
 def build_expert_cnn(width: int, n_classes: int):

@@ -204,8 +204,6 @@ def _random_cnn():
 
 
 def _load_random() -> ZooModel:
-    import torch
-
     with _seeded(0):
         module = _random_cnn()
     h = hashlib.sha256()
