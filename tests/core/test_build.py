@@ -80,6 +80,38 @@ def test_cuda_module_built_when_expected():
     assert mod.device_count() >= 0
 
 
+def _fatbin_entries(path) -> set:
+    """{("elf" | "ptx", sm)} of the CUDA fat binaries embedded in a module (no cuobjdump needed): each fatbin
+    starts with magic 0xBA55ED50, u16 version, u16 header size, u64 size; each entry with u16 kind (1 PTX,
+    2 ELF), u16, u32 header size, u64 payload size, ..., u32 arch at offset 28."""
+    import struct
+
+    data = pathlib.Path(path).read_bytes()
+    found, pos, magic = set(), 0, struct.pack("<I", 0xBA55ED50)
+    while (i := data.find(magic, pos)) >= 0:
+        _, _, header, size = struct.unpack_from("<IHHQ", data, i)
+        p, end = i + header, i + header + size
+        while p + 32 <= end:
+            kind, _, entry_header, payload = struct.unpack_from("<HHIQ", data, p)
+            if entry_header < 32:
+                break
+            if kind in (1, 2):
+                found.add(("ptx" if kind == 1 else "elf", struct.unpack_from("<I", data, p + 28)[0]))
+            p += entry_header + payload
+        pos = i + 4
+    return found
+
+
+@pytest.mark.skipif(os.environ.get("TRANSFERLAB_EXPECT_CUDA") != "1", reason="TRANSFERLAB_EXPECT_CUDA!=1")
+@pytest.mark.skipif("TRANSFERLAB_CUDA_ARCH" in os.environ, reason="architectures overridden")
+def test_cuda_module_runs_on_ampere_onward_and_carries_ptx_for_newer_gpus():
+    """Machine code for sm_80/86/89/90 (A100, RTX 30xx, RTX 40xx/L4, H100/H200) and compute_90 PTX only (a
+    GPU newer than sm_90 JIT-compiles it); before, sm_90 alone: an A100 or RTX 4090 could not run it."""
+    found = _fatbin_entries(kernels.cuda_module().__file__)
+    assert {("elf", 80), ("elf", 86), ("elf", 89), ("elf", 90), ("ptx", 90)} <= found, sorted(found)
+    assert {a for k, a in found if k == "ptx"} == {90}, sorted(found)
+
+
 def test_show_config_reports_build(capsys):
     transferlab.show_config()
     out = capsys.readouterr().out
