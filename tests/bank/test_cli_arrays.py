@@ -166,3 +166,23 @@ def test_model_file_py_and_module_in_the_current_directory_without_pythonpath(tm
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert "cannot load 'make_net' from file 'missing.py'" in r.stderr
+
+
+def test_evaluate_the_users_own_models_needs_no_pool(arrays, capsys):
+    """`evaluate` on scores of the user's arrays and their fine-tune accuracies: the default pool ('auto', the
+    shipped ImageNet cards) does not cover them, so the task-agnostic and hybrid strategies are left out with a
+    note instead of an error; regret@1 of knn_loo is 0 (it ranks 'good' first, the better fine-tuned model)."""
+    t = arrays[0]
+    assert main(["score", str(t / "good.npy"), str(t / "weak.npy"), "--labels", str(t / "labels.npy"),
+                 "--scores", "knn_loo", "-o", str(t / "s.csv"), "--dataset", "mine"]) == 0
+    (t / "ft.csv").write_text("model,mine\ngood,0.95\nweak,0.70\n")
+    capsys.readouterr()
+    assert main(["evaluate", "--scores", str(t / "s.csv"), "--finetune", str(t / "ft.csv"), "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "task-agnostic and hybrid strategies left out" in out and "hybrid:" not in out
+    def regret_at_1(subject):  # the summary's regret@1 column (% of the best fine-tune accuracy)
+        row = [ln for ln in out.splitlines() if ln.startswith(f"| {subject} ")][0]
+        return [c.strip() for c in row.split("|")[1:-1]][6]
+
+    assert regret_at_1("knn_loo") == "0.00"
+    assert regret_at_1("random") == f"{100 * (0.95 - 0.70) / 0.95 / 2:.2f}"  # by hand: half the time 'weak'
