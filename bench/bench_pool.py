@@ -12,8 +12,8 @@ relative; the script stops otherwise) and the published values agree to 1e-5 (SF
 The published loop takes minutes per model at full size, so it runs on the first --published models
 and its per-model time is multiplied by the pool size (stated in the output). Times: the batched and
 per-model arms run in turn for --rounds rounds (A B A B: load spikes of a shared machine hit both), the
-minimum of each; ratios = other / batched. On a loaded machine single runs vary by several x: compare
-only figures of one run. Score sets: sfda+logme (the shared Gram pays) and sfda alone
+minimum of each; ratios = other / batched, in wall-clock and in this process's CPU seconds (less
+sensitive to other jobs on a shared machine, where single wall-clock runs varied by 10x). Score sets: sfda+logme (the shared Gram pays) and sfda alone
 (only the input checks are shared: the ratio says what that is worth).
 """
 from __future__ import annotations
@@ -50,13 +50,15 @@ def interleaved(fns, rounds: int):
     """[(min seconds, last result)] per function, the functions run in turn (A B A B ...) so that a load
     spike of the shared machine hits every arm alike; the minimum over rounds is the least disturbed run."""
     best = [float("inf")] * len(fns)
+    cpu = [float("inf")] * len(fns)
     outs = [None] * len(fns)
     for _ in range(rounds):
         for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             outs[i] = fn()
             best[i] = min(best[i], time.perf_counter() - t0)
-    return list(zip(best, outs))
+            cpu[i] = min(cpu[i], time.process_time() - c0)
+    return list(zip(best, cpu, outs))
 
 
 def main(argv=None) -> int:
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
     print(f"pool: {args.models} models, N={args.n}, D={args.d}, C={args.c}, float32, threads={args.threads}")
     with tl.threads(args.threads), threadpool_limits(args.threads):
         for scores in (["sfda", "logme"], ["sfda"]):
-            (t_b, got), (t_l, loop) = interleaved(
+            (t_b, c_b, got), (t_l, c_l, loop) = interleaved(
                 [lambda: tl.score_many(feats, y, scores=scores),
                  lambda: tl.score_many(feats, y, scores=scores, batched=False)], args.rounds)
             assert got["sfda"] == loop["sfda"], "batched sfda differs from the per-model calls"
@@ -83,18 +85,19 @@ def main(argv=None) -> int:
                 err = max(abs(a - b) / abs(b) for a, b in zip(got["logme"], loop["logme"]))
                 assert err <= 1e-9, f"batched logme differs from the per-model calls by {err:.2e} relative"
             line = (f"{'+'.join(scores)}: batched {t_b:.2f}s, per-model loop {t_l:.2f}s "
-                    f"(ratio {t_l / t_b:.2f}x)")
+                    f"(ratio {t_l / t_b:.2f}x; CPU seconds {c_b:.1f} / {c_l:.1f}: {c_l / c_b:.2f}x)")
             if args.published > 0:
                 k = min(args.published, args.models)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 for j in range(k):
                     for s in scores:
                         v = sfda_published(feats[j], y) if s == "sfda" else logme_published(feats[j], y)
                         rtol = 1e-5 if s == "sfda" else 1e-6
                         assert abs(v - got[s][j]) <= rtol * abs(v), f"published {s} {v} vs {got[s][j]}"
                 t_p = (time.perf_counter() - t0) / k * args.models
-                line += (f", published loop {t_p:.1f}s (ratio {t_p / t_b:.1f}x; timed on {k} model(s), "
-                         f"x{args.models})")
+                c_p = (time.process_time() - c0) / k * args.models
+                line += (f", published loop {t_p:.1f}s (ratio {t_p / t_b:.1f}x; CPU {c_p / c_b:.1f}x; timed on {k} "
+                         f"model(s), x{args.models})")
             print(line, flush=True)
     return 0
 
