@@ -42,6 +42,11 @@ def package_modules(root: str) -> Dict[str, str]:
     return mods
 
 
+def _is_type_checking(test: ast.AST) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imports(root: str) -> List[ImportEdge]:
     """Every import of a transferlab module (or extension) by a transferlab module."""
     mods = package_modules(root)
@@ -50,6 +55,10 @@ def imports(root: str) -> List[ImportEdge]:
     for name, path in mods.items():
         tree = ast.parse(_read(path), path)
         top = {id(node) for node in tree.body}
+        # imports under ``if TYPE_CHECKING:`` never run: annotations only, not edges of the import graph
+        typing_only = {id(sub) for node in ast.walk(tree)
+                       if isinstance(node, ast.If) and _is_type_checking(node.test)
+                       for stmt in node.body for sub in ast.walk(stmt)}
         package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
 
         def add(target: str, node: ast.AST) -> None:
@@ -62,6 +71,8 @@ def imports(root: str) -> List[ImportEdge]:
                 edges.append(ImportEdge(name, target, node.lineno, id(node) in top))
 
         for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.split(".")[0] == "transferlab":

@@ -12,7 +12,7 @@ __all__ = ["connect"]
 
 
 @contextlib.contextmanager
-def connect(client=None, scheduler: Optional[str] = None, **local_kw: Any) -> Iterator[Any]:
+def connect(client: Any = None, scheduler: Optional[str] = None, **local_kw: Any) -> Iterator[Any]:
     """The Dask client to use: ``client`` if given; else a client of ``scheduler`` (an address such
     as ``"tcp://10.0.0.5:8786"``, closed on exit; ``"local"`` starts a temporary LocalCluster with
     ``local_kw``); else the current default client (``distributed.get_client()``)."""

@@ -43,6 +43,8 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 import numpy as np
 
+from transferlab.core.types import ArrayLike
+
 __all__ = ["FeatureBank", "BankWriter", "SCHEMA", "SCHEMA_VERSION", "STORAGE_DTYPES"]
 
 SCHEMA = "transferlab.featurebank"
@@ -236,7 +238,7 @@ class FeatureBank:
     for an in-memory bank (``extract(..., out=None)``). Banks opened from disk hold read-only memory maps.
     """
 
-    def __init__(self, features, labels, *, logits=None, sample_ids=None, meta=None, path=None):
+    def __init__(self, features: ArrayLike, labels: ArrayLike, *, logits: Optional[ArrayLike] = None, sample_ids: Optional[ArrayLike] = None, meta: Optional[Dict[str, Any]] = None, path: Optional[PathLike] = None):
         n = _rows(features, "features", ndim=2)
         for name, arr, ndim in (("labels", labels, 1), ("logits", logits, 2), ("sample_ids", sample_ids, 1)):
             if arr is not None and _rows(arr, name, ndim) != n:
@@ -328,7 +330,7 @@ class FeatureBank:
                    sample_ids=arrays["sample_ids"], meta=meta, path=p)
 
     @classmethod
-    def from_arrays(cls, features, labels, probs=None, *, path: Optional[PathLike] = None, logits=None,
+    def from_arrays(cls, features: ArrayLike, labels: ArrayLike, probs: Optional[ArrayLike] = None, *, path: Optional[PathLike] = None, logits: Optional[ArrayLike] = None,
                     model_id: str = "model", dataset_id: str = "data", dtype: Optional[str] = None) -> "FeatureBank":
         """A bank of arrays you already have: ``features`` (N, D), ``labels`` (N,) and optionally the source
         model's ``probs`` (N, Z) (rows summing to 1) or ``logits`` (N, Z), for LEEP and NCE.
@@ -472,7 +474,7 @@ class BankWriter:
                 raise ValueError(f"corrupted feature bank: {fp} is missing or has the wrong size; delete {p} "
                                  f"and extract again")
 
-    def write(self, start: int, features, labels, *, logits=None, sample_ids=None,
+    def write(self, start: int, features: ArrayLike, labels: ArrayLike, *, logits: Optional[ArrayLike] = None, sample_ids: Optional[ArrayLike] = None,
               seconds: Optional[float] = None) -> None:
         """Write rows ``[start, start + len(features))`` and advance the watermark past them.
 

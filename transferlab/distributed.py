@@ -41,6 +41,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from transferlab import scoring as _scoring
+from transferlab.scoring import PoolScores
 from transferlab._dask import connect
 from transferlab.core import devices
 from transferlab import kernels
@@ -105,7 +106,7 @@ def score_pool(
     labels: Any,
     scores: Union[str, Sequence[str]] = ("knn_loo",),
     *,
-    client=None,
+    client: Any = None,
     scheduler: Optional[str] = None,
     inputs: Optional[Mapping[str, Mapping[str, BankLike]]] = None,
     score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
@@ -172,9 +173,9 @@ def score_pool(
     return out
 
 
-def score_banks(banks, scores: Optional[Sequence[str]] = None, *, client=None, scheduler: Optional[str] = None,
+def score_banks(banks: Union[PathLike, Sequence[PathLike], Mapping[str, Any]], scores: Optional[Sequence[str]] = None, *, client: Any = None, scheduler: Optional[str] = None,
                 device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
-                errors: str = "raise", **local_kw: Any):
+                errors: str = "raise", **local_kw: Any) -> "PoolScores":
     """Deprecated: use ``transferlab.score_pool(banks, scores, client=client)`` (or ``scheduler=``).
 
     ``transferlab.score_pool`` over FeatureBank directories on a Dask cluster, one task per bank; ``client`` /
@@ -260,12 +261,12 @@ def knn_loo_sharded(
     ties: str = "expected",
     block_rows: Optional[int] = None,
     n_blocks: Optional[int] = None,
-    client=None,
+    client: Any = None,
     scheduler: Optional[str] = None,
     kernel_threads: int = 0,
     merge_fan_in: int = 4,
     return_details: bool = False,
-):
+) -> Union[float, "KnnLooResult"]:
     """``knn_loo`` (Euclidean) on a bank sharded by row blocks over a Dask cluster.
 
     Same validation, definition and result as :func:`transferlab.knn_loo` (bitwise: neighbours,

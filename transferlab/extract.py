@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
-from transferlab.bank import BankWriter, FeatureBank, library_versions
+from transferlab.bank import BankWriter, FeatureBank, PathLike, library_versions
 from transferlab.core.progress import bar
 
 __all__ = ["extract", "weights_hash"]
@@ -243,9 +243,9 @@ def _describe(preprocessing) -> Any:
     return f"callable:{getattr(preprocessing, '__qualname__', type(preprocessing).__name__)}"
 
 
-def extract(model, data, out=None, *, adapter: Adapter = "auto", batch_size: int = 128, device="cpu",
-            autocast=False, model_id: Optional[str] = None, dataset_id: Optional[str] = None,
-            preprocessing=None, progress: bool = True, dtype: str = "float32", overwrite: bool = False) -> FeatureBank:
+def extract(model: Any, data: Any, out: Optional[PathLike] = None, *, adapter: Adapter = "auto", batch_size: int = 128, device: str = "cpu",
+            autocast: Union[bool, str] = False, model_id: Optional[str] = None, dataset_id: Optional[str] = None,
+            preprocessing: Optional[Callable[[Any], Any]] = None, progress: bool = True, dtype: str = "float32", overwrite: bool = False) -> FeatureBank:
     """Extract embeddings and source logits of ``model`` on ``data`` into a :class:`FeatureBank`.
 
     model: a ``torch.nn.Module`` (put in eval mode for the run; its mode and device are restored after).

@@ -23,9 +23,16 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from transferlab.core.types import ArrayLike
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
+
+    from transferlab.evaluate import Report
 
 __all__ = ["RegretDisplay", "ScoreVsFinetuneDisplay", "SuccessRateDisplay", "report_figures", "save_report_plots",
            "strategy_styles"]
@@ -67,7 +74,7 @@ class RegretDisplay:
     unit: the y-axis label. Relative regret is drawn in percent.
     """
 
-    def __init__(self, regrets, strategies: Sequence[str], datasets: Sequence[str], *, budget: int = 1,
+    def __init__(self, regrets: ArrayLike, strategies: Sequence[str], datasets: Sequence[str], *, budget: int = 1,
                  unit: str = "relative regret (%)", percent: bool = True, missing: Sequence[str] = (),
                  note: str = ""):
         self.regrets = np.asarray(regrets, dtype=np.float64)
@@ -83,7 +90,7 @@ class RegretDisplay:
         self.note = note
 
     @classmethod
-    def from_report(cls, report, *, budget: int = 1, strategies: Optional[Sequence[str]] = None,
+    def from_report(cls, report: "Report", *, budget: int = 1, strategies: Optional[Sequence[str]] = None,
                     include_mean: bool = True) -> "RegretDisplay":
         subs, cols, vals = report.matrix(f"regret@{budget}", strategies, mean=include_mean)
         if not subs:
@@ -94,7 +101,7 @@ class RegretDisplay:
                    unit=("relative regret (%)" if rel else f"{report.meta['regret_kind']} regret"), percent=rel,
                    missing=missing)
 
-    def plot(self, ax=None, *, kind: str = "bar", annotate: bool = True) -> "RegretDisplay":
+    def plot(self, ax: Optional["Axes"] = None, *, kind: str = "bar", annotate: bool = True) -> "RegretDisplay":
         """kind: "bar" (grouped bars on one axes), "heatmap", or "panels" (one panel of horizontal bars per
         dataset, strategy names on the shared axis, each value written at its bar; ``ax`` must then be None or
         a Figure to draw into). Undefined values are written "n/a" where the bar would be, and strategies
@@ -247,7 +254,7 @@ class SuccessRateDisplay:
     budgets: (n_budgets,) integers; rates: ``{strategy: (n_budgets,) array}``.
     """
 
-    def __init__(self, budgets, rates: Mapping[str, Sequence[float]]):
+    def __init__(self, budgets: Sequence[int], rates: Mapping[str, Sequence[float]]):
         self.budgets = np.asarray(budgets)
         self.rates = {k: np.asarray(v, dtype=np.float64) for k, v in rates.items()}
         for k, v in self.rates.items():
@@ -255,7 +262,7 @@ class SuccessRateDisplay:
                 raise ValueError(f"rates[{k!r}] must have shape {self.budgets.shape}, got {v.shape}")
 
     @classmethod
-    def from_report(cls, report, *, strategies: Optional[Sequence[str]] = None) -> "SuccessRateDisplay":
+    def from_report(cls, report: "Report", *, strategies: Optional[Sequence[str]] = None) -> "SuccessRateDisplay":
         subs = list(strategies) if strategies is not None else list(report.subjects)
         rates = {}
         budgets = None
@@ -264,7 +271,7 @@ class SuccessRateDisplay:
             rates[s] = r
         return cls(budgets, rates)
 
-    def plot(self, ax=None, *, nudge: float = 0.004) -> "SuccessRateDisplay":
+    def plot(self, ax: Optional["Axes"] = None, *, nudge: float = 0.004) -> "SuccessRateDisplay":
         """One step curve per strategy, each with its own colour, line style and marker
         (:func:`strategy_styles`); the legend sits outside the axes. Curves that coincide are drawn
         ``nudge`` apart vertically (stated under the axes) so that none hides another."""
@@ -309,13 +316,13 @@ class ScoreVsFinetuneDisplay:
         self.dataset = dataset
 
     @classmethod
-    def from_report(cls, report, score: str, dataset: str) -> "ScoreVsFinetuneDisplay":
+    def from_report(cls, report: "Report", score: str, dataset: str) -> "ScoreVsFinetuneDisplay":
         d = dataset.lower()
         if score not in report.scores or d not in report.scores[score]:
             raise ValueError(f"the report has no {score!r} scores on {dataset!r}")
         return cls(report.scores[score][d], report.finetune[d], score_name=score, dataset=d)
 
-    def plot(self, ax=None, *, annotate: bool = True) -> "ScoreVsFinetuneDisplay":
+    def plot(self, ax: Optional["Axes"] = None, *, annotate: bool = True) -> "ScoreVsFinetuneDisplay":
         """Draw the points; with ``annotate``, label them (:meth:`label`: call that yourself, after the
         layout, when you change the axes' size afterwards)."""
         ax = _new_axes(ax, (4.5, 3.5))
@@ -371,7 +378,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "score"
 
 
-def report_figures(report) -> Iterator[Tuple[str, object]]:
+def report_figures(report: "Report") -> Iterator[Tuple[str, object]]:
     """``(file name, Figure)`` of every figure :func:`save_report_plots` writes, drawn one at a time (each a
     matplotlib Figure on an Agg canvas, laid out and labelled, ready for ``savefig``)."""
     for name, draw in _figure_plan(report):
@@ -501,7 +508,7 @@ def _fixed_margins(fig, ncol: int, nrow: int, *, left: float, right: float, bott
                         wspace=wspace / aw, hspace=hspace / ah)
 
 
-def save_report_plots(report, out_dir, *, dpi: int = 110, progress: bool = True) -> List[str]:
+def save_report_plots(report: "Report", out_dir: Union[str, "os.PathLike[str]"], *, dpi: int = 110, progress: bool = True) -> List[str]:
     """Write ``regret_at_<B>.png`` (heatmap: every strategy, every dataset and the mean),
     ``regret_at_<B>_bars.png`` (one panel per dataset: the baselines, every score and the best score's
     hybrid; what is left out is named in the figure), ``success_rate.png`` and

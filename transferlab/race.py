@@ -53,10 +53,11 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from transferlab.core.types import ArrayLike, MemoryBudget
 from transferlab.core.arrays import as_labels
 from transferlab.core.paired import paired_difference
 
@@ -250,9 +251,9 @@ def _remote_rows(fn, full, bounds, name, bank, codes, rows, n, kw) -> Tuple[np.n
     return v, every, time.perf_counter() - t0
 
 
-def race(banks, labels, *, score: str = "knn_loo", delta: float = 0.05, epsilon: float = 0.0,
-         first_rows: int = 1024, growth: float = 2.0, seed: int = 0, max_memory=None,
-         score_kwargs: Optional[Mapping[str, Any]] = None, client=None, scheduler: Optional[str] = None
+def race(banks: Union[Mapping[str, Any], Sequence[Any]], labels: ArrayLike, *, score: str = "knn_loo", delta: float = 0.05, epsilon: float = 0.0,
+         first_rows: int = 1024, growth: float = 2.0, seed: int = 0, max_memory: MemoryBudget = None,
+         score_kwargs: Optional[Mapping[str, Any]] = None, client: Any = None, scheduler: Optional[str] = None
          ) -> RaceResult:
     """Race a pool of models on growing random rows; return the best (within ``epsilon``, with probability
     ``>= 1 - delta``) without scoring every row of every model. The rule and the guarantee are in the module

@@ -40,7 +40,7 @@ import numpy as np
 from transferlab.core import linalg
 from transferlab.core import cpu_threads
 from transferlab.core import devices
-from transferlab.bank import FeatureBank
+from transferlab.bank import FeatureBank, PathLike
 from transferlab.core.arrays import check_task
 from transferlab.scores import registry
 
@@ -493,7 +493,7 @@ class _Pool:
 # ------------------------------------------------------------------------------ the pool
 
 
-def score_pool(banks, scores: Optional[Sequence[str]] = None, *, labels: Any = None, probs: Any = None,
+def score_pool(banks: Union[PathLike, Sequence[Any], Mapping[str, Any]], scores: Optional[Sequence[str]] = None, *, labels: Any = None, probs: Any = None,
                dataset: Optional[str] = None, device: str = "auto",
                score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None, errors: str = "raise",
                client: Any = None, scheduler: Optional[str] = None,

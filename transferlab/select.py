@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from transferlab.consensus import consensus_order
 from transferlab.core import paired
+from transferlab.core.types import ArrayLike
 from transferlab.pool import ModelCard, ModelPool
 from transferlab.race import RaceResult, race  # the thin entry point: the race lives in transferlab/race.py
 # NAN_POLICIES: re-exported (transferlab.select.NAN_POLICIES); the checks live in transferlab.ranking
@@ -135,6 +136,9 @@ class Selection:
         return [(i + 1, m, r, v) for i, (m, r, v) in enumerate(zip(self.models, self.rules, vals))]
 
 
+#: a ModelPool, or model cards (ModelCard or their dicts) in any iterable
+PoolLike = Union[ModelPool, Sequence[Union[ModelCard, Mapping[str, Any]]]]
+
 def _as_cards(pool) -> List[ModelCard]:
     if isinstance(pool, ModelPool):
         return list(pool)
@@ -146,7 +150,7 @@ def _as_cards(pool) -> List[ModelCard]:
 
 # --- strategies ---------------------------------------------------------------------------------------------
 
-def task_agnostic(pool, budget: Optional[int] = None, *, tol: float = 0.0) -> Selection:
+def task_agnostic(pool: PoolLike, budget: Optional[int] = None, *, tol: float = 0.0) -> Selection:
     """Rank a pool without looking at the target data (Renggli et al., Sec. 2).
 
     Models with an upstream accuracy come first, by decreasing accuracy; accuracies within ``tol`` of the
@@ -251,7 +255,7 @@ def task_aware(scores: Mapping[str, float], budget: Optional[int] = None, *, nam
     return sel if budget is None else sel.top(budget)
 
 
-def hybrid(pool, scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
+def hybrid(pool: PoolLike, scores: Mapping[str, float], budget: Optional[int] = None, *, name: str = "score",
            tol: float = 0.0, nan_policy: str = "raise", n_agnostic: int = 1, ties: str = "exact",
            alpha: float = 0.05, samples: Optional[Mapping[str, object]] = None) -> Selection:
     """Renggli et al.'s hybrid strategy: the top-1 task-agnostic model, then the task-aware ranking without it.
@@ -369,7 +373,7 @@ def _names(pool, what: str = "pool") -> List[str]:
     return names
 
 
-def random_selection(pool, budget: Optional[int] = None, seed=None) -> Selection:
+def random_selection(pool: PoolLike, budget: Optional[int] = None, seed: Optional[int] = None) -> Selection:
     """A uniformly random ordering of the pool's models (``numpy.random.default_rng(seed)`` permutation of the
     names sorted by name, so the result depends on the seed only, not on the pool's order). Rules: ``"random"``.
     Its expected regret has a closed form: :func:`transferlab.evaluate.expected_random_regret`.
@@ -444,9 +448,9 @@ def _zoo_priors(experts: Optional[Sequence[str]]) -> Dict[str, object]:
     return {n: priors[n] for n in names}
 
 
-def select_expert(method: str = "knn", *, knn: Optional[Mapping[str, float]] = None, target_probs=None,
-                  priors=None, experts: Optional[Sequence[str]] = None,
-                  seed=None, from_logits: bool = False, smoothing: Optional[float] = None,
+def select_expert(method: str = "knn", *, knn: Optional[Mapping[str, float]] = None, target_probs: Optional[ArrayLike] = None,
+                  priors: Optional[Mapping[str, ArrayLike]] = None, experts: Optional[Sequence[str]] = None,
+                  seed: Optional[int] = None, from_logits: bool = False, smoothing: Optional[float] = None,
                   nan_policy: str = "raise") -> Selection:
     """Choose the expert to fine-tune (Puigcerver et al., Sec. 5); ``sel.models[0]`` is the chosen expert and
     the rest of the ranking follows.

@@ -21,7 +21,7 @@ def test_cpu_module_built():
 
 # What the test-only module binds (the CUDA logic, run serially on the CPU: tests/cuda/test_cuda_logic.py).
 CUDA_LOGIC = ("knn_schedule", "knn_loo", "class_rows", "leep_row_stats", "leep_joint", "leep_eep",
-              "lda_class_sums", "lda_gram")
+              "lda_class_sums", "lda_gram", "knn_tc_bound", "knn_tc_intervals", "knn_loo_tc")
 
 
 def _functions(mod):

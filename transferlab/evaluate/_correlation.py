@@ -70,7 +70,7 @@ def _signs(v: np.ndarray) -> np.ndarray:
     return np.sign(v[i] - v[j])
 
 
-def kendall_tau(scores, truth, *, nan_policy: str = "raise") -> float:
+def kendall_tau(scores: Mapping[str, float], truth: Mapping[str, float], *, nan_policy: str = "raise") -> float:
     """Kendall's tau-b: ``sum_{i<j} s_ij t_ij / sqrt(sum |s_ij| * sum |t_ij|)`` with ``s_ij = sign(x_i - x_j)``,
     ``t_ij = sign(y_i - y_j)`` (equals ``scipy.stats.kendalltau(x, y).statistic``)."""
     x, y, _ = _pair(scores, truth, nan_policy, "kendall_tau")
@@ -81,7 +81,7 @@ def kendall_tau(scores, truth, *, nan_policy: str = "raise") -> float:
     return float((sx * sy).sum() / math.sqrt(den))
 
 
-def pearson(scores, truth, *, nan_policy: str = "raise") -> float:
+def pearson(scores: Mapping[str, float], truth: Mapping[str, float], *, nan_policy: str = "raise") -> float:
     """Pearson's r: ``sum (x - mean x)(y - mean y) / sqrt(sum (x - mean x)^2 sum (y - mean y)^2)``."""
     x, y, _ = _pair(scores, truth, nan_policy, "pearson")
     return _pearson(x, y, "pearson")
@@ -109,7 +109,7 @@ def _average_ranks(v: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def spearman(scores, truth, *, nan_policy: str = "raise") -> float:
+def spearman(scores: Mapping[str, float], truth: Mapping[str, float], *, nan_policy: str = "raise") -> float:
     """Spearman's rho: Pearson's r of the average ranks (ties share the mean rank)."""
     x, y, _ = _pair(scores, truth, nan_policy, "spearman")
     return _pearson(_average_ranks(x), _average_ranks(y), "spearman")
@@ -138,7 +138,7 @@ def _lexrank(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return rank
 
 
-def weighted_tau(scores, truth, *, rank=True, nan_policy: str = "raise") -> float:
+def weighted_tau(scores: Mapping[str, float], truth: Mapping[str, float], *, rank: bool = True, nan_policy: str = "raise") -> float:
     """Weighted Kendall tau (Vigna 2015) with hyperbolic weights ``1/(r+1)``, ``scipy.stats.weightedtau``
     semantics with the ground truth as scipy's first argument:
     ``weighted_tau(scores, truth, rank=r) == scipy.stats.weightedtau(truth, scores, rank=r).statistic``.
@@ -163,7 +163,7 @@ def weighted_tau(scores, truth, *, rank=True, nan_policy: str = "raise") -> floa
     return _weighted_tau_ranked(x, y, r)
 
 
-def top_k_recall(scores, truth, k: int = 1, *, nan_policy: str = "raise") -> float:
+def top_k_recall(scores: Mapping[str, float], truth: Mapping[str, float], k: int = 1, *, nan_policy: str = "raise") -> float:
     """Fraction of the true top-``k`` models (by ``truth``) that are among the top-``k`` by ``scores``.
     Both top-k sets use the ranking tie rule (equal values ordered by model name; by index for arrays)."""
     x, y, names = _pair(scores, truth, nan_policy, "top_k_recall")

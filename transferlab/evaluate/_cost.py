@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: _report imports this module, matplotlib stays optional
+    from matplotlib.figure import Figure
+
+    from transferlab.evaluate._report import Report
 
 __all__ = ["cost_quality", "cost_markdown", "cost_quality_figure", "plot_cost_quality"]
 
@@ -59,7 +64,7 @@ def _extract_table(extract_seconds) -> Extract:
     return out
 
 
-def cost_quality(seconds, report, *, budgets: Optional[List[int]] = None,
+def cost_quality(seconds: Mapping[str, Mapping[str, float]], report: "Report", *, budgets: Optional[List[int]] = None,
                  extract_seconds: Optional[Mapping[str, Mapping[str, float]]] = None) -> List[Dict[str, object]]:
     """One row per score of ``report``: ``score``, ``banks`` (how many were timed), ``mean_seconds`` (scoring,
     per bank), ``total_seconds``; the extraction beside it: ``extract_banks`` (how many of those banks recorded
@@ -135,7 +140,7 @@ def cost_markdown(rows: List[Dict[str, object]], *, percent: bool = True) -> str
 
 
 def plot_cost_quality(rows: List[Dict[str, object]], path: Union[str, "os.PathLike[str]"], *, budget: int = 1,
-                      report=None, dpi: int = 110) -> str:
+                      report: Optional["Report"] = None, dpi: int = 110) -> str:
     """Write :func:`cost_quality_figure` as a PNG to ``path`` (headless; its directory is created) and return
     the path."""
     fig = cost_quality_figure(rows, budget=budget, report=report)
@@ -147,7 +152,7 @@ def plot_cost_quality(rows: List[Dict[str, object]], path: Union[str, "os.PathLi
     return p
 
 
-def cost_quality_figure(rows: List[Dict[str, object]], *, budget: int = 1, report=None):
+def cost_quality_figure(rows: List[Dict[str, object]], *, budget: int = 1, report: Optional["Report"] = None) -> "Figure":
     """The cost/quality figure (a matplotlib Figure on an Agg canvas). Scatter: seconds per bank (log x where they span a decade) against mean regret@``budget`` (%), one point per score (filled:
     task-aware ranking; hollow: its hybrid), each score in its colour of the other figures. Left panel: the
     scoring seconds; right panel (when the banks recorded their forward passes): extraction + scoring, the

@@ -19,13 +19,19 @@ names has no ties.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Dict, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from transferlab.evaluate import _ties
 from transferlab.evaluate._ties import TIES
 from transferlab.ranking import check_budget, check_nan_policy, check_same_models, rank_desc, score_map
+
+if TYPE_CHECKING:  # annotations only (select imports evaluate's siblings)
+    from transferlab.select import Selection
+
+#: ``{model: score}``, or a Selection (its order and tied groups)
+ScoresLike = Union[Mapping[str, float], "Selection"]
 
 __all__ = [
     "REGRET_KINDS",
@@ -200,7 +206,7 @@ def _groups(scores, accs: Mapping[str, float], nan_policy: str, ties: str, what:
     return _ties.singletons(order)
 
 
-def top_k_regret(scores, finetune: Mapping[str, float], k: int = 1, *, kind: str = "relative",
+def top_k_regret(scores: ScoresLike, finetune: Mapping[str, float], k: int = 1, *, kind: str = "relative",
                  nan_policy: str = "raise", percent: Optional[bool] = None, ties: str = "expected") -> float:
     """Regret of fine-tuning the ``k`` highest-scored models.
 
@@ -221,7 +227,7 @@ def top_k_regret(scores, finetune: Mapping[str, float], k: int = 1, *, kind: str
     return _ties.expected_top(groups, accs, k, lambda got: _regret_of(best, got, kind))
 
 
-def budget_to_zero_regret(scores, finetune: Mapping[str, float], *, nan_policy: str = "raise",
+def budget_to_zero_regret(scores: ScoresLike, finetune: Mapping[str, float], *, nan_policy: str = "raise",
                           ties: str = "expected") -> float:
     """The smallest budget B whose top-B models contain a best model (Renggli et al., Appendix G).
 
@@ -242,7 +248,7 @@ def budget_to_zero_regret(scores, finetune: Mapping[str, float], *, nan_policy: 
     return int(b0) if float(b0).is_integer() else b0
 
 
-def success_at(scores, finetune: Mapping[str, float], budget: int, *, nan_policy: str = "raise",
+def success_at(scores: ScoresLike, finetune: Mapping[str, float], budget: int, *, nan_policy: str = "raise",
                ties: str = "expected") -> float:
     """Probability that the top ``budget`` models of a ranking contain a best model: 0 or 1 without ties; with
     ``ties="expected"`` (default) over uniformly random tie-breaks, ``1 - C(g - m, r) / C(g, r)`` when the
@@ -262,7 +268,7 @@ def _budgets(budgets) -> np.ndarray:
     return b.astype(np.int64)
 
 
-def success_rate(per_dataset, budgets) -> Union[float, np.ndarray]:
+def success_rate(per_dataset: Union[Mapping[str, float], Sequence[float]], budgets: Union[int, Sequence[int]]) -> Union[float, np.ndarray]:
     """Fraction of datasets whose budget to zero regret is at most B, for each B in ``budgets``
     (Renggli et al., Figure 7). per_dataset: ``{dataset: budget_to_zero}`` or a sequence of them (expected,
     non-integral values such as the random strategy's are accepted, but the rate of an *expected* budget is not

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import warnings
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Report:
     ranking (its ``tied_groups`` too).
     """
 
-    def __init__(self, rows, *, datasets, subjects, kinds, budgets, meta, scores, finetune, selections):
+    def __init__(self, rows: List[Tuple[str, str, str, float]], *, datasets: List[str], subjects: List[str], kinds: Dict[str, str], budgets: Tuple[int, ...], meta: Dict[str, object], scores: Dict[str, Dict[str, Dict[str, float]]], finetune: Dict[str, Dict[str, float]], selections: Dict[Tuple[str, str], Selection]):
         self.rows: List[Tuple[str, str, str, float]] = rows
         self.datasets: List[str] = datasets
         self.subjects: List[str] = subjects
@@ -76,7 +76,7 @@ class Report:
 
     # --- construction -------------------------------------------------------------------------------------
     @classmethod
-    def from_tables(cls, scores, finetune, budgets: Sequence[int] = (1, 2, 3), *,
+    def from_tables(cls, scores: Union[str, "os.PathLike[str]", Mapping[str, Any], Sequence[Any]], finetune: Union[str, "os.PathLike[str]", Mapping[str, Mapping[str, float]]], budgets: Sequence[int] = (1, 2, 3), *,
                     pool: Union[str, ModelPool, None] = "auto", kind: str = "relative",
                     on_mismatch: str = "raise", nan_policy: str = "raise",
                     percent: Optional[bool] = None, ties: str = "expected") -> "Report":
@@ -181,7 +181,7 @@ class Report:
             raise KeyError(f"no {statistic!r} for {subject!r} on {dataset!r}")
         return self._index[key]
 
-    def matrix(self, statistic: str, subjects: Optional[Sequence[str]] = None, *, mean: bool = False):
+    def matrix(self, statistic: str, subjects: Optional[Sequence[str]] = None, *, mean: bool = False) -> Tuple[List[str], List[str], np.ndarray]:
         """``(subjects, datasets, values)`` for one statistic; values has shape (subjects, datasets) with NaN
         where a subject has no such figure; ``mean=True`` appends the mean column."""
         subs = [s for s in (subjects or self.subjects)

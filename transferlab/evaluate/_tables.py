@@ -42,7 +42,7 @@ DATASET_ALIASES: Dict[str, str] = {
 }
 
 
-def normalize_dataset(name, aliases: Mapping[str, str] = None) -> str:
+def normalize_dataset(name: str, aliases: Mapping[str, str] = None) -> str:
     """The canonical dataset key: stripped, lower-cased, then mapped through ``aliases`` (default
     :data:`DATASET_ALIASES`; keys compare lower-cased), so ``"Pet"``, ``"pet"`` and ``"pets"`` are one dataset."""
     key = str(name).strip().lower()

@@ -26,6 +26,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional,
 
 import numpy as np
 
+from transferlab.core.types import ArrayLike
 from transferlab.core import devices
 from transferlab import kernels
 from transferlab.core.arrays import as_labels, as_matrix, as_targets, check_task
@@ -73,7 +74,7 @@ def _score_many_task(items, labels, infos, score_kwargs, device: str, task: str)
     return out
 
 
-def score_many(features_list: Sequence[Any], labels, scores: Sequence[str] = ("sfda", "logme", "knn_loo"), *,
+def score_many(features_list: Sequence[Any], labels: ArrayLike, scores: Sequence[str] = ("sfda", "logme", "knn_loo"), *,
                device: str = "auto", score_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
                cuda_streams: int = DEFAULT_CUDA_STREAMS, batched: bool = True,
                task: str = "classification") -> Dict[str, List[float]]:
@@ -213,8 +214,8 @@ class EnsembleSelection:
     score: str
 
 
-def select_ensemble(features_list: Sequence[Any], labels, size: int, *, score: str = "sfda",
-                    device: str = "auto", **score_kw) -> EnsembleSelection:
+def select_ensemble(features_list: Sequence[Any], labels: ArrayLike, size: int, *, score: str = "sfda",
+                    device: str = "auto", **score_kw: Any) -> EnsembleSelection:
     """Greedily choose ``size`` models whose concatenated features score best (SFDA's ensemble selection).
 
     Step 1 takes the best single model; each later step adds the model whose features, concatenated (columns)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import functools
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
+from transferlab.core.types import Device, Features, MemoryBudget, NanPolicy, Targets, Task
 from transferlab.scores.registry import require_task
 
 from transferlab.core import blocks
@@ -18,7 +19,17 @@ _PAIR_BLOCK_BYTES = 32 << 20
 
 
 @blocks.checks_max_memory
-def gbc(features, labels, *, gaussian="spherical", pca_dims=64, device="auto", nan_policy="raise", max_memory=None, task="classification"):
+def gbc(
+    features: Features,
+    labels: Targets,
+    *,
+    gaussian: str = "spherical",
+    pca_dims: Optional[int] = 64,
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> float:
     """GBC: ``-sum_{c1 != c2} exp(-D_B(c1, c2))`` over class-conditional Gaussians.
 
     Pándy et al. 2022, "Transferability Estimation using Bhattacharyya Class Separability".

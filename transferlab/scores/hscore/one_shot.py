@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 
+from transferlab.core.types import Device, Features, MemoryBudget, NanPolicy, Targets, Task
 from transferlab.scores.registry import require_task
 
 from transferlab.core import blocks
@@ -15,7 +17,15 @@ PINV_RCOND = 1e-15  # the published codes' np.linalg.pinv(..., rcond=1e-15)
 
 
 @blocks.checks_max_memory
-def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None, task="classification"):
+def hscore(
+    features: Features,
+    labels: Targets,
+    *,
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> float:
     """H-score: ``tr(pinv(Cov(X)) Cov(G))`` with G_i = mu_{y_i}, the class mean of sample i.
 
     Bao et al. 2019, "An information-theoretic approach to transferability in task transfer
@@ -55,7 +65,15 @@ def hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=No
 
 
 @blocks.checks_max_memory
-def reg_hscore(features, labels, *, device="auto", nan_policy="raise", max_memory=None, task="classification"):
+def reg_hscore(
+    features: Features,
+    labels: Targets,
+    *,
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> float:
     """Regularised H-score: ``tr(inv(Sigma_a) (1 - a) Cov(G))``, Sigma_a the Ledoit-Wolf shrunk covariance.
 
     Ibrahim et al. 2022, "Newer is not always better: rethinking transferability metrics, their

@@ -10,7 +10,7 @@ copied to the host: the cross kernel has no CUDA variant). Imports ``rules``, ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -29,7 +29,7 @@ _FAR = 1 << 62  # a query row offset beyond every train row: the kernel excludes
 
 def knn_accuracy(train_features: Any, train_labels: Any, test_features: Any, test_labels: Any, *, k: int = 1,
                  metric: str = "euclidean", ties: str = "expected", task: str = "classification",
-                 nan_policy: str = "raise", return_details: bool = False):
+                 nan_policy: str = "raise", return_details: bool = False) -> Union[float, "KnnAccuracyResult"]:
     """k-NN accuracy of the test split with the train split as the bank (Renggli et al. 2022's protocol).
 
     Parameters

@@ -9,8 +9,11 @@ vote, ties, normalisation) live in ``rules``, the per-sample credit in ``credit`
 """
 from __future__ import annotations
 
+from typing import Optional, Union
+
 import numpy as np
 
+from transferlab.core.types import ArrayLike, Device, Features, MemoryBudget, NanPolicy, Targets, Task
 from transferlab import kernels
 from transferlab.core import blocks
 from transferlab.core import cpu_threads
@@ -29,20 +32,20 @@ __all__ = ["knn_loo"]
 
 
 def knn_loo(
-    features,
-    labels,
+    features: Features,
+    labels: Targets,
     *,
-    k=1,
-    metric="euclidean",
-    ties="expected",
-    device="auto",
-    return_details=False,
-    nan_policy="raise",
-    queries=None,
-    seed=0,
-    max_memory=None,
-    task="classification",
-):
+    k: int = 1,
+    metric: str = "euclidean",
+    ties: str = "expected",
+    device: Device = "auto",
+    return_details: bool = False,
+    nan_policy: NanPolicy = "raise",
+    queries: Optional[ArrayLike] = None,
+    seed: Optional[int] = 0,
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> Union[float, "KnnLooResult"]:
     """Leave-one-out k-NN accuracy: how often the k nearest *other* samples vote for a sample's label.
 
     Renggli et al. 2022 ("Which model to transfer?") and Puigcerver et al. 2021 ("Scalable transfer

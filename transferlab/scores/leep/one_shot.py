@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.core.types import Device, Features, MemoryBudget, NanPolicy, Targets, Task
 from transferlab.scores.registry import require_task
 
 from transferlab.core import blocks
@@ -13,7 +14,16 @@ from transferlab.core.inputs import check_bool
 
 
 @blocks.checks_max_memory
-def leep(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None, task="classification"):
+def leep(
+    source_probs: Features,
+    labels: Targets,
+    *,
+    from_logits: bool = False,
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> float:
     """LEEP: how well the source model's label distribution predicts the target labels.
 
     Nguyen et al. 2020, "LEEP: A New Measure to Evaluate Transferability of Learned Representations".

@@ -27,10 +27,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from transferlab.core.types import ArrayLike, Device, Features, NanPolicy, Targets, Task
 from transferlab.core import cpu_threads
 from transferlab.core import devices
 from transferlab.core.arrays import Matrix
@@ -90,24 +91,24 @@ class LinearProbeResult:
 
 
 def linear_probe(
-    features,
-    labels,
+    features: Features,
+    labels: Targets,
     *,
-    protocol="lbfgs",
-    val_fraction=0.2,
-    seed=0,
-    device="auto",
-    C=1.0,
-    standardize=True,
-    max_iter=1000,
-    tol=1e-6,
-    split=None,
-    return_details=False,
-    nan_policy="raise",
-    task="classification",
-    alpha=None,
-    cv=5,
-):
+    protocol: str = "lbfgs",
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    device: Device = "auto",
+    C: float = 1.0,
+    standardize: bool = True,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    split: Optional[ArrayLike] = None,
+    return_details: bool = False,
+    nan_policy: NanPolicy = "raise",
+    task: Task = "classification",
+    alpha: Optional[Union[float, Sequence[float]]] = None,
+    cv: Optional[int] = 5,
+) -> Union[float, "LinearProbeResult"]:
     """Linear-probe validation accuracy: how well a linear softmax classifier on the frozen features
     generalises to rows it was not trained on (Renggli et al. 2022).
 

@@ -6,6 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
+from transferlab.core.types import Device, Features, MemoryBudget, NanPolicy, Targets, Task
 from transferlab.core import blocks
 from transferlab.core import linalg
 from transferlab.scores import _gram
@@ -21,8 +22,16 @@ _CLASS_BLOCK = 256  # classes per vectorised block (memory O(block * k))
 
 
 @blocks.checks_max_memory
-def logme(features, labels, *, compat="exact", device="auto", nan_policy="raise", max_memory=None,
-          task="classification"):
+def logme(
+    features: Features,
+    labels: Targets,
+    *,
+    compat: str = "exact",
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> float:
     """LogME: mean over classes of the maximised log evidence of a Bayesian linear regression, / N.
 
     You et al. 2021, "LogME: Practical Assessment of Pre-trained Models for Transfer Learning";

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.core.types import Device, Features, MemoryBudget, NanPolicy, Targets, Task
 from transferlab.scores.registry import require_task
 
 from transferlab.core import blocks
@@ -14,7 +15,16 @@ SUM_TOL = 1e-3  # rows of probabilities must sum to 1 within this (SCORES.md, LE
 
 
 @blocks.checks_max_memory
-def nce(source_probs, labels, *, from_logits=False, device="auto", nan_policy="raise", max_memory=None, task="classification"):
+def nce(
+    source_probs: Features,
+    labels: Targets,
+    *,
+    from_logits: bool = False,
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> float:
     """NCE: ``-sum_z p(z) H(Y | Z = z)`` with z_i = argmax_z P[i, z], the source model's hard label.
 
     Tran et al. 2019, "Transferability and hardness of supervised classification tasks".

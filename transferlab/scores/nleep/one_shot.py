@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import warnings
 
+from typing import Union
+
 import numpy as np
 
+from transferlab.core.types import Device, Features, NanPolicy, RowOrder, Targets, Task
 from transferlab.scores.registry import require_task
 
 from transferlab.core import cpu_threads
@@ -16,8 +19,18 @@ RULES = ("5c", "ratio")
 _REG_COVAR_RETRIES = (1e-6, 1e-5, 1e-4, 1e-3)  # 1e-6: scikit-learn's default
 
 
-def nleep(features, labels, *, components="5c", var_ratio=0.8, random_state=123, device="auto",
-          nan_policy="raise", task="classification", row_order="canonical"):
+def nleep(
+    features: Features,
+    labels: Targets,
+    *,
+    components: Union[int, str] = "5c",
+    var_ratio: float = 0.8,
+    random_state: int = 123,
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    task: Task = "classification",
+    row_order: RowOrder = "canonical",
+) -> float:
     """NLEEP: LEEP of the target labels given the posteriors of a Gaussian mixture on PCA features.
 
     Li et al. 2021, "Ranking Neural Checkpoints".

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import warnings
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
+from transferlab.core.types import Device, Features, MemoryBudget, NanPolicy, RowOrder, Targets, Task
 from transferlab.core import blocks, cpu_threads
 from transferlab.scores import _gram
 from transferlab.core.arrays import Matrix
@@ -21,8 +22,21 @@ PUBLISHED_RDM_MAX_CLASSES = 1024
 
 
 @blocks.checks_max_memory
-def parc(features, labels, *, pca="randomized", n_dims=32, probe_size=500, seed=0, label_rdm="published",
-         device="auto", nan_policy="raise", max_memory=None, task="classification", row_order="canonical"):
+def parc(
+    features: Features,
+    labels: Targets,
+    *,
+    pca: str = "randomized",
+    n_dims: int = 32,
+    probe_size: Optional[int] = 500,
+    seed: int = 0,
+    label_rdm: str = "published",
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+    row_order: RowOrder = "canonical",
+) -> float:
     """PARC: Spearman correlation (x 100) of the feature and label dissimilarity matrices.
 
     Bolya et al. 2021, "Scalable Diverse Model Selection for Accessible Transfer Learning".

@@ -7,6 +7,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
+from transferlab.core.types import Device, Features, MemoryBudget, NanPolicy, Targets, Task
 from transferlab.scores.registry import require_task
 
 from transferlab.core import blocks
@@ -26,8 +27,18 @@ _ANCHOR_LOGITS_BYTES = 64 << 20
 
 
 @blocks.checks_max_memory
-def sfda(features, labels, *, a=5.0, log=False, device="auto", nan_policy="raise", solver="cholesky",
-         max_memory=None, task="classification"):
+def sfda(
+    features: Features,
+    labels: Targets,
+    *,
+    a: float = 5.0,
+    log: bool = False,
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    solver: str = "cholesky",
+    max_memory: MemoryBudget = None,
+    task: Task = "classification",
+) -> float:
     """SFDA transferability score (Shao et al. 2022, "Not All Models Are Equal: Predicting Model
     Transferability in a Self-challenging Fisher Space"); the authors' published ``SFDA_Score``,
     reproduced exactly but without mutating the input.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transferlab.core.types import Device, Features, NanPolicy, Targets, Task
 from transferlab.scores.registry import require_task
 
 from transferlab.core import linalg
@@ -13,7 +14,16 @@ from transferlab.core.inputs import prepare
 VARIANTS = ("normalized", "original")
 
 
-def transrate(features, labels, *, eps=1e-4, variant="normalized", device="auto", nan_policy="raise", task="classification"):
+def transrate(
+    features: Features,
+    labels: Targets,
+    *,
+    eps: float = 1e-4,
+    variant: str = "normalized",
+    device: Device = "auto",
+    nan_policy: NanPolicy = "raise",
+    task: Task = "classification",
+) -> float:
     """TransRate: ``R(Z) - R(Z | Y)``, coding rates of the features with and without the labels.
 
     Huang et al. 2022, "Frustratingly Easy Transferability Estimation".
