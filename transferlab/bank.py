@@ -330,8 +330,10 @@ class FeatureBank:
                    sample_ids=arrays["sample_ids"], meta=meta, path=p)
 
     @classmethod
-    def from_arrays(cls, features: ArrayLike, labels: ArrayLike, probs: Optional[ArrayLike] = None, *, path: Optional[PathLike] = None, logits: Optional[ArrayLike] = None,
-                    model_id: str = "model", dataset_id: str = "data", dtype: Optional[str] = None) -> "FeatureBank":
+    def from_arrays(cls, features: ArrayLike, labels: ArrayLike, probs: Optional[ArrayLike] = None, *,
+                    path: Optional[PathLike] = None, logits: Optional[ArrayLike] = None,
+                    model_id: Optional[str] = None, dataset_id: str = "data",
+                    dtype: Optional[str] = None) -> "FeatureBank":
         """A bank of arrays you already have: ``features`` (N, D), ``labels`` (N,) and optionally the source
         model's ``probs`` (N, Z) (rows summing to 1) or ``logits`` (N, Z), for LEEP and NCE.
 
@@ -340,8 +342,14 @@ class FeatureBank:
         ``meta["classes"]``. With ``path`` a normal bank directory is written (refused where one exists) and
         returned opened, so ``tl.score_pool(path)`` and ``transferlab score`` read it; without, the bank is in
         memory. ``dtype``: storage dtype (default: the features' when float16/32/64, else float32).
+        ``model_id`` names the model in score tables: by default the directory's name (``path="banks/clean"``
+        gives ``"clean"``, so two banks written side by side rank as two models), ``"model"`` without a path.
         """
         from transferlab._bank_arrays import validate_arrays
+
+        if model_id is None:
+            name = os.path.basename(os.path.normpath(os.fspath(path))) if path is not None else ""
+            model_id = name or "model"
 
         rows = validate_arrays(features, labels, probs, logits=logits, model_id=model_id, dataset_id=dataset_id,
                                dtype=dtype, storage_dtypes=STORAGE_DTYPES)

@@ -114,3 +114,18 @@ def test_existing_bank_is_not_overwritten(tmp_path):
     with pytest.raises(ValueError, match="complete feature bank"):
         FeatureBank.from_arrays(x * 2, y, path=tmp_path / "b")
     np.testing.assert_array_equal(FeatureBank.open(tmp_path / "b").features, x)
+
+
+def test_model_id_defaults_to_the_directory_so_side_by_side_banks_rank_as_two_models(tmp_path, capsys):
+    from transferlab import cli
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 30)
+    clean = (np.eye(3)[y] * 4 + rng.normal(size=(90, 3))).astype(np.float32)
+    noisy = (clean + rng.normal(scale=5, size=clean.shape)).astype(np.float32)
+    a = FeatureBank.from_arrays(clean, y, path=tmp_path / "clean")
+    b = FeatureBank.from_arrays(noisy, y, path=tmp_path / "noisy" / "")  # a trailing separator names it too
+    assert (a.model_id, b.model_id, FeatureBank.from_arrays(clean, y).model_id) == ("clean", "noisy", "model")
+    assert cli.main(["rank", str(tmp_path / "clean"), str(tmp_path / "noisy"), "--by", "knn_loo"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1 |" in out and out.index("clean") < out.index("noisy")
