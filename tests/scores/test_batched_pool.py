@@ -128,3 +128,11 @@ def test_batched_errors_name_model_and_score():
         tl.score_many([feats[0]], y, scores=["sfda"], score_kwargs={"sfda": {"a": "x"}})
     with pytest.raises(TypeError, match="batched"):
         tl.score_many([feats[0]], y, scores=["sfda"], batched=1)
+
+
+def test_a_single_batchable_score_takes_its_own_call(monkeypatch):
+    # One score shares no pass with another: the batched route would only split sfda's fused first pass.
+    feats, y = _pool(k=2, seed=9)
+    monkeypatch.setattr(_batched, "_one", lambda *a, **k: pytest.fail("batched route taken"))
+    assert tl.score_many(feats, y, scores=["sfda", "knn_loo"]) == {
+        "sfda": [tl.sfda(x, y) for x in feats], "knn_loo": [tl.knn_loo(x, y) for x in feats]}
