@@ -62,14 +62,19 @@ def _labels_from_strings(values: List[str]) -> np.ndarray:
         return np.array(values)
 
 
-def _read_csv(path: str, flag: str, label_column: Optional[str]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """(features, labels or None) of a CSV; ``label_column`` None: every column is a feature."""
+def _csv_rows(path: str, flag: str, kind: str) -> List[List[str]]:
+    """The non-empty rows of a UTF-8 text file read as CSV (a BOM is dropped); ``kind`` names it in the error."""
     _exists(path, flag)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if r]
+            return [r for r in csv.reader(f) if r]
     except UnicodeDecodeError:
-        raise ValueError(f"{flag} {path}: not a UTF-8 text CSV") from None
+        raise ValueError(f"{flag} {path}: not a UTF-8 text {kind}") from None
+
+
+def _read_csv(path: str, flag: str, label_column: Optional[str]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """(features, labels or None) of a CSV; ``label_column`` None: every column is a feature."""
+    rows = _csv_rows(path, flag, "CSV")
     if not rows:
         raise ValueError(f"{flag} {path}: empty CSV")
     header = None if all(_is_number(c) for c in rows[0]) else [c.strip() for c in rows[0]]
@@ -107,12 +112,7 @@ def read_labels(path: str, flag: str = "--labels") -> np.ndarray:
         return _load_npy(path, flag)
     if path.lower().endswith(".npz"):
         raise ValueError(f"{flag} {path}: give the labels inside the .npz as 'labels', or a .npy / .csv file")
-    _exists(path, flag)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if r]
-    except UnicodeDecodeError:
-        raise ValueError(f"{flag} {path}: not a UTF-8 text file") from None
+    rows = _csv_rows(path, flag, "file")
     if any(len(r) != 1 for r in rows):
         raise ValueError(f"{flag} {path}: expected one label per line (one column)")
     values = [r[0].strip() for r in rows]
