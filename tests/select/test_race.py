@@ -111,6 +111,38 @@ def test_bernstein_serfling_radius_formula():
     assert race_mod.bernstein_serfling_radius(N, N, s, R, d) == 0.0
 
 
+def _radius_failure_rate(population, n, delta, shrink=1.0, draws=4000, seed=7):
+    """How often the mean of n values drawn without replacement undershoots the population mean by more than
+    the (shrunk) Bernstein-Serfling radius computed from the sample itself (its 1/n standard deviation)."""
+    rng = np.random.default_rng(seed)
+    pop = np.asarray(population, dtype=np.float64)
+    mu, width = pop.mean(), 1.0
+    fails = 0
+    for _ in range(draws):
+        s = pop[rng.permutation(pop.size)[:n]]
+        r = race_mod.bernstein_serfling_radius(n, pop.size, float(s.std()), width, delta)
+        fails += mu - s.mean() > shrink * r
+    return fails / draws
+
+
+@pytest.mark.parametrize("population", [
+    np.r_[np.ones(8), np.zeros(392)],                      # a rare success: the sample is often all zeros
+    np.r_[np.ones(200), np.zeros(200)],                    # the widest variance
+    np.linspace(0.0, 1.0, 400) ** 4,                       # skewed, continuous
+])
+@pytest.mark.parametrize("n", [10, 60, 250])
+def test_bernstein_serfling_radius_covers_at_its_level(population, n):
+    # The bound itself (not the race): sampling without replacement, each side at delta. A radius built with
+    # the wrong constants (log(1/delta) for log(5/delta), a 1/(n-1) variance, rho past N/2) would show here
+    # first on the small or the nearly exhausted samples.
+    assert _radius_failure_rate(population, n, delta=0.05) <= 0.05
+
+
+def test_bernstein_serfling_radius_coverage_check_has_power():
+    # The same measurement fails for a radius cut to a tenth: it can tell a wrong bound from a right one.
+    assert _radius_failure_rate(np.r_[np.ones(200), np.zeros(200)], 60, delta=0.05, shrink=0.1) > 0.05
+
+
 def test_memory_mapped_banks_with_max_memory(tmp_path):
     X, y = class_data(n=900, d=12, c=3, sep=1.0, seed=5)
     rng = np.random.default_rng(6)
