@@ -20,9 +20,9 @@ the empirical Bernstein-Serfling bound for sampling without replacement (Bardene
 Bernoulli 21(3), Theorem 3): s the standard deviation of d over the n rows (1/n normalisation), rho =
 1 - (n-1)/N for n <= N/2 else (1 - n/N)(1 + 1/n), kappa = 7/3 + 3/sqrt(2), range 2, and
 ``delta' = delta / ((M - 1) R)`` for M models. The constants (log(5/delta), kappa, the two cases of rho, the
-1/n standard deviation, the range b - a) are the theorem's as stated in the paper and as its first author's
-confidence-sampler code evaluates them; ``tests/select/test_race.py`` also measures the bound's own coverage on
-populations chosen to strain it (rare successes, nearly exhausted samples). Then
+1/n standard deviation, the range b - a) are the theorem's (probability 1 - 5 delta for log(1/delta)),
+checked against an independent implementation of the bound; ``tests/select/test_race.py`` also measures the
+bound's own coverage on populations chosen to strain it (rare successes, nearly exhausted samples). Then
 
 * j is eliminated when LCB(L, j) > 0 (worse than the leader);
 * the race stops with L when LCB(L, j) >= -epsilon for every survivor j (L is within epsilon of each), in
