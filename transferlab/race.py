@@ -48,7 +48,10 @@ per-row out-of-fold correctness needs the folds' fitted probes, i.e. the whole f
 Banks: ``{name: bank}`` or a sequence (names "0", "1", ...); a bank is an (N, D) array, a ``.npy`` path
 (memory-mapped) or a :class:`transferlab.FeatureBank`; all on the same N rows and labels. ``client=`` /
 ``scheduler=`` score the models of each round as Dask tasks (one per surviving model; ``.npy`` paths are
-opened on the workers, arrays are shipped).
+opened on the workers, arrays are shipped). A torch tensor on a CUDA device races too, but only its full
+pass runs on the device: ``knn_loo(queries=)`` has no CUDA kernel, so each query round copies the bank to the
+host and scores the rows there (the device's full kernel is fast enough that an early full pass is often the
+cheaper plan on a GPU; not measured here: no GPU was lent).
 """
 from __future__ import annotations
 
