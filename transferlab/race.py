@@ -257,6 +257,32 @@ def _remote_rows(fn, full, bounds, name, bank, codes, rows, n, kw) -> Tuple[np.n
     return v, every, time.perf_counter() - t0
 
 
+def _check_options(score: str, delta: Any, epsilon: Any, first_rows: Any, growth: Any, max_memory: MemoryBudget,
+                   score_kwargs: Optional[Mapping[str, Any]]):
+    """race's options checked before any bank is opened (also by ``transferlab race``, before it reads its
+    inputs): (per-row fn, bounds, full pass or None, delta, epsilon, the score's keyword arguments)."""
+    from transferlab.core.blocks import parse_max_memory
+
+    if score not in _PER_ROW:
+        raise ValueError(f"score must be a per-row-mean score, one of {per_row_scores()}, got {score!r} "
+                         "(register others with transferlab.race.register_per_row)")
+    fn, bounds = _PER_ROW[score]
+    full = _FULL.get(score)
+    delta = _check_number(delta, "delta", lambda v: 0.0 < v < 1.0, "in (0, 1)")
+    epsilon = _check_number(epsilon, "epsilon", lambda v: 0.0 <= v < math.inf, "a finite number >= 0")
+    if isinstance(first_rows, bool) or not isinstance(first_rows, (int, np.integer)) or first_rows < 2:
+        raise ValueError(f"first_rows must be an int >= 2, got {first_rows!r}")
+    if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not growth > 1.0 or not math.isfinite(growth):
+        raise ValueError(f"growth must be a number > 1, got {growth!r}")
+    kw = dict(score_kwargs or {})
+    if "queries" in kw or "return_details" in kw:
+        raise ValueError("score_kwargs: race chooses the query rows itself (drop 'queries' / 'return_details')")
+    if max_memory is not None:
+        parse_max_memory(max_memory)  # a bad budget fails here, not after the first banks are opened
+        kw["max_memory"] = max_memory
+    return fn, bounds, full, delta, epsilon, kw
+
+
 def race(banks: Union[Mapping[str, Any], Sequence[Any]], labels: ArrayLike, *, score: str = "knn_loo", delta: float = 0.05, epsilon: float = 0.0,
          first_rows: int = 1024, growth: float = 2.0, seed: int = 0, max_memory: MemoryBudget = None,
          score_kwargs: Optional[Mapping[str, Any]] = None, client: Any = None, scheduler: Optional[str] = None
@@ -276,22 +302,8 @@ def race(banks: Union[Mapping[str, Any], Sequence[Any]], labels: ArrayLike, *, s
     score_kwargs: the score's options (e.g. ``{"k": 5}``). client / scheduler: score each round's models
         as Dask tasks (``transferlab._dask.connect``).
     """
-    if score not in _PER_ROW:
-        raise ValueError(f"score must be a per-row-mean score, one of {per_row_scores()}, got {score!r} "
-                         "(register others with transferlab.race.register_per_row)")
-    fn, bounds = _PER_ROW[score]
-    full = _FULL.get(score)
-    delta = _check_number(delta, "delta", lambda v: 0.0 < v < 1.0, "in (0, 1)")
-    epsilon = _check_number(epsilon, "epsilon", lambda v: 0.0 <= v < math.inf, "a finite number >= 0")
-    if isinstance(first_rows, bool) or not isinstance(first_rows, (int, np.integer)) or first_rows < 2:
-        raise ValueError(f"first_rows must be an int >= 2, got {first_rows!r}")
-    if isinstance(growth, bool) or not isinstance(growth, (int, float)) or not growth > 1.0 or not math.isfinite(growth):
-        raise ValueError(f"growth must be a number > 1, got {growth!r}")
-    kw = dict(score_kwargs or {})
-    if "queries" in kw or "return_details" in kw:
-        raise ValueError("score_kwargs: race chooses the query rows itself (drop 'queries' / 'return_details')")
-    if max_memory is not None:
-        kw["max_memory"] = max_memory
+    fn, bounds, full, delta, epsilon, kw = _check_options(score, delta, epsilon, first_rows, growth, max_memory,
+                                                          score_kwargs)
     items = _bank_items(banks)
     names = [nm for nm, _ in items]
     if len(set(names)) != len(names):
