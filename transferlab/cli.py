@@ -5,6 +5,7 @@
     transferlab score features.npy --labels labels.npy                  # your own arrays (.npy/.npz/.csv)
     transferlab rank a.npy b.npy --labels labels.npy                    # score, then the fine-tune order
     transferlab rank --scores scores.csv [--pool zoo]                   # fine-tune order per strategy
+    transferlab race a.npy b.npy c.npy --labels labels.npy              # the best model without every row (_cli_race)
     transferlab evaluate --scores S.csv --finetune F.csv [--budget 1 2 3] [--plot DIR] [--pool cards.json]
     transferlab demo                                                    # all of it on the embedded zoo
     transferlab info [--banks DIR]
@@ -19,6 +20,7 @@ import sys
 from typing import List, Optional
 
 from transferlab._cli_pool import add_parsers, cmd_info_banks
+from transferlab._cli_race import add_race_parser
 from transferlab._cli_shared import check_output, resolve_finetune, resolve_pool
 
 __all__ = ["main"]
@@ -76,6 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--banks", metavar="DIR", help="also list the feature banks under DIR (complete or not)")
     info.set_defaults(func=_cmd_info)
     add_parsers(sub)
+    add_race_parser(sub)
     return parser
 
 

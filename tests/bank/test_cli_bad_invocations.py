@@ -55,6 +55,12 @@ def _bad(t):
          ["--arg names 'knn_loo' (not in --scores)"]),
         (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--arg", "nope.k=3"], ["--arg names 'nope' (unknown score)"]),
         (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--arg", "knn_loo"], ["--arg 'knn_loo'", "SCORE.NAME=VALUE"]),
+        (["race", str(t / "banks")], ["a race needs at least 2 models"]),
+        (["race", str(t / "banks"), str(t / "afile")], ["afile: neither a bank directory nor an array file"]),
+        (["race", str(t / "banks"), str(t / "banks"), "--delta", "0"], ["--delta must be in (0, 1), got 0"]),
+        (["race", str(t / "banks"), str(t / "banks"), "--first-rows", "1"], ["--first-rows must be an int >= 2"]),
+        (["race", str(t / "banks"), str(t / "banks"), "--score", "logme"], ["--score must be a per-row-mean score"]),
+        (["race", str(t / "banks"), str(t / "banks"), "--json", str(t)], ["--json", "is a directory"]),
     ]
 
 
