@@ -233,7 +233,12 @@ def _schedule(n: int, first_rows: int, growth: float) -> List[int]:
 
 
 def _score_rows(fn, bounds, name, x, codes, rows, kw) -> np.ndarray:
-    v = np.asarray(fn(x, codes, rows, **kw), dtype=np.float64).reshape(-1)
+    try:
+        v = np.asarray(fn(x, codes, rows, **kw), dtype=np.float64).reshape(-1)
+    except (ValueError, TypeError) as e:
+        if type(e) not in (ValueError, TypeError):
+            raise
+        raise type(e)(f"banks[{name!r}]: {e}") from None  # which model of the pool, as the shape checks say
     if v.shape[0] != rows.shape[0]:
         raise ValueError(f"the per-row score returned {v.shape[0]} values for {rows.shape[0]} rows of {name!r}")
     if not np.all((v >= bounds[0]) & (v <= bounds[1])):
@@ -277,6 +282,8 @@ def _check_options(score: str, delta: Any, epsilon: Any, first_rows: Any, growth
     kw = dict(score_kwargs or {})
     if "queries" in kw or "return_details" in kw:
         raise ValueError("score_kwargs: race chooses the query rows itself (drop 'queries' / 'return_details')")
+    if kw.get("nan_policy", "raise") != "raise":  # omitted rows would leave the race's rows without values
+        raise ValueError("score_kwargs: a race needs every row's value; drop nan_policy and clean the NaN/inf rows")
     if max_memory is not None:
         parse_max_memory(max_memory)  # a bad budget fails here, not after the first banks are opened
         kw["max_memory"] = max_memory

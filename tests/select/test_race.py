@@ -198,3 +198,14 @@ def test_bad_input(column_score):
         tl.select.race("banks/", y)
     with pytest.raises(ValueError, match="left its bounds"):
         tl.select.race([X * 0 + 2.0, X], y, score=column_score)
+
+
+def test_a_model_whose_rows_fail_is_named_and_nan_policy_is_refused():
+    rng = np.random.default_rng(5)
+    y = np.arange(200) % 2
+    ok, holey = rng.normal(size=(200, 4)), rng.normal(size=(200, 4))
+    holey[9, 1] = np.nan
+    with pytest.raises(ValueError, match=r"banks\['holey'\]: .*NaN or inf in 1 row"):
+        tl.select.race({"ok": ok, "holey": holey}, y, first_rows=200)
+    with pytest.raises(ValueError, match="nan_policy"):  # omitted rows would leave drawn rows without values
+        tl.select.race({"ok": ok, "holey": holey}, y, score_kwargs={"nan_policy": "omit"})
