@@ -11,7 +11,7 @@ import pytest
 
 import transferlab as tl
 from transferlab._cli_race import result_dict
-from transferlab.bank import FeatureBank
+from transferlab.bank import BankWriter, FeatureBank
 from transferlab.cli import main
 from transferlab.race import RaceResult
 from transferlab.reference import knn as ref_knn
@@ -95,7 +95,7 @@ def test_a_stopped_race_states_its_guarantee(data, capsys):
     assert status == 0 and not lib.exact and lib.rows_used["sharp"] < N, (err, lib)  # the case under test
     assert "guarantee: with probability >= 0.8 the pick's knn_loo is within 0.05 of the best model's" in out
     assert "exact:" not in out
-    ratio = out.split("estimated from the race's own timings): ")[1].split("x")[0]
+    ratio = out.split("high where they ran as queries): ")[1].split("x")[0]
     assert float(ratio) > 0
 
 
@@ -199,6 +199,11 @@ def _bad(t, other):
         ([str(t / "sharp.npy"), str(other / "notes.txt"), "--labels", str(t / "labels.npy")],
          ["notes.txt: neither a bank directory nor an array file"]),
         ([str(t / "sharp.npy"), str(t / "sharp.npy"), "--labels", str(t / "labels.npy")], ["both be model 'sharp'"]),
+        ([str(t / "sharp.npy"), str(other / "holey.npy"), "--labels", str(t / "labels.npy")],
+         ["holey.npy", "NaN or inf in 1 row(s) (first at row 7)", "clean them"]),
+        ([str(t / "banks" / "toy" / "sharp"), str(other / "banks" / "holey")],
+         ["model 'holey': ", "NaN or inf in 1 row(s) (first at row 7)", "clean them"]),
+        (ok + ["--arg", "knn_loo.nan_policy=omit"], ["--arg knn_loo.nan_policy", "clean the NaN/inf rows"]),
     ]
 
 
@@ -209,6 +214,13 @@ def test_every_bad_invocation_is_one_line_in_flag_terms_with_exit_2(data, capsys
     FeatureBank.from_arrays(feats["noise"], np.roll(y, 1), path=tmp_path / "banks" / "relabelled", dataset_id="toy")
     FeatureBank.from_arrays(feats["noise"], y, path=tmp_path / "banks" / "elsewhere", dataset_id="elsewhere")
     (tmp_path / "empty").mkdir()
+    holey = feats["noise"].copy()
+    holey[7, 2] = np.nan
+    np.save(tmp_path / "holey.npy", holey)
+    w = BankWriter.create_or_resume(tmp_path / "banks" / "holey", n=N, d=holey.shape[1], z=None,
+                                    identity={"model_id": "holey", "dataset_id": "toy"})
+    w.write(0, holey, y)  # a bank with a NaN row (from_arrays would refuse to write one)
+    w.finalize()
     (tmp_path / "notes.txt").write_text("x")
     for argv, words in _bad(t, tmp_path):
         status, out, err = _run(["race", *argv], capsys)
@@ -216,7 +228,8 @@ def test_every_bad_invocation_is_one_line_in_flag_terms_with_exit_2(data, capsys
         assert err.count("\n") == 1 and err.startswith("transferlab race: error: "), (argv, err)
         for w in words:
             assert w in err, (argv, w, err)
-        for api in ("first_rows", "score_kwargs", "max_memory", "delta must", "banks:"):
+        for api in ("first_rows", "score_kwargs", "max_memory", "delta must", "banks:", "banks[", "nan_policy=",
+                    "--omit-nan"):
             assert api not in err.replace("--delta must", ""), (argv, err)
         assert out == "", (argv, out)
 
