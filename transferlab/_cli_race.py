@@ -109,12 +109,11 @@ _FLAGS = (("score_kwargs: ", "--arg: "), ("first_rows", "--first-rows"), ("growt
 
 def _in_flags(text: str, score: str, kwargs: Dict[str, Any]) -> str:
     """A library message about race's options or the score's arguments, in flag terms."""
+    where = ""
     model = re.match(r"banks\[('[^']*')\]: ", text)  # the race names the model whose rows failed
     if model:
-        text = text[model.end():]
-        if not any(text.startswith(name) or f"'{name}'" in text for name in kwargs):  # an --arg fails for all
-            return _no_nan_policy(f"model {model.group(1)}: {text}")
-    for api, flag in _FLAGS:
+        text, where = text[model.end():], f"model {model.group(1)}: "
+    for api, flag in _FLAGS:  # an option's error is every model's: no model named
         if text.startswith(api):
             return flag + text[len(api):]
     for name in kwargs:
@@ -122,14 +121,22 @@ def _in_flags(text: str, score: str, kwargs: Dict[str, Any]) -> str:
             return f"--arg {score}.{name}{text[len(name):]}"
         if f"unexpected keyword argument '{name}'" in text:
             return f"--arg {score}.{name}: {score} has no argument {name!r}"
-    return _no_nan_policy(text.replace("max_memory=", "--max-memory ").replace("score_kwargs", "--arg"))
+    return where + _race_terms(text.replace("max_memory=", "--max-memory ").replace("score_kwargs", "--arg"))
 
 
-def _no_nan_policy(text: str) -> str:
-    """The library suggests nan_policy='omit' for NaN/inf rows (``cli.main`` turns that into --omit-nan, a flag of
-    evaluate); a race scores every model on the same rows, so the advice here is to clean them."""
-    return re.sub(r"(clean them)? or pass nan_policy='omit' to drop (them|those rows)",
-                  r"clean them (a race draws any row of every model)", text).replace("clean them clean them", "clean them")
+# Advice of the library in keyword terms that names what the race command does not have: cli.main would turn
+# nan_policy='omit' into --omit-nan (a flag of evaluate); the race draws any row of every model and reads class
+# labels only (no --task).
+_ADVICE = ((re.compile(r"(clean them )?or pass nan_policy='omit' to drop (them|those rows)"),
+            "clean them (a race draws any row of every model)"),
+           (re.compile(r"\(for float targets pass task='regression'\)"),
+            "(a race needs class labels; float targets are not supported)"))
+
+
+def _race_terms(text: str) -> str:
+    for pattern, advice in _ADVICE:
+        text = pattern.sub(advice, text)
+    return text
 
 
 def _options(args) -> Dict[str, Any]:
@@ -258,7 +265,7 @@ def cmd_race(args) -> int:
     try:
         names, local, remote, labels = _racers(args)
     except (ValueError, TypeError) as e:
-        raise type(e)(_no_nan_policy(str(e))) from None
+        raise type(e)(_race_terms(str(e))) from None
     banks = dict(zip(names, remote if args.scheduler else local))
     try:
         res = race(banks, labels, scheduler=args.scheduler or None, **opts)

@@ -201,3 +201,47 @@ def test_cli_score_on_hostile_banks_exits_0_or_2_with_one_line(edit, feats, args
         msg = err.getvalue()
         assert msg.count("\n") == 1 and "Traceback" not in msg, (argv, msg)
         assert "score_kwargs" not in msg and "device='" not in msg, (argv, msg)  # CLI terms, not API ones
+
+
+RACE_FLAGS = ["--delta=0", "--delta=nan", "--delta=0.5", "--delta=x", "--epsilon=-1", "--epsilon=inf", "--epsilon=0.1",
+              "--first-rows=1", "--first-rows=2", "--first-rows=1e3", "--growth=1", "--growth=1e308", "--seed=-3",
+              "--seed=7", "--max-memory=0", "--max-memory=1KB", "--max-memory=64MB", "--score=logme", "--arg=knn_loo.k=0",
+              "--arg=knn_loo.k=29", "--arg=knn_loo.k=3", "--arg=knn_loo.metric=cosine", "--arg=knn_loo.nan_policy=omit",
+              "--arg=knn_loo.queries=2", "--arg=leep.k=1", "--quiet"]
+
+
+@FUZZ
+@seed(SEED)
+@given(feats=st.sampled_from(["ok", "nan", "short", "1d", "int", "bool", "3d", "zeros", "empty"]),
+       labels=st.sampled_from(["ok", "str", "one-class", "float", "short", "2d", "missing"]),
+       flags=st.lists(st.sampled_from(RACE_FLAGS), max_size=3))
+def test_cli_race_on_hostile_arrays_exits_0_or_2_with_one_line(feats, labels, flags, tmp_path_factory):
+    import contextlib
+    import io
+
+    from transferlab.cli import main
+
+    tmp = tmp_path_factory.mktemp("cli_race")
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    np.save(tmp / "a.npy", rng.normal(size=(30, 4)).astype(np.float32))
+    b = {"ok": rng.normal(size=(30, 4)), "nan": np.where(np.eye(30, 4) > 0, np.nan, 1.0), "short": np.ones((20, 4)),
+         "1d": np.ones(30), "int": rng.integers(0, 5, (30, 4)), "bool": rng.random((30, 4)) > 0.5,
+         "3d": np.ones((30, 2, 2)), "zeros": np.zeros((30, 4)), "empty": np.ones((30, 0))}[feats]
+    np.save(tmp / "b.npy", b)
+    lab = {"ok": y, "str": np.array([f"c{v}" for v in y]), "one-class": np.zeros(30, int), "float": y + 0.5,
+           "short": y[:10], "2d": np.stack([y, y], 1), "missing": None}[labels]
+    argv = ["race", str(tmp / "a.npy"), str(tmp / "b.npy"), *flags]
+    if lab is not None:
+        np.save(tmp / "y.npy", lab)
+        argv += ["--labels", str(tmp / "y.npy")]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(argv)
+    assert status in (0, 2), (argv, err.getvalue())
+    if status == 2:
+        msg = err.getvalue()
+        assert msg.count("\n") == 1 and "Traceback" not in msg, (argv, msg)
+        for api in ("score_kwargs", "first_rows", "max_memory", "nan_policy=", "task=", "banks[", "--omit-nan"):
+            assert api not in msg, (argv, msg)  # flags, not keyword arguments, and none race lacks
