@@ -248,3 +248,33 @@ def test_scheduler_races_as_the_library_does(data, capsys):
                              str(t / "labels.npy"), "--dataset", "toy", "--first-rows", str(N), "--scheduler", "local",
                              "--quiet"], capsys)
     assert status == 0 and out == "sharp\n", err
+
+
+def _mapped(a) -> bool:
+    """Whether an array's memory is a file mapping (a np.memmap or a view of one), not a copy in memory."""
+    import mmap
+
+    while a is not None:
+        if isinstance(a, (np.memmap, mmap.mmap)):
+            return True
+        a = getattr(a, "base", None)
+    return False
+
+
+def test_npy_files_and_banks_reach_the_race_memory_mapped(data, capsys, monkeypatch):
+    import transferlab.race as race_mod
+
+    t, _, _ = data
+    seen = {}
+    real = race_mod.race
+
+    def spy(banks, labels, **kw):
+        seen.update(banks)
+        return real(banks, labels, **kw)
+
+    monkeypatch.setattr(race_mod, "race", spy)
+    status, _, err = _run(["race", str(t / "banks" / "toy" / "blurred"), str(t / "sharp.npy"), "--labels",
+                           str(t / "labels.npy"), "--dataset", "toy", "--first-rows", "64"], capsys)
+    assert status == 0, err
+    assert set(seen) == {"blurred", "sharp"} and all(_mapped(x) for x in seen.values()), seen
+    assert _mapped(np.load(t / "sharp.npy", mmap_mode="r")) and not _mapped(np.load(t / "sharp.npy"))  # the check works
