@@ -47,8 +47,9 @@ def add_race_parser(sub) -> None:
                "  transferlab race banks/animal-10 --delta 0.01 --epsilon 0.005 --json race.json\n"
                "  transferlab race a.npy b.npy --labels y.npy --arg knn_loo.k=5 --max-memory 2GB\n"
                "  best=$(transferlab race banks/animal-10 --quiet)        # just the chosen model\n\n"
-               "A .npy input is memory-mapped: only the rows the race draws are read (plus one pass that\n"
-               "checks for NaN/inf). All INPUTs must hold the same N rows of one dataset.")
+               "A .npy input is memory-mapped, never copied into memory whole: one pass checks it for NaN/inf,\n"
+               "then each round reads it to find the neighbours of the rows drawn (in blocks that fit\n"
+               "--max-memory, when given). All INPUTs must hold the same N rows of one dataset.")
     rc.add_argument("inputs", nargs="+", metavar="INPUT",
                     help="bank directories, directories holding banks of one dataset, or array files (.npy, "
                          ".npz, .csv), one model per file, named by the file name")
