@@ -93,14 +93,14 @@ def test_cli_score_missing_banks_exits_2(tmp_path, capsys):
     assert "no feature bank" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["extract", "score", "rank", "demo", "info", "evaluate"])
+@pytest.mark.parametrize("command", ["extract", "score", "rank", "race", "demo", "info", "evaluate"])
 def test_help_texts(command, capsys):
     with pytest.raises(SystemExit) as ei:
         cli.main([command, "--help"])
     assert ei.value.code == 0
     text = capsys.readouterr().out
     assert len(text) > 300
-    if command in ("extract", "score", "rank"):
+    if command in ("extract", "score", "rank", "race"):
         assert "example" in text
 
 
