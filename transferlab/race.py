@@ -55,6 +55,7 @@ cheaper plan on a GPU; not measured here: no GPU was lent).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -356,40 +357,43 @@ def race(banks: Union[Mapping[str, Any], Sequence[Any]], labels: ArrayLike, *, s
                 sec = time.perf_counter() - t0
                 store(j, rows, v, every, sec)
         elif todo:
-            from transferlab._dask import connect
+            if not dask:  # connected once, on the first remote round: scheduler='local' starts one cluster
+                from transferlab._dask import connect
 
-            with connect(client, scheduler) as c:
-                futs = {j: c.submit(_remote_rows, fn, full, bounds, names[j], items[j][1], codes, rows, n, kw,
-                                    pure=False)
-                        for j in todo}
-                for j, f in futs.items():
-                    store(j, rows, *f.result())
+                dask.append(session.enter_context(connect(client, scheduler)))
+            futs = {j: dask[0].submit(_remote_rows, fn, full, bounds, names[j], items[j][1], codes, rows, n, kw,
+                                      pure=False)
+                    for j in todo}
+            for j, f in futs.items():
+                store(j, rows, *f.result())
         used[alive] = hi
 
-    prev = 0
-    chosen = None
-    for n_r in sched:
-        run_round(prev, n_r)
-        prev = n_r
-        rows = perm[:n_r]
-        means = {j: float(values[j, rows].mean()) for j in alive}
-        if n_r >= n:
-            break
-        leader = max(alive, key=lambda j: (means[j], -j))
-        lcb = {}
-        for j in alive:
-            if j == leader:
-                continue
-            pd = paired_difference(values[leader, rows], values[j, rows])
-            std = pd.se * math.sqrt(max(pd.n - 1, 0))  # the 1/n standard deviation of d
-            lcb[j] = pd.mean - bernstein_serfling_radius(n_r, n, std, 2.0 * width, delta_p)
-        for j, b in lcb.items():
-            if b > 0.0:
-                alive.remove(j)
-                eliminated[names[j]] = n_r
-        if all(b >= -epsilon for j, b in lcb.items() if j in alive):
-            chosen = leader
-            break
+    dask: List[Any] = []  # the Dask client of a remote race, shared by its rounds
+    with contextlib.ExitStack() as session:
+        prev = 0
+        chosen = None
+        for n_r in sched:
+            run_round(prev, n_r)
+            prev = n_r
+            rows = perm[:n_r]
+            means = {j: float(values[j, rows].mean()) for j in alive}
+            if n_r >= n:
+                break
+            leader = max(alive, key=lambda j: (means[j], -j))
+            lcb = {}
+            for j in alive:
+                if j == leader:
+                    continue
+                pd = paired_difference(values[leader, rows], values[j, rows])
+                std = pd.se * math.sqrt(max(pd.n - 1, 0))  # the 1/n standard deviation of d
+                lcb[j] = pd.mean - bernstein_serfling_radius(n_r, n, std, 2.0 * width, delta_p)
+            for j, b in lcb.items():
+                if b > 0.0:
+                    alive.remove(j)
+                    eliminated[names[j]] = n_r
+            if all(b >= -epsilon for j, b in lcb.items() if j in alive):
+                chosen = leader
+                break
     exact = chosen is None
     if exact:  # every row of the survivors: their exhaustive scores (summed in row order, as the score does)
         totals = {j: float(values[j].mean()) for j in alive}

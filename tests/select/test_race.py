@@ -170,6 +170,33 @@ def test_race_on_dask_equals_local():
     assert (got.chosen, got.estimates, got.rows_used) == (want.chosen, want.estimates, want.rows_used)
 
 
+def test_a_remote_race_connects_once_for_all_its_rounds(monkeypatch):
+    # scheduler='local' starts a LocalCluster per connect: once per race, not once per round
+    distributed = pytest.importorskip("distributed")
+    import contextlib
+
+    from transferlab import _dask
+
+    X, y = class_data(n=600, d=8, c=3, sep=1.0, seed=7)
+    banks = [X, X[:, ::-1] * 0.2 + np.random.default_rng(8).normal(size=X.shape).astype(np.float32)]
+    want = tl.select.race(banks, y, first_rows=16, growth=1.5)
+    assert len(want.rounds) >= 3  # the case under test
+    opened, closed = [], []
+
+    @contextlib.contextmanager
+    def counting(client=None, scheduler=None):
+        opened.append(scheduler)
+        yield client
+        closed.append(scheduler)
+
+    monkeypatch.setattr(_dask, "connect", counting)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        got = tl.select.race(banks, y, first_rows=16, growth=1.5, client=client)
+    assert (got.chosen, got.estimates, got.rows_used) == (want.chosen, want.estimates, want.rows_used)
+    assert len(opened) == 1 and len(closed) == 1
+
+
 def test_bad_input(column_score):
     X, y = class_data(n=200, d=4, c=2)
     with pytest.raises(ValueError, match="delta"):
