@@ -278,3 +278,17 @@ def test_npy_files_and_banks_reach_the_race_memory_mapped(data, capsys, monkeypa
     assert status == 0, err
     assert set(seen) == {"blurred", "sharp"} and all(_mapped(x) for x in seen.values()), seen
     assert _mapped(np.load(t / "sharp.npy", mmap_mode="r")) and not _mapped(np.load(t / "sharp.npy"))  # the check works
+
+
+def test_npz_and_csv_inputs_race_as_the_library_does(capsys, tmp_path):
+    # .npz with its own labels and a CSV with a label column, read as 'transferlab score' reads them
+    feats, y = _pool(np.random.default_rng(2), 300, {"packed": 0.5, "table": 2.0})
+    np.savez(tmp_path / "packed.npz", features=feats["packed"], labels=y)
+    rows = ["f0,f1,f2,f3,f4,f5,f6,f7,label"] + [",".join([*map(repr, r.tolist()), f"c{v}"])
+                                               for r, v in zip(feats["table"].astype(np.float64), y)]
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    status, out, err = _run(["race", str(tmp_path / "packed.npz"), str(tmp_path / "table.csv"), "--first-rows", "32",
+                             "--json", str(tmp_path / "r.json")], capsys)
+    assert status == 0, err
+    lib = tl.select.race({"packed": feats["packed"], "table": feats["table"].astype(np.float64)}, y, first_rows=32)
+    _same(_from_json(tmp_path / "r.json"), lib)
