@@ -1,6 +1,6 @@
 """``transferlab race``: :func:`transferlab.select.race` at the command line.
 
-    transferlab race resnet.npy vit.npy effnet.npy --labels labels.npy        # memory-mapped, never read whole
+    transferlab race resnet.npy vit.npy effnet.npy --labels labels.npy        # memory-mapped, never copied whole
     transferlab race banks/animal-10 --delta 0.01 --json race.json            # every bank under a directory
 
 Contract:
@@ -13,7 +13,8 @@ Contract:
   Models race in input order (a directory's banks sorted by path), which breaks exact ties, as the library does.
 * Every bad invocation is one line in flag terms with exit status 2 (``cli.main`` prints the ValueError /
   TypeError raised here); the options are checked (``race._check_options``) before any input is read, so a typo
-  in a flag costs nothing on a million-row bank.
+  in a flag costs nothing on a million-row bank. Numeric flags are parsed here, not by argparse (whose type
+  errors print the usage block too), so "--delta abc" is also one line.
 """
 from __future__ import annotations
 
@@ -23,12 +24,15 @@ import math
 import os
 import re
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
+
+if TYPE_CHECKING:
+    from transferlab.race import RaceResult
 
 __all__ = ["add_race_parser", "result_dict"]
 
 
-def add_race_parser(sub) -> None:
+def add_race_parser(sub: "argparse._SubParsersAction") -> None:
     """Add the ``race`` subcommand to an argparse subparsers object."""
     from transferlab._cli_pool import _FORMATTER, _wrap
 
@@ -140,7 +144,7 @@ def _race_terms(text: str) -> str:
     return text
 
 
-def _options(args) -> Dict[str, Any]:
+def _options(args: argparse.Namespace) -> Dict[str, Any]:
     """race's keyword arguments from the flags, checked (in flag terms) before any input is read."""
     from transferlab._cli_pool import _parse_args_kv
     from transferlab.race import _check_options, per_row_scores
@@ -176,7 +180,7 @@ def _options(args) -> Dict[str, Any]:
 # ------------------------------------------------------------------------------ inputs
 
 
-def _racers(args) -> Tuple[List[str], List[Any], List[Any], Any]:
+def _racers(args: argparse.Namespace) -> Tuple[List[str], List[Any], List[Any], Any]:
     """(model names, local features, what a Dask worker opens, the shared labels) of the INPUTs."""
     import numpy as np
 
@@ -222,7 +226,7 @@ def _racers(args) -> Tuple[List[str], List[Any], List[Any], Any]:
 # ------------------------------------------------------------------------------ output
 
 
-def result_dict(res) -> Dict[str, Any]:
+def result_dict(res: "RaceResult") -> Dict[str, Any]:
     """A RaceResult as plain JSON values (intervals as [lo, hi])."""
     return {"chosen": res.chosen, "score": res.score, "estimates": dict(res.estimates),
             "intervals": {m: [lo, hi] for m, (lo, hi) in res.intervals.items()}, "rows_used": dict(res.rows_used),
@@ -231,7 +235,7 @@ def result_dict(res) -> Dict[str, Any]:
             "epsilon": res.epsilon}
 
 
-def _report(res) -> str:
+def _report(res: "RaceResult") -> str:
     from transferlab.core.markdown import md_table
 
     rows = []
@@ -257,7 +261,7 @@ def _report(res) -> str:
     return "\n".join(out) + "\n"
 
 
-def cmd_race(args) -> int:
+def cmd_race(args: argparse.Namespace) -> int:
     from transferlab._cli_shared import check_output
     from transferlab.race import race
 
