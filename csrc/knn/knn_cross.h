@@ -4,7 +4,8 @@
 // (or the whole bank) and the partial lists are min-merged by (dist, index).
 //
 // What it computes
-//   Query row r has global index q_offset + r, candidate row c global index c_offset + c. For each
+//   Query row r has global index q_index[r] when q_index is given (scattered query rows, e.g. a
+//   random subsample of the bank), else q_offset + r; candidate row c has global index c_offset + c. For each
 //   query row, the (at most) k candidates with a different global index (self is excluded by
 //   index, exactly as knn_loo_cpu), ordered by (dist, global index), with
 //       dist = max(0, (|x_i|^2 + |x_j|^2) - (dot + dot))
@@ -31,8 +32,21 @@
 // Arguments
 //   q, c       any DType, unit inner stride, same number of columns (std::invalid_argument else)
 //   q_labels, c_labels  int32 codes, or both nullptr (tie_same then 0)
-//   k >= 1; num_threads <= 0: OpenMP default. Work is split by query blocks only, so the output
-//   does not depend on the thread count (back lists: per-thread lists merged exactly at the end).
+//   k >= 1; num_threads <= 0: OpenMP default.
+//   q_index    nullptr, or nq global row indices (then q_offset is unused); not with back lists.
+//
+// How (CPU), and why the result does not depend on the thread count
+//   The query rows are packed once (in super-chunks of at most 64 MB of float32 panels, shared by
+//   the threads); a task is (candidate tile, group of query tiles): it packs its candidate tile
+//   once and runs the packed micro-kernel over the group's query tiles, then knn_loo_cpu's
+//   vectorised tile scan, which hands on only the pairs that can enter a list. The query tiles are
+//   split into groups only when the candidate tiles are too few to keep every thread busy. Every
+//   thread keeps private lists for all query rows (and all candidate rows for the back lists),
+//   min-merged at the end with the rule above, which is exact and order-free: the output is
+//   bitwise the same for any thread count, split or schedule.
+//
+// Cost: nq * nc * d multiply-adds; memory O(threads * (nq + nc) * k) lists, min(nq, 64 MB / 4d) * d
+// floats of packed queries, O(threads * T * (d + T)) packing buffers (T ~ 240-288 rows).
 #pragma once
 
 #include <cstdint>
@@ -55,6 +69,6 @@ struct KnnCrossOut {
 // N^2 d / 2 multiply-adds like knn_loo_cpu.
 void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, int64_t c_offset,
                    const int32_t* q_labels, const int32_t* c_labels, int64_t k, const KnnCrossOut& fwd,
-                   const KnnCrossOut* back, int num_threads);
+                   const KnnCrossOut* back, int num_threads, const int64_t* q_index = nullptr);
 
 }  // namespace tl

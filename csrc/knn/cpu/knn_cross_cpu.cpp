@@ -1,9 +1,21 @@
 // Cross k-NN of a query block against a candidate block of the same bank (contract: knn/knn_cross.h).
 //
 // Bitwise agreement with knn_loo_cpu comes from using the same pieces: the ISA table of
-// knn_internal.h (micro-kernel, norm chain, dtype conversion), the same panel packing layout and
-// K blocking, and the same clamp. Packing and buffers are knn_cpu.cpp's own (knn_internal.h). Each
-// task owns a block of query rows and its own top-k lists, so no cross-thread merge is needed and the result does not depend on the thread count.
+// knn_internal.h (micro-kernel, norm chain, dtype conversion, vectorised tile scan), the same panel
+// packing layout and K blocking, and the same clamp. Packing and buffers are knn_cpu.cpp's own.
+//
+// Structure (why it differs from knn_loo_cpu's loop):
+//   * the query rows are packed once per "super-chunk" (up to kQueryPackFloats floats, shared by all
+//     threads, read-only), so a candidate tile is packed once per super-chunk instead of once per
+//     query tile;
+//   * a task is (candidate tile J, group of query tiles): it packs B_J once and runs every query tile
+//     of its group against it. With many candidate tiles a group is the whole super-chunk; with few
+//     (small candidate blocks) the query tiles are split into groups so that every thread has work;
+//   * each finished tile goes through the ISA's vectorised scan (knn_cpu.cpp's filter), which calls
+//     offer_pair only for pairs that can enter a list (d <= the row's or the column's threshold);
+//   * every thread keeps private lists for all query rows (and, with back lists, all candidate rows),
+//     merged at the end with the min-merge rule of knn_cross.h (merge_row: exact and order-free), so
+//     the output is bitwise the same for any thread count, split or visiting order.
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
@@ -25,6 +37,11 @@ using knn_detail::alloc_floats;
 using knn_detail::FloatBuf;
 using knn_detail::KnnIsa;
 using knn_detail::pack_block;
+using knn_detail::ScanArgs;
+
+// Packed query floats per super-chunk (64 MB): bounds the extra memory of the shared query pack
+// (transferlab/scores/knn/out_of_core.py's plan counts a float32 copy of each query row).
+constexpr int64_t kQueryPackFloats = int64_t(16) << 20;
 
 // |x_i|^2 with the micro-kernels' chain (knn_cpu.cpp's row_norms).
 void norms_of(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t count, float* out) {
@@ -41,14 +58,18 @@ void norms_of(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t coun
   }
 }
 
-inline float clamp_dist(float ni, float nj, float dot) {
-  const float d = (ni + nj) - (dot + dot);
-  return d > 0.f ? d : 0.f;
+void norms_parallel(const KnnIsa* isa, const MatrixView& x, float* out, int threads) {
+  const int64_t chunk = 256, n = x.rows;
+  parallel_for((n + chunk - 1) / chunk, threads, 1, [&](int64_t b, int) {
+    const int64_t r0 = b * chunk;
+    norms_of(isa, x, r0, std::min(chunk, n - r0), out + r0);
+  });
 }
 
-// Running top-k of one query row: the m <= k best candidates sorted by (dist, index); cnt / same
-// count every candidate seen at exactly the last listed distance, listed or not (knn_cpu.cpp's
-// ThreadState, one row). Any candidate closer than the last listed one is in the list.
+// Running top-k of one row: the m <= k best candidates sorted by (dist, index); cnt / same count
+// every candidate seen at exactly the last listed distance, listed or not (knn_cpu.cpp's
+// ThreadState, one row; unlike it, ties are counted before the list is full, which the min-merge
+// of partial results needs). Any candidate closer than the last listed one is in the list.
 struct RowTopK {
   float* td = nullptr;
   int64_t* ti = nullptr;
@@ -58,6 +79,9 @@ struct RowTopK {
   int64_t c_offset = 0;
 
   bool same_label(int64_t j) const { return c_labels && c_labels[j - c_offset] == label; }
+
+  // The distance a candidate must not exceed to be offered: the last listed one once full.
+  float threshold() const { return m == k ? td[k - 1] : std::numeric_limits<float>::infinity(); }
 
   void insert(float d, int64_t j) {
     const bool full = (m == k);
@@ -94,13 +118,52 @@ struct RowTopK {
   }
 };
 
+// One thread's lists: forward (one per query row) and, optionally, back (one per candidate row).
+// thr holds the lists' thresholds in the index space the ISA scan reads: query row r at r, candidate
+// row c at col_base + c (col_base = the query count rounded up to whole tiles); without back lists
+// the candidate entries are -1, below every distance, so the scan never offers a pair for them.
+struct ThreadLists {
+  std::vector<float> fd, bd;
+  std::vector<int64_t> fi, bi;
+  std::vector<RowTopK> fwd, back;
+  std::vector<float> thr;
+};
+
+struct OfferCtx {
+  ThreadLists* st;
+  int64_t col_base;       // scan column index = col_base + candidate row
+  int64_t q_offset, c_offset;
+  const int64_t* q_index;  // global index of each query row, or nullptr (q_offset + r)
+  bool back;
+};
+
+// Called by the ISA scan for the pairs that pass its filter (row i = query row, column j =
+// col_base + candidate row). Self is excluded by global index, as knn_loo_cpu does.
+void offer_pair(void* vctx, int64_t i, int64_t jv, float d) {
+  const OfferCtx& x = *static_cast<const OfferCtx*>(vctx);
+  const int64_t j = jv - x.col_base;
+  const int64_t gi = x.q_index ? x.q_index[i] : x.q_offset + i;
+  const int64_t gj = x.c_offset + j;
+  if (gi == gj) return;
+  ThreadLists& s = *x.st;
+  if (d <= s.thr[i]) {
+    s.fwd[i].insert(d, gj);
+    s.thr[i] = s.fwd[i].threshold();
+  }
+  if (x.back && d <= s.thr[jv]) {
+    // dist(i, j) == dist(j, i) bitwise (knn_cross.h), so one tile serves both directions.
+    s.back[j].insert(d, gi);
+    s.thr[jv] = s.back[j].threshold();
+  }
+}
+
 // Merges per-thread lists of one row (each over a disjoint set of candidates) into `out` row r,
 // with knn_cross.h's min-merge rule.
-void merge_row(const std::vector<std::vector<RowTopK>>& per_thread, int64_t j, int64_t k, int64_t r,
+void merge_row(const std::vector<const std::vector<RowTopK>*>& per_thread, int64_t j, int64_t k, int64_t r,
                const KnnCrossOut& out, std::vector<std::pair<float, int64_t>>& all) {
   all.clear();
-  for (const auto& st : per_thread)
-    for (int64_t p = 0; p < st[j].m; ++p) all.emplace_back(st[j].td[p], st[j].ti[p]);
+  for (const auto* st : per_thread)
+    for (int64_t p = 0; p < (*st)[j].m; ++p) all.emplace_back((*st)[j].td[p], (*st)[j].ti[p]);
   std::sort(all.begin(), all.end());  // (dist, index): the total order of the contract
   const int64_t found = std::min<int64_t>(k, (int64_t)all.size());
   for (int64_t p = 0; p < k; ++p) {
@@ -110,8 +173,8 @@ void merge_row(const std::vector<std::vector<RowTopK>>& per_thread, int64_t j, i
   int64_t tc = 0, ts = 0;
   if (found > 0) {
     const float bd = all[found - 1].first;
-    for (const auto& st : per_thread) {
-      const RowTopK& t = st[j];
+    for (const auto* st : per_thread) {
+      const RowTopK& t = (*st)[j];
       if (t.m > 0 && t.td[t.m - 1] == bd) {
         tc += t.cnt;  // this thread counted every candidate it saw at bd, listed or not
         ts += t.same;
@@ -129,15 +192,27 @@ void merge_row(const std::vector<std::vector<RowTopK>>& per_thread, int64_t j, i
   out.tie_same[r] = ts;
 }
 
+void merge_all(const std::vector<ThreadLists>& lists, bool back, int64_t rows, int64_t k, const KnnCrossOut& out,
+               int threads) {
+  std::vector<const std::vector<RowTopK>*> per_thread;
+  for (const auto& l : lists) per_thread.push_back(back ? &l.back : &l.fwd);
+  const int64_t chunk = 512;
+  parallel_for((rows + chunk - 1) / chunk, threads, 1, [&](int64_t ch, int) {
+    std::vector<std::pair<float, int64_t>> all;
+    for (int64_t r = ch * chunk; r < std::min(rows, (ch + 1) * chunk); ++r) merge_row(per_thread, r, k, r, out, all);
+  });
+}
+
 }  // namespace
 
 void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, int64_t c_offset,
                    const int32_t* q_labels, const int32_t* c_labels, int64_t k, const KnnCrossOut& fwd,
-                   const KnnCrossOut* back, int num_threads) {
+                   const KnnCrossOut* back, int num_threads, const int64_t* q_index) {
   TL_CHECK_ARG(k >= 1, "k must be >= 1");
   TL_CHECK_ARG(q.cols == c.cols, "query and candidate blocks must have the same number of features");
   TL_CHECK_ARG(q.cols >= 1, "empty feature bank: n_features=0");
   TL_CHECK_ARG((q_labels == nullptr) == (c_labels == nullptr), "give labels for both blocks or for neither");
+  TL_CHECK_ARG(q_index == nullptr || back == nullptr, "back lists need contiguous query rows (no q_index)");
   const int64_t nq = q.rows, nc = c.rows, d = q.cols;
   const bool has_labels = q_labels != nullptr;
   const KnnIsa* isa = knn_detail::select_isa();
@@ -145,102 +220,101 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
   while (l % isa->nr != 0) l += isa->mr;
   const int64_t T = std::max<int64_t>(1, (240 + l / 2) / l) * l;  // knn_cpu.cpp's tile edge
   const int threads = resolve_threads(num_threads);
+  const int64_t nqt = (nq + T - 1) / T, nct = (nc + T - 1) / T;
+  const int64_t col_base = nqt * T;
 
-  std::vector<float> cnorm(nc);
-  const int64_t nchunk = 256;
-  parallel_for((nc + nchunk - 1) / nchunk, threads, 1, [&](int64_t b, int) {
-    const int64_t r0 = b * nchunk;
-    norms_of(isa, c, r0, std::min(nchunk, nc - r0), cnorm.data() + r0);
-  });
+  // Norms padded to whole tiles: the scan reads whole tile rows (masked lanes need finite values).
+  std::vector<float> qnorm(nqt * T + T, 0.f), cnorm(nct * T + T, 0.f);
+  norms_parallel(isa, q, qnorm.data(), threads);
+  norms_parallel(isa, c, cnorm.data(), threads);
 
-  // Backward lists (candidate rows vs query rows): every thread sees some query blocks, so each
-  // keeps private lists for all candidate rows, merged at the end (exact, order-free).
-  std::vector<std::vector<float>> bd_store;
-  std::vector<std::vector<int64_t>> bi_store;
-  std::vector<std::vector<RowTopK>> back_tk;
-  if (back != nullptr) {
-    bd_store.assign(threads, std::vector<float>(nc * k));
-    bi_store.assign(threads, std::vector<int64_t>(nc * k));
-    back_tk.assign(threads, std::vector<RowTopK>(nc));
-    for (int t = 0; t < threads; ++t) {
+  // Per-thread lists (see ThreadLists). An empty thread costs its allocation only.
+  std::vector<ThreadLists> lists(threads);
+  for (auto& L : lists) {
+    L.fd.assign(nq * k, 0.f);
+    L.fi.assign(nq * k, 0);
+    L.fwd.resize(nq);
+    for (int64_t r = 0; r < nq; ++r) {
+      RowTopK& t = L.fwd[r];
+      t.td = L.fd.data() + r * k, t.ti = L.fi.data() + r * k, t.k = k;
+      t.label = has_labels ? q_labels[r] : 0;
+      t.c_labels = c_labels, t.c_offset = c_offset;
+    }
+    L.thr.assign(col_base + nct * T + T, -1.f);
+    std::fill(L.thr.begin(), L.thr.begin() + nq, std::numeric_limits<float>::infinity());
+    if (back != nullptr) {
+      L.bd.assign(nc * k, 0.f);
+      L.bi.assign(nc * k, 0);
+      L.back.resize(nc);
       for (int64_t j = 0; j < nc; ++j) {
-        RowTopK& b = back_tk[t][j];
-        b.td = bd_store[t].data() + j * k;
-        b.ti = bi_store[t].data() + j * k;
-        b.k = k;
+        RowTopK& b = L.back[j];
+        b.td = L.bd.data() + j * k, b.ti = L.bi.data() + j * k, b.k = k;
         b.label = has_labels ? c_labels[j] : 0;
-        b.c_labels = q_labels;  // its candidates are query rows
-        b.c_offset = q_offset;
+        b.c_labels = q_labels, b.c_offset = q_offset;  // its candidates are query rows
       }
+      std::fill(L.thr.begin() + col_base, L.thr.begin() + col_base + nc, std::numeric_limits<float>::infinity());
     }
   }
 
   const int64_t tmp_rows = (q.dtype == DType::f32 && c.dtype == DType::f32) ? 1 : std::max(isa->mr, isa->nr);
-  parallel_for((nq + T - 1) / T, threads, 1, [&](int64_t I, int tid) {
-    const int64_t i0 = I * T, na = std::min(T, nq - i0);
-    FloatBuf a = alloc_floats(T * d), b = alloc_floats(T * d), cc = alloc_floats(T * T);
-    FloatBuf tmp = alloc_floats(tmp_rows * d);
-    std::vector<float> qnorm(na);
-    norms_of(isa, q, i0, na, qnorm.data());
-    std::vector<RowTopK> tk(na);
-    for (int64_t r = 0; r < na; ++r) {
-      tk[r].td = fwd.nbr_dist + (i0 + r) * k;
-      tk[r].ti = fwd.nbr_index + (i0 + r) * k;
-      tk[r].k = k;
-      tk[r].label = has_labels ? q_labels[i0 + r] : 0;
-      tk[r].c_labels = c_labels;
-      tk[r].c_offset = c_offset;
-    }
-    RowTopK* btk = back != nullptr ? back_tk[tid].data() : nullptr;
-    pack_block(isa, q, i0, na, T, isa->mr, a.get(), tmp.get());
-    const int64_t mpan = (na + isa->mr - 1) / isa->mr;
-    for (int64_t j0 = 0; j0 < nc; j0 += T) {
-      const int64_t nb = std::min(T, nc - j0);
-      pack_block(isa, c, j0, nb, T, isa->nr, b.get(), tmp.get());
-      const int64_t npan = (nb + isa->nr - 1) / isa->nr;
-      for (int64_t pc = 0; pc < d; pc += KC) {
-        const int64_t kc = std::min<int64_t>(KC, d - pc);
-        for (int64_t jr = 0; jr < npan; ++jr)
-          for (int64_t ir = 0; ir < mpan; ++ir)
-            isa->micro(kc, a.get() + pc * T + ir * isa->mr * kc, b.get() + pc * T + jr * isa->nr * kc,
-                       cc.get() + ir * isa->mr * T + jr * isa->nr, T, pc == 0);
-      }
-      for (int64_t r = 0; r < na; ++r) {
-        const int64_t gi = q_offset + i0 + r;
-        RowTopK& t = tk[r];
-        const float* crow = cc.get() + r * T;
-        for (int64_t col = 0; col < nb; ++col) {
-          const int64_t gj = c_offset + j0 + col;
-          if (gj == gi) continue;  // self, by index
-          const float dist = clamp_dist(qnorm[r], cnorm[j0 + col], crow[col]);
-          if (!(t.m == k && dist > t.td[k - 1])) t.insert(dist, gj);
-          if (btk != nullptr) {
-            // dist(i, j) == dist(j, i) bitwise (knn_cross.h), so one tile serves both directions.
-            RowTopK& u = btk[j0 + col];
-            if (!(u.m == k && dist > u.td[k - 1])) u.insert(dist, gi);
-          }
-        }
-      }
-    }
-    for (int64_t r = 0; r < na; ++r) {
-      RowTopK& t = tk[r];
-      for (int64_t p = t.m; p < k; ++p) {
-        t.td[p] = std::numeric_limits<float>::infinity();
-        t.ti[p] = -1;
-      }
-      fwd.n_found[i0 + r] = t.m;
-      fwd.tie_count[i0 + r] = t.cnt;
-      fwd.tie_same[i0 + r] = has_labels ? t.same : 0;
-    }
-  });
+  struct Scratch {
+    FloatBuf b, cc, tmp;
+  };
+  std::vector<Scratch> scratch(threads);
+  for (auto& s : scratch) s.b = alloc_floats(T * d), s.cc = alloc_floats(T * T), s.tmp = alloc_floats(tmp_rows * d);
 
-  if (back != nullptr) {
-    const int64_t chunk = 512;
-    parallel_for((nc + chunk - 1) / chunk, threads, 1, [&](int64_t ch, int) {
-      std::vector<std::pair<float, int64_t>> all;
-      for (int64_t j = ch * chunk; j < std::min(nc, (ch + 1) * chunk); ++j) merge_row(back_tk, j, k, j, *back, all);
+  // Query tiles per super-chunk, and the shared pack of one super-chunk.
+  const int64_t sq = std::max<int64_t>(1, std::min<int64_t>(nqt, kQueryPackFloats / (T * d)));
+  FloatBuf apack = alloc_floats(sq * T * d);
+  for (int64_t I0 = 0; I0 < nqt; I0 += sq) {
+    const int64_t ntile = std::min(sq, nqt - I0);
+    parallel_for(ntile, threads, 1, [&](int64_t t, int tid) {
+      const int64_t i0 = (I0 + t) * T;
+      pack_block(isa, q, i0, std::min(T, nq - i0), T, isa->mr, apack.get() + t * T * d, scratch[tid].tmp.get());
+    });
+    // Work split: candidate tiles, and the query tiles in groups when there are too few candidate
+    // tiles to give every thread several tasks (the output does not depend on the split).
+    const int64_t groups =
+        nct == 0 ? 1 : std::min<int64_t>(ntile, std::max<int64_t>(1, (4 * threads + nct - 1) / nct));
+    const int64_t per_group = (ntile + groups - 1) / groups;
+    parallel_for(nct * groups, threads, 1, [&](int64_t task, int tid) {
+      const int64_t J = task / groups, g = task % groups;
+      Scratch& sc = scratch[tid];
+      const int64_t j0 = J * T, nb = std::min(T, nc - j0);
+      const int64_t npan = (nb + isa->nr - 1) / isa->nr;
+      pack_block(isa, c, j0, nb, T, isa->nr, sc.b.get(), sc.tmp.get());
+      OfferCtx ctx{&lists[tid], col_base, q_offset, c_offset, q_index, back != nullptr};
+      for (int64_t t = g * per_group; t < std::min(ntile, (g + 1) * per_group); ++t) {
+        const int64_t i0 = (I0 + t) * T, na = std::min(T, nq - i0);
+        const int64_t mpan = (na + isa->mr - 1) / isa->mr;
+        const float* a = apack.get() + t * T * d;
+        for (int64_t pc = 0; pc < d; pc += KC) {
+          const int64_t kc = std::min<int64_t>(KC, d - pc);
+          for (int64_t jr = 0; jr < npan; ++jr)
+            for (int64_t ir = 0; ir < mpan; ++ir)
+              isa->micro(kc, a + pc * T + ir * isa->mr * kc, sc.b.get() + pc * T + jr * isa->nr * kc,
+                         sc.cc.get() + ir * isa->mr * T + jr * isa->nr, T, pc == 0);
+        }
+        ScanArgs s;
+        s.c = sc.cc.get();
+        s.ldc = T;
+        s.rows = na;
+        s.cols = nb;
+        s.i0 = i0;
+        s.j0 = col_base + j0;
+        s.norm_i = qnorm.data() + i0;
+        s.norm_j = cnorm.data() + j0;
+        s.thr = lists[tid].thr.data();
+        s.diagonal = false;
+        s.fn = offer_pair;
+        s.ctx = &ctx;
+        isa->scan(s);
+      }
     });
   }
+
+  merge_all(lists, false, nq, k, fwd, threads);  // without labels same_label is false: tie_same = 0
+  if (back != nullptr) merge_all(lists, true, nc, k, *back, threads);
 }
 
 }  // namespace tl

@@ -16,13 +16,9 @@ How (``neighbour_lists``): the bank is read in reference blocks through the shar
 (``transferlab.core.blocks``: a memory-mapped bank's pages are released block by block); each block
 gives partial neighbour lists of the queries through ``_C.knn_cross`` (``csrc/knn/knn_cross.h``:
 the same distance bits as ``knn_loo``'s kernel), merged with ``partial.merge_partials`` (the
-min-merge by (distance, index) with exact tie counts). Self is excluded by index:
-
-* queries forming one contiguous run of rows ``a..b``: ``knn_cross``'s own exclusion (row offset a);
-* scattered queries: every query against the whole block with nothing excluded (row offset N,
-  beyond any candidate) and one more neighbour; for the queries lying in the block, their own row
-  is then removed from the lists and the tie counts corrected (``partial.drop_self``, with each
-  query's distance to itself from the same kernel).
+min-merge by (distance, index) with exact tie counts). Self is excluded by index inside the kernel:
+a contiguous run of query rows ``a..b`` passes its row offset a, scattered queries their row indices
+(``row_index``).
 
 Every candidate of every query is thus seen once, by the same distance function, so the merged
 lists, distances and tie counts equal ``knn_loo``'s bit for bit. Cost: (queries x N x D) like the
@@ -39,7 +35,7 @@ from transferlab.core import cpu_threads
 from transferlab import kernels
 from transferlab.core.arrays import Matrix
 from transferlab.core.inputs import scaled_by_power_of_two
-from transferlab.scores.knn.partial import drop_self, merge_partials, partial_from_kernel
+from transferlab.scores.knn.partial import merge_partials, partial_from_kernel
 from transferlab.scores.knn.rules import normalise
 
 __all__ = ["resolve_queries", "plan_blocks", "neighbour_lists", "boundary_labels"]
@@ -80,7 +76,8 @@ def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any,
                 ) -> Tuple[int, int]:
     """(query rows per group, reference rows per block) under ``max_memory`` (None: 64 MiB blocks).
 
-    A query row costs its stored (or normalised float32) copy and its lists in the merges; a
+    A query row costs its stored (or normalised float32) copy, the kernel's packed float32 copy and its
+    lists in the merges; a
     reference row its stored bytes (mapped pages), the NaN scan's mask, the cosine copy and its
     norm; with ``scaled`` (a bank of extreme magnitude, read scaled by a power of two) each block's
     scaled copy too. The state is the (q, k) result lists and the label remapping; the rest is split between
@@ -89,7 +86,7 @@ def plan_blocks(m: Matrix, n_queries: int, k: int, metric: str, max_memory: Any,
     """
     d, item = m.d, m.data.dtype.itemsize
     cos = metric == "cosine"
-    q_row = d * (max(item, 4) + (12 if cos else 0)) + 64 * k + 64
+    q_row = d * (max(item, 4) + 4 + (12 if cos else 0)) + 64 * k + 64
     ref_row = d * (item + 1 + (12 if cos else 0)) + 16
     if scaled:
         q_row, ref_row = q_row + d * max(item, 4), ref_row + d * max(item, 4)
@@ -121,24 +118,14 @@ def _prep(blk: Matrix, metric: str, exponent: int = 0) -> Matrix:
     return scaled_by_power_of_two(blk, exponent)
 
 
-def _cross(Q: Matrix, q_off: int, qlab: np.ndarray, B: Matrix, c_off: int, blab: np.ndarray, k: int):
-    out = kernels.cpu_module().knn_cross(Q.data, q_off, B.data, blab, k, Q.is_bf16, cpu_threads.num_threads(),
-                                          c_off, qlab)
+def _cross(Q: Matrix, qidx: np.ndarray, qlab: np.ndarray, B: Matrix, c_off: int, blab: np.ndarray, k: int,
+           contiguous: bool):
+    """Partial lists of the queries ``Q`` (bank rows ``qidx``) over the block ``B`` (rows ``c_off..``), self
+    excluded by index: the row offset of a contiguous run, else each query's row index."""
+    row_index = None if contiguous else qidx
+    out = kernels.cpu_module().knn_cross(Q.data, int(qidx[0]), B.data, blab, k, Q.is_bf16, cpu_threads.num_threads(),
+                                         c_off, qlab, False, row_index)
     return partial_from_kernel(out, qlab, blab, c_off)
-
-
-def _self_dist(Q: Matrix, qlab: np.ndarray, G: Matrix) -> np.ndarray:
-    """Kernel distance of each query to itself (``G``: its own rows gathered from the block): every
-    pair of the small group is listed (nothing excluded, k = group size), the diagonal is kept."""
-    out = np.empty(Q.n, dtype=np.float32)
-    for a in range(0, Q.n, 256):
-        b = min(Q.n, a + 256)
-        idx, dist, *_ = kernels.cpu_module().knn_cross(
-            Q.rows(a, b).data, 1 << 62, G.rows(a, b).data, qlab[a:b], b - a, Q.is_bf16, cpu_threads.num_threads(),
-            0, qlab[a:b])
-        rows, cols = np.nonzero(idx == np.arange(b - a)[:, None])
-        out[a + rows] = dist[rows, cols]
-    return out
 
 
 def _group_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, Q: Matrix, k: int, metric: str, ref_rows: int,
@@ -150,19 +137,7 @@ def _group_lists(m: Matrix, y: np.ndarray, qidx: np.ndarray, Q: Matrix, k: int, 
     for s, e, blk in blocks.blocks(m, ref_rows):
         B = _prep(blk, metric, exponent)
         blab = y[s:e]
-        if contiguous:
-            part = _cross(Q, int(qidx[0]), qlab, B, s, blab, k)
-        else:
-            # Every query against the whole block, nothing excluded (row offset N), one more
-            # neighbour; then self is dropped from the lists of the queries lying in the block.
-            part = _cross(Q, m.n, qlab, B, s, blab, k + 1)
-            lo, hi = (int(v) for v in np.searchsorted(qidx, [s, e]))
-            own = np.full(qidx.size, -1, dtype=np.int64)
-            dself = np.full(qidx.size, np.inf, dtype=np.float32)
-            if hi > lo:
-                own[lo:hi] = qidx[lo:hi]
-                dself[lo:hi] = _self_dist(Q.rows(lo, hi), qlab[lo:hi], B.take(qidx[lo:hi] - s))
-            part = drop_self(part, own, dself, k)
+        part = _cross(Q, qidx, qlab, B, s, blab, k, contiguous)
         acc = part if acc is None else merge_partials(acc, part)
     return acc
 
