@@ -229,7 +229,7 @@ def _scan_task(src: Any, offset: int, is_bf16: bool) -> Tuple[np.ndarray, float]
     """(global indices of the block's rows holding NaN or inf, the largest |x| of its finite rows)."""
     data = _block_data(src, is_bf16)
     bad, top = scan_rows(Matrix(data, "cpu", "bfloat16" if is_bf16 else str(data.dtype), "features"))
-    return np.flatnonzero(bad).astype(np.int64) + offset, float(top[~bad].max(initial=0.0))
+    return np.flatnonzero(bad).astype(np.int64) + offset, top
 
 
 def _merge_task(*parts: Partial) -> Partial:

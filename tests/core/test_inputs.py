@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from transferlab.core import arrays, inputs
+from transferlab.core import arrays, blocks, inputs
 from transferlab.core import devices
 from transferlab import kernels
 from transferlab.core.arrays import Matrix, as_labels, as_matrix
@@ -109,6 +109,34 @@ def test_nonfinite_bf16_rows_detected():
     t[1, 2] = float("nan")
     t[3, 0] = float("-inf")
     np.testing.assert_array_equal(inputs.nonfinite_rows(as_matrix(t)), [False, True, False, True])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("budget", [None, 7])
+def test_scan_rows_matches_a_row_by_row_oracle(dtype, budget):
+    # scan_rows reduces whole blocks and scans a block row by row only when it is not finite: with a budget of
+    # 7 rows per block, clean blocks, blocks with NaN / +inf / -inf rows, and a block that is all NaN.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)) * 3.0
+    x[3, 1], x[9, 0], x[10, 4] = np.nan, np.inf, -np.inf
+    x[21:28] = np.nan
+    x[30] = -250.0  # the largest |x| of the finite rows, negative
+    if dtype == "bfloat16":
+        arr = torch.tensor(x).to(torch.bfloat16)
+        ref = arr.float().numpy().astype(np.float64)
+    else:
+        arr = x.astype(dtype)
+        ref = arr.astype(np.float64)
+    m = as_matrix(arr)
+    if budget is not None:
+        m = m.with_budget(blocks.Budget(budget))
+    bad, top = inputs.scan_rows(m)
+    want_bad = ~np.isfinite(ref).all(axis=1)
+    np.testing.assert_array_equal(bad, want_bad)
+    assert top == float(np.abs(ref[~want_bad]).max()) == 250.0
+    clean = inputs.scan_rows(as_matrix(np.ones((3, 2), dtype=np.float32) * -0.5))
+    assert not clean[0].any() and clean[1] == 0.5
+    assert inputs.scan_rows(as_matrix(np.full((2, 2), np.nan)))[1] == 0.0  # no finite row
 
 
 def test_labels_are_remapped():

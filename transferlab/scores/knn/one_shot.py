@@ -175,7 +175,7 @@ def _knn_loo_targets(features, labels, k: int, metric: str, ties: str, device: s
         q_rows, ref_rows = plan_blocks(m, qidx.size, k, metric, max_memory)
         bad, row_top = scan_rows(m.with_budget(blocks.Budget(ref_rows)))
         keep = check_finite(m, nan_policy, bad)
-        exponent = 0 if metric == "cosine" else unit_exponent(float(row_top[~bad].max(initial=0.0)))
+        exponent = 0 if metric == "cosine" else unit_exponent(row_top)
         if exponent:
             q_rows, ref_rows = plan_blocks(m, qidx.size, k, metric, max_memory, scaled=True)
         if keep is not None:
@@ -237,7 +237,7 @@ def _knn_streamed(m: Matrix, lab: Labels, k: int, metric: str, ties: str, device
     bad, row_top = scan_rows(m.with_budget(blocks.Budget(ref_rows)))  # one read: NaN rows and magnitudes
     keep = check_finite(m, nan_policy, bad)
     # Extreme magnitudes: every block is read scaled by the bank's power of two (as the in-memory path).
-    exponent = 0 if metric == "cosine" else unit_exponent(float(row_top[~bad].max(initial=0.0)))
+    exponent = 0 if metric == "cosine" else unit_exponent(row_top)
     if exponent:
         q_rows, ref_rows = plan_blocks(m, qidx.size, k, metric, max_memory, scaled=True)
     orig = None

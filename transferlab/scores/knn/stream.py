@@ -73,7 +73,7 @@ class KnnLooStream(ScoreStream):
         bad, row_top = scan_rows(m.with_budget(blocks.Budget(self._plan[1])))
         check_finite(m, "raise", bad)
         # Extreme magnitudes: blocks are read scaled by the bank's power of two (as knn_loo's paths).
-        self._exponent = 0 if metric == "cosine" else unit_exponent(float(row_top.max(initial=0.0)))
+        self._exponent = 0 if metric == "cosine" else unit_exponent(row_top)
         if self._exponent:
             self._plan = plan_blocks(m, self._qidx.size, int(k), metric, max_memory, scaled=True)
         self._bank, self._lab = m, lab
