@@ -12,8 +12,9 @@ within --epsilon of it; the script stops otherwise) and their times are printed 
 a ratio, with the query rows each race scored (of M * N). Zoo (``--zoo TASK``): the zoo models that load here
 embed ``--zoo-n`` images of the task (penultimate layer, as the zoo's ``features_and_logits``), then the same
 check and timing. The D is scaled down from the issue's 768+ so that the exhaustive pass runs in minutes on
-2 cores; the race's query path (``knn_loo(queries=)``, ``_C.knn_cross``) costs about 4-10x the symmetric
-kernel per row here (measured: D=32 about 10x, D>=128 about 4.5x), which the ratio includes.
+2 cores; the race's query path (``knn_loo(queries=)``, ``_C.knn_cross``) costs about 2x the symmetric
+kernel per row (1.7-2.2x measured by bench/bench_knn_cross.py: a query row is N D multiply-adds, a row of the
+symmetric pass N D / 2), which the ratio includes.
 """
 from __future__ import annotations
 

@@ -253,7 +253,7 @@ def _report(res: "RaceResult") -> str:
         out.append(f"guarantee: with probability >= {1 - res.delta:g} the pick's {res.score} is within "
                    f"{res.epsilon:g} of the best model's (delta={res.delta:g}, epsilon={res.epsilon:g})")
     ratio = res.exhaustive_seconds / res.seconds if res.seconds > 0 else math.inf
-    # RaceResult.exhaustive_seconds extrapolates query rounds, which cost several times a full pass per row:
+    # RaceResult.exhaustive_seconds extrapolates query rounds, which cost about twice a full pass per row:
     # say so beside the ratio, so a small pool's ratio is not read as a speed-up the exhaustive run would show
     out.append(f"seconds: race {res.seconds:.3g} s; every row of every model ~{res.exhaustive_seconds:.3g} s "
                f"(estimated from the race's rounds; high where they ran as queries): {ratio:.1f}x; rows scored "

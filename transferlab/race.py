@@ -73,9 +73,11 @@ __all__ = ["RaceResult", "race", "register_per_row", "per_row_scores", "bernstei
 _KAPPA = 7.0 / 3.0 + 3.0 / math.sqrt(2.0)
 
 # A round that adds at least this fraction of the N rows runs a registered full pass instead (same values, bit
-# for bit): knn_loo's query path (``_C.knn_cross``) measured 4-10x the symmetric kernel's cost per row on 2 cores
-# (D=32: ~10x, D>=128: ~4.5x), so a quarter of the rows by queries costs about one full pass.
-FULL_FRACTION = 0.25
+# for bit). Chosen where the two cost the same: knn_loo's query path (``_C.knn_cross``) measured 1.7-2.2x the
+# symmetric kernel's cost per row on 2 cores (N=20,000 at D=32/128/768 and N=100,000 at D=64, 1,000 to N/4 query
+# rows; ``python bench/bench_knn_cross.py``), so q query rows cost q / N times 1.7-2.2 full passes: one pass at
+# q = 0.45-0.59 N. Each query row costs N D multiply-adds against N D / 2 for a row of the full pass, hence ~2x.
+FULL_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,8 @@ class RaceResult:
     used). rows_used: rows each model was scored on. eliminated: ``{model: rows used when eliminated}``.
     seconds: wall-clock of the race. exhaustive_seconds: what scoring every row of every model would have
     cost, estimated from the race's own timings: a model's full pass where one ran, else its query-path time per
-    row times N (the query path costs several times the symmetric full kernel per row, so this overstates
-    the exhaustive knn_loo; bench/bench_race.py times that directly). exhaustive_rows = M * N.
+    row times N (the query path costs about twice the symmetric full kernel per row, so this overstates
+    the exhaustive knn_loo about twofold; bench/bench_race.py times that directly). exhaustive_rows = M * N.
     exact: whether the answer is the exhaustive one (every row of the survivors scored).
     """
 
