@@ -41,11 +41,13 @@
 //   once and runs the packed micro-kernel over the group's query tiles, then knn_loo_cpu's
 //   vectorised tile scan, which hands on only the pairs that can enter a list. The query tiles are
 //   split into groups only when the candidate tiles are too few to keep every thread busy. Every
-//   thread keeps private lists for all query rows (and all candidate rows for the back lists),
-//   min-merged at the end with the rule above, which is exact and order-free: the output is
-//   bitwise the same for any thread count, split or schedule.
+//   thread keeps private lists for the super-chunk's query rows (at most 16384) and, for the back
+//   lists, all candidate rows, min-merged (after each super-chunk; back lists at the end) with the
+//   rule above, which is exact and order-free: the output is bitwise the same for any thread
+//   count, split or schedule.
 //
-// Cost: nq * nc * d multiply-adds; memory O(threads * (nq + nc) * k) lists, min(nq, 64 MB / 4d) * d
+// Cost: nq * nc * d multiply-adds; memory O(threads * (min(nq, 16384) + nc) * k) lists (nc only
+// with back lists), min(nq, 16384, 64 MB / 4d) * d
 // floats of packed queries, O(threads * T * (d + T)) packing buffers (T ~ 240-288 rows).
 #pragma once
 

@@ -111,6 +111,23 @@ def test_row_index_scattered_queries_equal_the_full_kernel(k):
             assert np.array_equal(a, b), f"threads={t}: {name} differs from knn_loo"
 
 
+def test_more_query_rows_than_one_super_chunk():
+    # Over 16384 query rows the kernel packs and lists them in super-chunks, merged into the output after
+    # each: contiguous (row offset) and scattered (row_index) queries both equal knn_loo's lists.
+    rng = np.random.default_rng(7)
+    n = 17000
+    X = rng.integers(0, 4, size=(n, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=n).astype(np.int32)
+    full = _C.knn_loo(X, y, 2, False, 2)
+    rows = np.delete(np.arange(n, dtype=np.int64), [5, 9000])
+    for t in (1, 3):
+        a = _C.knn_cross(X, 0, X, y, 2, False, t)
+        assert_same(a, (full[0], full[1], np.full(n, 2), full[2], full[3]), f"contiguous, threads={t}")
+        b = _C.knn_cross(np.ascontiguousarray(X[rows]), 0, X, y, 2, False, t, 0, y[rows], False, rows)
+        assert_same(b, (full[0][rows], full[1][rows], np.full(rows.size, 2), full[2][rows], full[3][rows]),
+                    f"row_index, threads={t}")
+
+
 def test_back_lists_independent_of_threads():
     # both_sides on two disjoint blocks: the back lists (candidates' lists over the queries) too.
     X, y = tied_bank(1000, seed=4)

@@ -13,8 +13,9 @@
 //     (small candidate blocks) the query tiles are split into groups so that every thread has work;
 //   * each finished tile goes through the ISA's vectorised scan (knn_cpu.cpp's filter), which calls
 //     offer_pair only for pairs that can enter a list (d <= the row's or the column's threshold);
-//   * every thread keeps private lists for all query rows (and, with back lists, all candidate rows),
-//     merged at the end with the min-merge rule of knn_cross.h (merge_row: exact and order-free), so
+//   * every thread keeps private lists for the super-chunk's query rows (and, with back lists, all
+//     candidate rows), merged after each super-chunk (back lists: at the end) with the min-merge rule
+//     of knn_cross.h (merge_row: exact and order-free), so
 //     the output is bitwise the same for any thread count, split or visiting order.
 #include <algorithm>
 #include <cstdlib>
@@ -39,9 +40,12 @@ using knn_detail::KnnIsa;
 using knn_detail::pack_block;
 using knn_detail::ScanArgs;
 
-// Packed query floats per super-chunk (64 MB): bounds the extra memory of the shared query pack
-// (transferlab/scores/knn/out_of_core.py's plan counts a float32 copy of each query row).
+// A super-chunk of query rows holds at most 64 MB of packed floats (out_of_core.py's plan counts a
+// float32 copy of each query row) and kQueryChunkRows rows: the per-thread forward lists cover one
+// super-chunk (merged into the output after it), so their memory is threads * 16384 rows at most,
+// not threads * nq (knn_accuracy may pass a million test rows).
 constexpr int64_t kQueryPackFloats = int64_t(16) << 20;
+constexpr int64_t kQueryChunkRows = 16384;
 
 // |x_i|^2 with the micro-kernels' chain (knn_cpu.cpp's row_norms).
 void norms_of(const KnnIsa* isa, const MatrixView& x, int64_t row0, int64_t count, float* out) {
@@ -118,9 +122,9 @@ struct RowTopK {
   }
 };
 
-// One thread's lists: forward (one per query row) and, optionally, back (one per candidate row).
-// thr holds the lists' thresholds in the index space the ISA scan reads: query row r at r, candidate
-// row c at col_base + c (col_base = the query count rounded up to whole tiles); without back lists
+// One thread's lists: forward (one per query row of the current super-chunk) and, optionally, back
+// (one per candidate row). thr holds the lists' thresholds in the index space the ISA scan reads:
+// super-chunk row r at r, candidate row c at col_base + c (col_base = the super-chunk's rows); without back lists
 // the candidate entries are -1, below every distance, so the scan never offers a pair for them.
 struct ThreadLists {
   std::vector<float> fd, bd;
@@ -132,6 +136,7 @@ struct ThreadLists {
 struct OfferCtx {
   ThreadLists* st;
   int64_t col_base;       // scan column index = col_base + candidate row
+  int64_t row0;           // the super-chunk's first query row (scan row i is query row row0 + i)
   int64_t q_offset, c_offset;
   const int64_t* q_index;  // global index of each query row, or nullptr (q_offset + r)
   bool back;
@@ -142,7 +147,7 @@ struct OfferCtx {
 void offer_pair(void* vctx, int64_t i, int64_t jv, float d) {
   const OfferCtx& x = *static_cast<const OfferCtx*>(vctx);
   const int64_t j = jv - x.col_base;
-  const int64_t gi = x.q_index ? x.q_index[i] : x.q_offset + i;
+  const int64_t gi = x.q_index ? x.q_index[x.row0 + i] : x.q_offset + x.row0 + i;
   const int64_t gj = x.c_offset + j;
   if (gi == gj) return;
   ThreadLists& s = *x.st;
@@ -192,14 +197,16 @@ void merge_row(const std::vector<const std::vector<RowTopK>*>& per_thread, int64
   out.tie_same[r] = ts;
 }
 
-void merge_all(const std::vector<ThreadLists>& lists, bool back, int64_t rows, int64_t k, const KnnCrossOut& out,
-               int threads) {
+// Rows [0, rows) of every thread's forward (or back) lists into output rows out_row0 + r.
+void merge_all(const std::vector<ThreadLists>& lists, bool back, int64_t rows, int64_t out_row0, int64_t k,
+               const KnnCrossOut& out, int threads) {
   std::vector<const std::vector<RowTopK>*> per_thread;
   for (const auto& l : lists) per_thread.push_back(back ? &l.back : &l.fwd);
   const int64_t chunk = 512;
   parallel_for((rows + chunk - 1) / chunk, threads, 1, [&](int64_t ch, int) {
     std::vector<std::pair<float, int64_t>> all;
-    for (int64_t r = ch * chunk; r < std::min(rows, (ch + 1) * chunk); ++r) merge_row(per_thread, r, k, r, out, all);
+    for (int64_t r = ch * chunk; r < std::min(rows, (ch + 1) * chunk); ++r)
+      merge_row(per_thread, r, k, out_row0 + r, out, all);
   });
 }
 
@@ -221,27 +228,24 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
   const int64_t T = std::max<int64_t>(1, (240 + l / 2) / l) * l;  // knn_cpu.cpp's tile edge
   const int threads = resolve_threads(num_threads);
   const int64_t nqt = (nq + T - 1) / T, nct = (nc + T - 1) / T;
-  const int64_t col_base = nqt * T;
+  // Query tiles per super-chunk (see kQueryPackFloats); its rows are the scan's row index space.
+  const int64_t sq =
+      std::max<int64_t>(1, std::min<int64_t>({nqt, kQueryPackFloats / (T * d), kQueryChunkRows / T}));
+  const int64_t col_base = sq * T;
 
   // Norms padded to whole tiles: the scan reads whole tile rows (masked lanes need finite values).
   std::vector<float> qnorm(nqt * T + T, 0.f), cnorm(nct * T + T, 0.f);
   norms_parallel(isa, q, qnorm.data(), threads);
   norms_parallel(isa, c, cnorm.data(), threads);
 
-  // Per-thread lists (see ThreadLists). An empty thread costs its allocation only.
+  // Per-thread lists (see ThreadLists); the forward ones are reset for every super-chunk.
   std::vector<ThreadLists> lists(threads);
+  const int64_t fwd_rows = std::min(nq, col_base);
   for (auto& L : lists) {
-    L.fd.assign(nq * k, 0.f);
-    L.fi.assign(nq * k, 0);
-    L.fwd.resize(nq);
-    for (int64_t r = 0; r < nq; ++r) {
-      RowTopK& t = L.fwd[r];
-      t.td = L.fd.data() + r * k, t.ti = L.fi.data() + r * k, t.k = k;
-      t.label = has_labels ? q_labels[r] : 0;
-      t.c_labels = c_labels, t.c_offset = c_offset;
-    }
+    L.fd.assign(fwd_rows * k, 0.f);
+    L.fi.assign(fwd_rows * k, 0);
+    L.fwd.resize(fwd_rows);
     L.thr.assign(col_base + nct * T + T, -1.f);
-    std::fill(L.thr.begin(), L.thr.begin() + nq, std::numeric_limits<float>::infinity());
     if (back != nullptr) {
       L.bd.assign(nc * k, 0.f);
       L.bi.assign(nc * k, 0);
@@ -263,11 +267,20 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
   std::vector<Scratch> scratch(threads);
   for (auto& s : scratch) s.b = alloc_floats(T * d), s.cc = alloc_floats(T * T), s.tmp = alloc_floats(tmp_rows * d);
 
-  // Query tiles per super-chunk, and the shared pack of one super-chunk.
-  const int64_t sq = std::max<int64_t>(1, std::min<int64_t>(nqt, kQueryPackFloats / (T * d)));
-  FloatBuf apack = alloc_floats(sq * T * d);
+  FloatBuf apack = alloc_floats(sq * T * d);  // the shared pack of one super-chunk
   for (int64_t I0 = 0; I0 < nqt; I0 += sq) {
     const int64_t ntile = std::min(sq, nqt - I0);
+    const int64_t row0 = I0 * T, rows = std::min(nq - row0, ntile * T);
+    for (auto& L : lists) {
+      for (int64_t r = 0; r < rows; ++r) {
+        RowTopK& t = L.fwd[r];
+        t = RowTopK{};
+        t.td = L.fd.data() + r * k, t.ti = L.fi.data() + r * k, t.k = k;
+        t.label = has_labels ? q_labels[row0 + r] : 0;
+        t.c_labels = c_labels, t.c_offset = c_offset;
+      }
+      std::fill(L.thr.begin(), L.thr.begin() + rows, std::numeric_limits<float>::infinity());
+    }
     parallel_for(ntile, threads, 1, [&](int64_t t, int tid) {
       const int64_t i0 = (I0 + t) * T;
       pack_block(isa, q, i0, std::min(T, nq - i0), T, isa->mr, apack.get() + t * T * d, scratch[tid].tmp.get());
@@ -283,7 +296,7 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
       const int64_t j0 = J * T, nb = std::min(T, nc - j0);
       const int64_t npan = (nb + isa->nr - 1) / isa->nr;
       pack_block(isa, c, j0, nb, T, isa->nr, sc.b.get(), sc.tmp.get());
-      OfferCtx ctx{&lists[tid], col_base, q_offset, c_offset, q_index, back != nullptr};
+      OfferCtx ctx{&lists[tid], col_base, row0, q_offset, c_offset, q_index, back != nullptr};
       for (int64_t t = g * per_group; t < std::min(ntile, (g + 1) * per_group); ++t) {
         const int64_t i0 = (I0 + t) * T, na = std::min(T, nq - i0);
         const int64_t mpan = (na + isa->mr - 1) / isa->mr;
@@ -300,7 +313,7 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
         s.ldc = T;
         s.rows = na;
         s.cols = nb;
-        s.i0 = i0;
+        s.i0 = i0 - row0;  // the super-chunk's row index space
         s.j0 = col_base + j0;
         s.norm_i = qnorm.data() + i0;
         s.norm_j = cnorm.data() + j0;
@@ -311,10 +324,9 @@ void knn_cross_cpu(const MatrixView& q, int64_t q_offset, const MatrixView& c, i
         isa->scan(s);
       }
     });
+    merge_all(lists, false, rows, row0, k, fwd, threads);  // without labels same_label is false: tie_same = 0
   }
-
-  merge_all(lists, false, nq, k, fwd, threads);  // without labels same_label is false: tie_same = 0
-  if (back != nullptr) merge_all(lists, true, nc, k, *back, threads);
+  if (back != nullptr) merge_all(lists, true, nc, 0, k, *back, threads);
 }
 
 }  // namespace tl
