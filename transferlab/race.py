@@ -75,8 +75,8 @@ _KAPPA = 7.0 / 3.0 + 3.0 / math.sqrt(2.0)
 # A round that adds at least this fraction of the N rows runs a registered full pass instead (same values, bit
 # for bit). Chosen where the two cost the same: knn_loo's query path (``_C.knn_cross``) measured 1.7-2.2x the
 # symmetric kernel's cost per row on 2 cores (N=20,000 at D=32/128/768 and N=100,000 at D=64, 1,000 to N/4 query
-# rows; ``python bench/bench_knn_cross.py``), so q query rows cost q / N times 1.7-2.2 full passes: one pass at
-# q = 0.45-0.59 N. Each query row costs N D multiply-adds against N D / 2 for a row of the full pass, hence ~2x.
+# rows; ``python bench/bench_knn_cross.py --rounds 5``; 1,000 rows at D=32, 7 ms calls, reached 2.8x in noisier
+# 2-round runs), so q query rows cost q / N times 1.7-2.2 full passes: one pass at q = 0.45-0.60 N. Each query row costs N D multiply-adds against N D / 2 for a row of the full pass, hence ~2x.
 FULL_FRACTION = 0.5
 
 
