@@ -4,7 +4,7 @@ The package, in import order (each module imports only those above it; no cycles
 imports inside the package):
 
 * ``rules``: the definition: option / problem checks, ``KnnLooResult``, cosine normalisation, vote and tie rules.
-* ``partial``: ``Partial`` neighbour lists and their exact min-merge (``merge_partials``, ``drop_self``).
+* ``partial``: ``Partial`` neighbour lists and their exact min-merge (``merge_partials``).
 * ``out_of_core``: query rows against the bank in reference blocks (``resolve_queries``, ``plan_blocks``,
   ``neighbour_lists``, ``boundary_labels``), bitwise the in-memory kernel.
 * ``credit``: per-sample credit from any path's neighbour lists (the exact tie rule, boundary rescans).

@@ -4,8 +4,8 @@ Contract: a :class:`Partial` holds, for a block of query rows, the k nearest row
 candidates, with the tie counts ``_C.knn_cross`` reports (csrc/knn/knn_cross.h). ``merge_partials`` of
 partials over disjoint candidate sets is associative and commutative, and the merge over any split of the
 candidates equals, bit for bit, one partial over all of them (neighbours, distances, tie counts).
-``partial_from_kernel`` wraps one ``knn_cross`` output; ``drop_self`` turns (k+1)-lists computed with
-nothing excluded into k-lists excluding each query's own row. Pure numpy: no kernels, no I/O, nothing
+``partial_from_kernel`` wraps one ``knn_cross`` output (scattered query rows need no self removal here: the
+kernel excludes each query's own row by its ``row_index``). Pure numpy: no kernels, no I/O, nothing
 from the rest of the kNN package. Users: ``out_of_core`` (``knn_loo(queries=, max_memory=)`` and
 ``KnnLooStream``) and ``transferlab.distributed.knn_loo_sharded`` (which re-exports ``Partial`` and
 ``merge_partials``).
@@ -17,7 +17,7 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["Partial", "partial_from_kernel", "merge_partials", "drop_self"]
+__all__ = ["Partial", "partial_from_kernel", "merge_partials"]
 
 
 @dataclass(frozen=True)
@@ -73,35 +73,3 @@ def merge_partials(a: Partial, b: Partial) -> Partial:
     tc[found == 0] = 0
     ts[found == 0] = 0
     return Partial(idx, dist, same, found, tc, ts)
-
-
-def drop_self(p: Partial, own: np.ndarray, dself: np.ndarray, k: int) -> Partial:
-    """k-lists excluding self from (k+1)-lists computed with nothing excluded.
-
-    ``own[r]``: query r's row when it lies in this block (else -1, ``dself`` +inf); ``dself``: its
-    distance to itself. Self is removed from the list, the list cut to k; with T' the old last
-    distance and t the new one: t == T' -> tie counts minus self when d_self == T' (the kernel
-    counted every candidate at T', listed or not); t < T' -> every candidate at t is listed (the
-    unlisted ones lie at >= T'), so the ties are counted in the list.
-    """
-    rows = np.arange(p.idx.shape[0])
-    is_self = (p.idx == own[:, None]) & (own[:, None] >= 0)
-    order = np.argsort(is_self, axis=1, kind="stable")  # self (at most one) to the end
-    idx = np.take_along_axis(p.idx, order, axis=1)
-    dist = np.take_along_axis(p.dist, order, axis=1)
-    same = np.take_along_axis(p.same, order, axis=1)
-    listed_self = is_self.any(axis=1)
-    idx[listed_self, -1], dist[listed_self, -1], same[listed_self, -1] = -1, np.inf, False
-    found1 = p.found - listed_self
-    found = np.minimum(found1, k)
-    old_last = np.where(p.found > 0, p.dist[rows, np.maximum(p.found - 1, 0)], np.inf)
-    last = np.where(found > 0, dist[rows, np.maximum(found - 1, 0)], np.inf)
-    at = (dist == last[:, None]) & (idx >= 0)
-    self_at = (dself == old_last).astype(np.int64)
-    keep_kernel = last == old_last
-    tc = np.where(keep_kernel, p.tie_count - self_at, at.sum(axis=1))
-    ts = np.where(keep_kernel, p.tie_same - self_at, (at & same).sum(axis=1))
-    tc[found == 0] = 0
-    ts[found == 0] = 0
-    return Partial(np.ascontiguousarray(idx[:, :k]), np.ascontiguousarray(dist[:, :k]),
-                   np.ascontiguousarray(same[:, :k]), found, tc, ts)
