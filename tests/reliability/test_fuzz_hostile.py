@@ -104,27 +104,35 @@ CSV_PIECES = ["dataset,model,score,value\n", "model,aircraft,cars\n", "d1,m1,s,0
               "\"unterminated,\n", "dataset;model;score;value\n", "d2,m1,s,-1e308\n"]
 
 
+def _cli_exits_0_or_2_with_one_line(argv, banned=()):
+    """Runs the CLI on argv: exit 0, or exit 2 with one stderr line, no traceback, none of ``banned`` (API words)."""
+    import contextlib
+    import io
+
+    from transferlab.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(argv)
+    assert status in (0, 2), (argv, err.getvalue())
+    if status == 2:
+        msg = err.getvalue()
+        assert msg.count("\n") == 1 and "Traceback" not in msg, (argv, msg)
+        for api in banned:
+            assert api not in msg, (argv, msg)  # flags, not keyword arguments
+
+
 @FUZZ
 @seed(SEED)
 @given(scores=st.lists(st.sampled_from(CSV_PIECES), max_size=6), finetune=st.lists(st.sampled_from(CSV_PIECES),
        max_size=6), flags=st.lists(st.sampled_from(["--intersect", "--omit-nan", "--summary", "--pool=none",
                                                        "--kind=log_odds", "--budget=0", "--budget=1"]), max_size=3))
 def test_cli_evaluate_on_hostile_tables_exits_0_or_2_with_one_line(scores, finetune, flags, tmp_path_factory):
-    import contextlib
-    import io
-
-    from transferlab.cli import main
-
     tmp = tmp_path_factory.mktemp("cli")
     (tmp / "s.csv").write_bytes("".join(scores).encode("utf-8", "surrogatepass"))
     (tmp / "f.csv").write_bytes("".join(finetune).encode("utf-8", "surrogatepass"))
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        status = main(["evaluate", "--scores", str(tmp / "s.csv"), "--finetune", str(tmp / "f.csv"), *flags])
-    assert status in (0, 2)
-    if status == 2:
-        assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue(), err.getvalue()
+    _cli_exits_0_or_2_with_one_line(["evaluate", "--scores", str(tmp / "s.csv"), "--finetune", str(tmp / "f.csv"), *flags])
 
 
 @FUZZ
@@ -132,20 +140,9 @@ def test_cli_evaluate_on_hostile_tables_exits_0_or_2_with_one_line(scores, finet
 @given(scores=st.lists(st.sampled_from(CSV_PIECES), max_size=6),
        pool=st.sampled_from(["none", "zoo", "auto", "nope.json"]))
 def test_cli_rank_on_hostile_tables_exits_0_or_2_with_one_line(scores, pool, tmp_path_factory):
-    import contextlib
-    import io
-
-    from transferlab.cli import main
-
     tmp = tmp_path_factory.mktemp("cli_rank")
     (tmp / "s.csv").write_bytes("".join(scores).encode("utf-8", "surrogatepass"))
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        status = main(["rank", "--scores", str(tmp / "s.csv"), "--pool", pool])
-    assert status in (0, 2)
-    if status == 2:
-        assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue(), err.getvalue()
+    _cli_exits_0_or_2_with_one_line(["rank", "--scores", str(tmp / "s.csv"), "--pool", pool])
 
 
 META_EDITS = [{}, {"n": "abc"}, {"d": 0}, {"dtype": "foo"}, {"complete": "false"}, {"has_logits": True},
@@ -162,12 +159,9 @@ ARGS = ["knn_loo.k=3", "knn_loo.k=0", "knn_loo.k='x'", "leep.from_logits=false",
        flags=st.lists(st.sampled_from(["--keep-going", "--device=cpu", "--device=cuda", "--device=gpu"]),
                       max_size=2))
 def test_cli_score_on_hostile_banks_exits_0_or_2_with_one_line(edit, feats, args, scores, flags, tmp_path_factory):
-    import contextlib
-    import io
     import json
 
     from transferlab.bank import BankWriter
-    from transferlab.cli import main
 
     tmp = tmp_path_factory.mktemp("cli_score")
     bank = tmp / "banks" / "m"
@@ -192,15 +186,7 @@ def test_cli_score_on_hostile_banks_exits_0_or_2_with_one_line(edit, feats, args
     argv = ["score", str(tmp / "banks"), "-o", str(tmp / "out.csv"), "--scores", *scores, *flags]
     for a in args:
         argv += ["--arg", a]
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        status = main(argv)
-    assert status in (0, 2), (argv, err.getvalue())
-    if status == 2:
-        msg = err.getvalue()
-        assert msg.count("\n") == 1 and "Traceback" not in msg, (argv, msg)
-        assert "score_kwargs" not in msg and "device='" not in msg, (argv, msg)  # CLI terms, not API ones
+    _cli_exits_0_or_2_with_one_line(argv, banned=("score_kwargs", "device='"))
 
 
 RACE_FLAGS = ["--delta=0", "--delta=nan", "--delta=0.5", "--delta=x", "--epsilon=-1", "--epsilon=inf", "--epsilon=0.1",
@@ -216,11 +202,6 @@ RACE_FLAGS = ["--delta=0", "--delta=nan", "--delta=0.5", "--delta=x", "--epsilon
        labels=st.sampled_from(["ok", "str", "one-class", "float", "short", "2d", "missing"]),
        flags=st.lists(st.sampled_from(RACE_FLAGS), max_size=3))
 def test_cli_race_on_hostile_arrays_exits_0_or_2_with_one_line(feats, labels, flags, tmp_path_factory):
-    import contextlib
-    import io
-
-    from transferlab.cli import main
-
     tmp = tmp_path_factory.mktemp("cli_race")
     rng = np.random.default_rng(0)
     y = np.arange(30) % 3
@@ -235,13 +216,6 @@ def test_cli_race_on_hostile_arrays_exits_0_or_2_with_one_line(feats, labels, fl
     if lab is not None:
         np.save(tmp / "y.npy", lab)
         argv += ["--labels", str(tmp / "y.npy")]
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        status = main(argv)
-    assert status in (0, 2), (argv, err.getvalue())
-    if status == 2:
-        msg = err.getvalue()
-        assert msg.count("\n") == 1 and "Traceback" not in msg, (argv, msg)
-        for api in ("score_kwargs", "first_rows", "max_memory", "nan_policy=", "task=", "banks[", "--omit-nan"):
-            assert api not in msg, (argv, msg)  # flags, not keyword arguments, and none race lacks
+    # flags, not keyword arguments, and no flag race lacks
+    _cli_exits_0_or_2_with_one_line(argv, banned=("score_kwargs", "first_rows", "max_memory", "nan_policy=", "task=",
+                                                  "banks[", "--omit-nan"))
