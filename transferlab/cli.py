@@ -168,6 +168,10 @@ _CLI_TERMS = (
     ("pass device='cpu' (or 'auto')", "pass --device cpu (or auto)"),
     ("pass device='cpu'", "pass --device cpu"),
     ("device='cpu'", "--device cpu"),
+    ("pass task='regression'", "pass --task regression"),
+    ("task='regression'", "--task regression"),
+    ("task='multilabel'", "--task multilabel"),
+    ("task='classification'", "--task classification"),
 )
 
 

@@ -26,6 +26,9 @@ def files(tmp_path):
     (tmp_path / "nan.csv").write_text("dataset,model,score,value\n" + "".join(
         f"caltech101,{m},s,{v}\n" for m, v in [("resnet50", "nan"), ("densenet121", "0.4"), ("googlenet", "0.3")]))
     (tmp_path / "afile").write_text("x")
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "x.npy", rng.normal(size=(30, 4)).astype(np.float32))
+    np.save(tmp_path / "yfloat.npy", rng.normal(size=30))  # regression targets given to a classification command
     w = BankWriter.create_or_resume(tmp_path / "banks" / "b", n=20, d=3, z=None,
                                     identity={"model_id": "m", "dataset_id": "d"})
     w.write(0, np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32), np.arange(20) % 2)
@@ -55,6 +58,10 @@ def _bad(t):
          ["--arg names 'knn_loo' (not in --scores)"]),
         (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--arg", "nope.k=3"], ["--arg names 'nope' (unknown score)"]),
         (["score", str(t / "banks"), "-o", str(t / "x.csv"), "--arg", "knn_loo"], ["--arg 'knn_loo'", "SCORE.NAME=VALUE"]),
+        (["score", str(t / "x.npy"), "--labels", str(t / "yfloat.npy"), "--scores", "logme"],
+         ["labels look continuous", "pass --task regression"]),
+        (["rank", str(t / "x.npy"), "--labels", str(t / "yfloat.npy"), "--by", "logme"],
+         ["labels look continuous", "pass --task regression"]),
         (["race", str(t / "banks")], ["a race needs at least 2 models"]),
         (["race", str(t / "banks"), str(t / "afile")], ["afile: neither a bank directory nor an array file"]),
         (["race", str(t / "banks"), str(t / "banks"), "--delta", "0"], ["--delta must be in (0, 1), got 0"]),
@@ -73,7 +80,7 @@ def test_every_bad_invocation_is_one_line_in_cli_terms_with_exit_2(files, capsys
         for w in words:
             assert w in err, (argv, w, err)
         assert "nan_policy" not in err and "on_mismatch" not in err and "device='" not in err, err
-        assert "score_kwargs" not in err, err
+        assert "score_kwargs" not in err and "task=" not in err, err
 
 
 def test_device_cuda_without_a_gpu_names_the_flag(files, capsys):
