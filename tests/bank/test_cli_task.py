@@ -85,7 +85,7 @@ def test_cli_task_errors_are_one_line_exit_2(reg, capsys):
     rc = main(["score", str(tmp / "good.npy"), "--labels", str(tmp / "y.npy"), "--task", "regression",
                "--scores", "sfda"])
     err = capsys.readouterr().err
-    assert rc == 2 and "none of the requested scores supports task='regression'" in err
+    assert rc == 2 and "none of the requested scores supports --task regression" in err
 
 
 def test_cli_info_lists_the_scores_of_each_task(capsys):
