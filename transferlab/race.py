@@ -76,7 +76,8 @@ _KAPPA = 7.0 / 3.0 + 3.0 / math.sqrt(2.0)
 # for bit). Chosen where the two cost the same: knn_loo's query path (``_C.knn_cross``) measured 1.7-2.2x the
 # symmetric kernel's cost per row on 2 cores (N=20,000 at D=32/128/768 and N=100,000 at D=64, 1,000 to N/4 query
 # rows; ``python bench/bench_knn_cross.py --rounds 5``; 1,000 rows at D=32, 7 ms calls, reached 2.8x in noisier
-# 2-round runs), so q query rows cost q / N times 1.7-2.2 full passes: one pass at q = 0.45-0.60 N. Each query row costs N D multiply-adds against N D / 2 for a row of the full pass, hence ~2x.
+# 2-round runs), so q query rows cost q / N times 1.7-2.2 full passes: one pass at q = 0.45-0.60 N. Each query
+# row costs N D multiply-adds against N D / 2 for a row of the full pass, hence ~2x.
 FULL_FRACTION = 0.5
 
 
@@ -239,9 +240,9 @@ def _score_rows(fn, bounds, name, x, codes, rows, kw) -> np.ndarray:
     try:
         v = np.asarray(fn(x, codes, rows, **kw), dtype=np.float64).reshape(-1)
     except (ValueError, TypeError) as e:
-        if type(e) not in (ValueError, TypeError):
-            raise
-        raise type(e)(f"banks[{name!r}]: {e}") from None  # which model of the pool, as the shape checks say
+        if type(e) in (ValueError, TypeError):  # subclasses carry more than a message: re-raised as they are
+            raise type(e)(f"banks[{name!r}]: {e}") from None  # which model of the pool, as the shape checks say
+        raise
     if v.shape[0] != rows.shape[0]:
         raise ValueError(f"the per-row score returned {v.shape[0]} values for {rows.shape[0]} rows of {name!r}")
     if not np.all((v >= bounds[0]) & (v <= bounds[1])):
@@ -263,6 +264,21 @@ def _remote_rows(fn, full, bounds, name, bank, codes, rows, n, kw) -> Tuple[np.n
     t0 = time.perf_counter()
     v, every = _score_round(fn, full, bounds, name, _open(bank), codes, rows, n, kw)
     return v, every, time.perf_counter() - t0
+
+
+def _lower_bounds(values: np.ndarray, leader: int, alive: List[int], population: int, diff_range: float,
+                  delta: float) -> Dict[int, float]:
+    """``{j: LCB(leader, j)}`` for every other survivor j: the mean paired difference of the leader's and j's
+    values (``values``: models x the rows drawn so far) minus its Bernstein-Serfling radius at ``delta``."""
+    n_r = values.shape[1]
+    lcb = {}
+    for j in alive:
+        if j == leader:
+            continue
+        pd = paired_difference(values[leader], values[j])
+        std = pd.se * math.sqrt(max(pd.n - 1, 0))  # the 1/n standard deviation of d
+        lcb[j] = pd.mean - bernstein_serfling_radius(n_r, population, std, diff_range, delta)
+    return lcb
 
 
 def _check_options(score: str, delta: Any, epsilon: Any, first_rows: Any, growth: Any, max_memory: MemoryBudget,
@@ -382,13 +398,7 @@ def race(banks: Union[Mapping[str, Any], Sequence[Any]], labels: ArrayLike, *, s
             if n_r >= n:
                 break
             leader = max(alive, key=lambda j: (means[j], -j))
-            lcb = {}
-            for j in alive:
-                if j == leader:
-                    continue
-                pd = paired_difference(values[leader, rows], values[j, rows])
-                std = pd.se * math.sqrt(max(pd.n - 1, 0))  # the 1/n standard deviation of d
-                lcb[j] = pd.mean - bernstein_serfling_radius(n_r, n, std, 2.0 * width, delta_p)
+            lcb = _lower_bounds(values[:, rows], leader, alive, n, 2.0 * width, delta_p)
             for j, b in lcb.items():
                 if b > 0.0:
                     alive.remove(j)

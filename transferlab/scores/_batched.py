@@ -19,8 +19,9 @@ centred Gram, centred class sums), plus one NaN scan per call. Here, per model:
 So a pool scored with sfda + logme + hscore makes 2 Gram passes per model instead of 4. A score
 alone shares nothing: the Gram of one model is a D x D GEMM already at the SGEMM roof on the CPU, and
 models with different features share no arithmetic; splitting sfda's first pass in two even cost 10% at
-D=768 (bench/bench_pool.py), so ``score_many`` routes here only when two or more batchable scores run. Where a call is not batchable (other options, max_memory, nan_policy, a CUDA bank, N <= D
-with its warnings, a score re-registered under the same name) ``score_many`` calls the score itself.
+D=768 (bench/bench_pool.py), so ``score_many`` routes here only when two or more batchable scores run.
+Where a call is not batchable (other options, max_memory, nan_policy, a CUDA bank, N <= D with its
+warnings, a score re-registered under the same name) ``score_many`` calls the score itself.
 """
 from __future__ import annotations
 

@@ -89,10 +89,10 @@ def score_many(features_list: Sequence[Any], labels: ArrayLike, scores: Sequence
         on that model's stream) or "reference".
     cuda_streams: how many models are in flight at once on CUDA (one stream each); 1 runs them back to back.
     batched: on the host, when two or more of sfda / logme / hscore run with their default input options,
-        they share one input check,
-        one class-sum pass and one centred Gram per model, the Grams of a block of models in one batched
-        kernel call (``transferlab/scores/_batched.py``): sfda is then bitwise its one-shot value, logme and
-        hscore equal theirs to rounding (relative 1e-9 tested). False: every score is its own call.
+        they share one input check, one class-sum pass and one centred Gram per model, the Grams of a block
+        of models in one batched kernel call (``transferlab/scores/_batched.py``): sfda is then bitwise its
+        one-shot value, logme and hscore equal theirs to rounding (relative 1e-9 tested). False: every score
+        is its own call.
     task: "classification" (default), "regression" or "multilabel" (labels: float targets / 0/1 indicators),
         passed to every score as ``task=``; a score that does not support it is skipped with a ``UserWarning``
         (the note) and is absent from the result.
